@@ -1,0 +1,487 @@
+"""The client core shared by ``Client`` (requests) and ``AioClient`` (aiohttp).
+
+``BaseClient`` holds the configuration, picks the spec of the connected server,
+builds the client class with one method per RPC of that spec, turns calls into
+``Request`` objects and ``Response`` objects into models or exceptions.  It does
+no I/O: multi-step calls (authenticate, then call; re-authenticate on an expired
+token and replay) are generators that yield requests and receive responses, run
+by the thin drivers of the two transports.
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+import types
+import warnings
+from typing import Any, Callable, Dict, Generator, Iterable, List, Optional, Tuple, Union
+
+from . import errors
+from .core import Request, Response, StreamDecoder, unwrap_stream_item
+from .errors import Etcd3APIError, UnsupportedOperation, error_from_response
+from .models import EtcdMessage
+from .spec import Operation, SpecBundle, bundle_for_server, bundled_versions, load_bundle, parse_version
+from .utils import Etcd3Warning, incr_last_byte
+
+__all__ = ["BaseClient", "BaseModelizedStreamResponse"]
+
+Flow = Generator[Request, Response, Any]
+
+DEFAULT_TIMEOUT = 30.0
+VERSION_TIMEOUT = 3.0
+
+
+class BaseModelizedStreamResponse:
+    """Model of a stream response"""
+
+    def close(self) -> None:
+        """close the stream"""
+        raise NotImplementedError
+
+
+class VersionInfo(EtcdMessage):
+    """The answer of ``GET /version``."""
+
+    __slots__ = ()
+    _fields = ("etcdserver", "etcdcluster")
+    _field_set = frozenset(_fields)
+    _ref = "/version"
+    etcdserver = ""
+    etcdcluster = ""
+
+
+class HealthInfo(EtcdMessage):
+    """The answer of ``GET /health``; ``health`` is a bool."""
+
+    __slots__ = ()
+    _fields = ("health", "reason")
+    _field_set = frozenset(_fields)
+    _ref = "/health"
+    health = False
+    reason = ""
+
+
+class _RpcMethod:
+    """A class attribute standing for one RPC: the method function (with the real
+    signature and a docstring from the spec) is made on first access."""
+
+    __slots__ = ("op", "function")
+
+    def __init__(self, op: Operation) -> None:
+        self.op = op
+        self.function: Optional[Callable] = None
+
+    def __get__(self, obj: Any, cls: Any = None) -> Callable:
+        function = self.function
+        if function is None:
+            function = self.function = _make_rpc_function(self.op, cls)
+        return function if obj is None else types.MethodType(function, obj)
+
+
+def _make_rpc_function(op: Operation, cls: Any) -> Callable:
+    def rpc(self, *args, **kwargs):
+        return self._call_operation(op, args, kwargs)
+
+    rpc.__name__ = op.name
+    rpc.__qualname__ = "%s.%s" % (getattr(cls, "__name__", "Client"), op.name)
+    rpc.__doc__ = op.doc
+    rpc.__signature__ = op.signature  # type: ignore[attr-defined]
+    return rpc
+
+
+class BaseClient:
+    """The transport-free part of the etcd v3 clients."""
+
+    # the transport driver of a subclass adds its own I/O
+    _spec_bundle: Optional[SpecBundle] = None
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 2379, protocol: str = "http",
+                 cert: Union[Tuple[str, str], str, Tuple[()]] = (), verify: Union[None, bool, str] = None,
+                 timeout: Optional[float] = None, headers: Optional[Dict[str, str]] = None,
+                 user_agent: Optional[str] = None, pool_size: int = 30, username: Optional[str] = None,
+                 password: Optional[str] = None, token: Optional[str] = None,
+                 server_version: str = "3.3.0", cluster_version: str = "3.3.0") -> None:
+        if cert and protocol == "http":
+            protocol = "https"  # a client certificate only makes sense over TLS
+        if protocol not in ("http", "https"):
+            raise ValueError("protocol must be 'http' or 'https', got %r" % (protocol,))
+        self.host = host
+        self.port = int(port)
+        self.protocol = protocol
+        self.cert = tuple(cert) if isinstance(cert, (tuple, list)) and cert else (cert or None)
+        if protocol == "https":
+            if verify is None:
+                verify = True
+            elif verify is False:
+                warnings.warn("TLS certificate verification is off for %s: anyone on the path can "
+                              "impersonate the server" % self.baseurl, Etcd3Warning, stacklevel=3)
+        self.verify = verify
+        self.timeout = timeout
+        self.headers = dict(headers or {})
+        self.user_agent = user_agent or "etcd3-py/%s" % _version()
+        self.pool_size = pool_size
+        self.username = username
+        self._password = password
+        self.token = token
+        self.server_version = server_version
+        self.cluster_version = cluster_version
+        self._auth_lock = threading.Lock()
+        self._use_spec(server_version, warn=False)
+
+    # -- configuration -------------------------------------------------------------------
+    @property
+    def password(self) -> Optional[str]:
+        return self._password
+
+    @password.setter
+    def password(self, value: Optional[str]) -> None:
+        self._password = value
+
+    @property
+    def baseurl(self) -> str:
+        """baseurl from protocol, host and port"""
+        host = "[%s]" % self.host if ":" in self.host and not self.host.startswith("[") else self.host
+        return "%s://%s:%d" % (self.protocol, host, self.port)
+
+    endpoint = baseurl
+
+    @property
+    def api_prefix(self) -> str:
+        """The gateway prefix of the connected server (``/v3beta``, ``/v3``, ...)."""
+        return self.spec.prefix
+
+    @property
+    def spec(self) -> SpecBundle:
+        """The spec bundle of the connected server."""
+        assert self._spec_bundle is not None
+        return self._spec_bundle
+
+    @property
+    def operations(self) -> Dict[str, Operation]:
+        return self.spec.operations
+
+    def __repr__(self) -> str:
+        return "<%s %s etcd %s (spec %s)%s>" % (
+            type(self).__name__, self.baseurl, self.server_version, self.spec.version,
+            " user=%r" % self.username if self.username else "")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """close all connections in connection pool"""
+
+    # -- spec selection and the per-version class ---------------------------------------
+    def _use_spec(self, server_version: str, warn: bool = True) -> None:
+        bundle = bundle_for_server(server_version, warn=warn)
+        base = getattr(type(self), "_dispatch_base", type(self))
+        cls = bundle.client_classes.get(base)
+        if cls is None:
+            namespace: Dict[str, Any] = {
+                name: _RpcMethod(op) for name, op in bundle.operations.items() if not hasattr(base, name)}
+            namespace.update(_spec_bundle=bundle, _dispatch_base=base, __module__=base.__module__,
+                             __doc__="%s\n\nConnected to a server using the etcd %s API (spec %s)."
+                             % (base.__doc__ or base.__name__, bundle.etcd_version, bundle.version))
+            cls = bundle.client_classes.setdefault(base, type(base.__name__, (base,), namespace))
+            cls.__qualname__ = base.__qualname__
+        self.__class__ = cls
+
+    def _version_request(self) -> Request:
+        return Request("GET", self.baseurl + "/version", self._base_headers(), timeout=VERSION_TIMEOUT,
+                       idempotent=True)
+
+    def _apply_version(self, response: Response) -> VersionInfo:
+        if response.status != 200:
+            raise error_from_response(response.status, response.body)
+        info = self._version_info(response)
+        self.server_version = info.etcdserver or self.server_version
+        self.cluster_version = info.etcdcluster or self.cluster_version
+        self._use_spec(self.server_version)
+        return info
+
+    def _version_fallback(self, error: Exception) -> None:
+        warnings.warn("could not read the version of %s (%s); assuming etcd %s"
+                      % (self.baseurl, error, self.server_version), Etcd3Warning, stacklevel=4)
+        self._use_spec(self.server_version)
+
+    @staticmethod
+    def _version_info(response: Response) -> VersionInfo:
+        data = response.json()
+        return VersionInfo(etcdserver=data.get("etcdserver", ""), etcdcluster=data.get("etcdcluster", ""))
+
+    def __getattr__(self, name: str) -> Any:
+        # reached only for names the class lacks: say when an RPC is from a newer etcd
+        if not name.startswith("_") and self._spec_bundle is not None:
+            for version in reversed(bundled_versions()):
+                if name in load_bundle(version).operations:
+                    raise UnsupportedOperation(name, self.server_version, self.spec.first_version_with(name))
+        raise AttributeError("%r object has no attribute %r" % (type(self).__name__, name))
+
+    # -- requests ------------------------------------------------------------------------
+    def _base_headers(self) -> Dict[str, str]:
+        headers = {"User-Agent": self.user_agent}
+        headers.update(self.headers)
+        return headers
+
+    def _rpc_request(self, path: str, body: Any, stream: bool = False, idempotent: bool = False,
+                     headers: Optional[Dict[str, str]] = None, timeout: Optional[float] = None) -> Request:
+        all_headers = self._base_headers()
+        all_headers["Content-Type"] = "application/json"
+        if self.token:
+            all_headers["Authorization"] = self.token
+        if headers:
+            all_headers.update(headers)
+        if not isinstance(body, (bytes, bytearray)):
+            body = json.dumps(body if body is not None else {}, separators=(",", ":")).encode("utf-8")
+        return Request("POST", self.baseurl + path, all_headers, body, stream=stream,
+                       timeout=timeout, idempotent=idempotent)
+
+    def _bind(self, op: Operation, args: tuple, kwargs: Dict[str, Any]) -> Dict[str, Any]:
+        """Positional and keyword arguments of an RPC method -> the encoded request body."""
+        fields = op.fields
+        if len(args) > len(fields):
+            raise TypeError("%s() takes at most %d positional arguments (%d given)"
+                            % (op.name, len(fields), len(args)))
+        values = dict(zip(fields, args))
+        for key, value in kwargs.items():
+            if key in values:
+                raise TypeError("%s() got multiple values for argument %r" % (op.name, key))
+            values[key] = value
+        prefix = all_keys = False
+        if op.has_range:
+            prefix = values.pop("prefix", False)
+            all_keys = values.pop("all", False)
+        unknown = [k for k in values if k not in op.request_fields]
+        if unknown:
+            valid = list(fields) + (["prefix", "all"] if op.has_range else [])
+            raise TypeError("%s() got unexpected keyword argument(s) %s; valid arguments are: %s"
+                            % (op.name, ", ".join(map(repr, unknown)), ", ".join(valid)))
+        if prefix or all_keys:
+            _apply_range_sugar(op.name, values, prefix, all_keys)
+        return op.request.encode(values) if op.request is not None else {}
+
+    def _decode(self, op: Optional[Operation], response: Response) -> Any:
+        data = response.json()
+        return op.response.decode(data) if op is not None else data
+
+    def _decode_stream_item(self, op: Optional[Operation], item: Any) -> Any:
+        result = unwrap_stream_item(item)
+        return op.response.decode(result) if op is not None else result
+
+    def _find_operation(self, method: str) -> Optional[Operation]:
+        """The operation of a path (with or without the gateway prefix) or a method name."""
+        ops = self.spec.operations
+        if method in ops:
+            return ops[method]
+        path = method if method.startswith(self.api_prefix + "/") else self.api_prefix + "/" + method.lstrip("/")
+        for op in ops.values():
+            if op.path == path or path in op.extra_paths:
+                return op
+        return None
+
+    # -- flows: generators yielding Requests and receiving Responses -------------------------
+    def _authenticate_flow(self, username: Optional[str] = None, password: Optional[str] = None) -> Flow:
+        op = self.spec.operations["authenticate"]
+        body = op.request.encode({"name": username or self.username, "password": password or self.password})
+        request = self._rpc_request(op.path, body)
+        request.headers.pop("Authorization", None)
+        response = yield request
+        if response.status != 200:
+            raise error_from_response(response.status, response.body)
+        self.token = self._decode(op, response).token
+        return self.token
+
+    def _call_flow(self, op: Optional[Operation], path: str, body: Any, stream: bool = False,
+                   headers: Optional[Dict[str, str]] = None, timeout: Optional[float] = None) -> Flow:
+        """Send one RPC; authenticate first when credentials are set and no token is
+        held, and once more (then replay) when the server says the token is invalid."""
+        can_auth = bool(self.username and self.password) and not (op is not None and op.name == "authenticate")
+        if can_auth and not self.token:
+            yield from self._authenticate_flow()
+        idempotent = op is not None and op.name in IDEMPOTENT_RPCS
+        response = yield self._rpc_request(path, body, stream, idempotent, headers, timeout)
+        if response.status != 200:
+            error = error_from_response(response.status, response.body)
+            if can_auth and isinstance(error, errors.ErrInvalidAuthToken):
+                self.token = None
+                yield from self._authenticate_flow()
+                response = yield self._rpc_request(path, body, stream, idempotent, headers, timeout)
+                if response.status != 200:
+                    raise error_from_response(response.status, response.body)
+            else:
+                raise error
+        return response
+
+    def _unary_flow(self, op: Optional[Operation], path: str, body: Any, **options: Any) -> Flow:
+        response = yield from self._call_flow(op, path, body, **options)
+        return self._decode(op, response)
+
+    def _stream_flow(self, op: Optional[Operation], path: str, body: Any, **options: Any) -> Flow:
+        response = yield from self._call_flow(op, path, body, stream=True, **options)
+        return self._stream_class(self, op, response.raw)
+
+    def _raw_flow(self, op: Optional[Operation], path: str, body: Any, **options: Any) -> Flow:
+        response = yield from self._call_flow(op, path, body, **options)
+        return self._raw_response(response)
+
+    def _raw_response(self, response: Response) -> Any:
+        """The transport's own response object, for ``call_rpc(raw=True)``."""
+        return response.raw
+
+    def _get_flow(self, path: str, parse: Callable[[Response], Any]) -> Flow:
+        response = yield Request("GET", self.baseurl + path, self._base_headers(), idempotent=True)
+        if response.status != 200:
+            raise error_from_response(response.status, response.body)
+        return parse(response)
+
+    def _call_operation(self, op: Operation, args: tuple, kwargs: Dict[str, Any]) -> Any:
+        body = self._bind(op, args, kwargs)
+        if op.streaming:
+            return self._run(self._stream_flow(op, op.path, body))
+        return self._run(self._unary_flow(op, op.path, body))
+
+    # -- the transport drivers implement these two ---------------------------------------------
+    _stream_class: Callable[..., Any]
+
+    def _run(self, flow: Flow) -> Any:
+        """Run a flow: send each request it yields, send back the response; return
+        its result (the sync driver) or an awaitable of it (the async driver)."""
+        raise NotImplementedError
+
+    # -- public API written once for both drivers (values or awaitables) -------------------------
+    def call_rpc(self, method: str, data: Any = None, stream: bool = False, encode: bool = True,
+                 raw: bool = False, **kwargs: Any) -> Any:
+        """call ETCDv3 RPC and return response object
+
+        :param method: the rpc method, which is a path of RESTful API (``/kv/range``,
+            with or without the gateway prefix) or an RPC name (``range``)
+        :param data: request payload to be post to ETCD's gRPC-JSON-Gateway default: {}
+        :param stream: whether return a stream response object, default: False
+        :param encode: whether encode the data before post, default: True
+        :param raw: return the transport's own response object, undecoded
+        :param kwargs: additional params to pass to the http request, like headers, timeout etc.
+        :return: a model, or a stream response for stream=True
+        """
+        op, path, body = self._call_rpc_args(method, data, encode)
+        options = {k: kwargs.pop(k) for k in ("headers", "timeout") if k in kwargs}
+        if kwargs:
+            raise TypeError("call_rpc() got unexpected keyword argument(s) %s" % ", ".join(kwargs))
+        if raw:
+            return self._run(self._raw_flow(op, path, body, stream=stream, **options))
+        if stream:
+            return self._run(self._stream_flow(op, path, body, **options))
+        return self._run(self._unary_flow(op, path, body, **options))
+
+    def auth(self, username: Optional[str] = None, password: Optional[str] = None) -> Any:
+        """call auth.authenticate and save the token
+
+        :param username: username (default: the client's)
+        :param password: password (default: the client's)
+        """
+        if username is not None:
+            self.username = username
+        if password is not None:
+            self.password = password
+        return self._run(self._authenticate_flow())
+
+    def version(self) -> Any:
+        """The server's and the cluster's version (``GET /version``)."""
+        return self._run(self._get_flow("/version", self._version_info))
+
+    def health(self) -> Any:
+        """The server's health (``GET /health``): ``.health`` is True when healthy."""
+        return self._run(self._get_flow("/health", self._parse_health))
+
+    def metrics_raw(self) -> Any:
+        """The server's Prometheus metrics, as text."""
+        return self._run(self._get_flow("/metrics", lambda r: r.body.decode("utf-8")))
+
+    def metrics(self) -> Any:
+        """The server's Prometheus metrics: ``{name: [(labels, value), ...]}``."""
+        return self._run(self._get_flow("/metrics", lambda r: parse_prometheus(r.body.decode("utf-8"))))
+
+    def lease_keep_alive_once(self, ID: int) -> Any:
+        """Refresh a lease once; returns the LeaseKeepAliveResponse (``TTL`` 0: the lease is gone)."""
+        op = self.spec.operations["lease_keep_alive"]
+        return self._run(self._keep_alive_once_flow(op, ID))
+
+    def _keep_alive_once_flow(self, op: Operation, ID: int) -> Flow:
+        # a request body that ends makes the server end the stream after its one answer
+        response = yield from self._call_flow(op, op.path, op.request.encode({"ID": ID}))
+        items = StreamDecoder().feed(response.body)
+        if not items:
+            raise errors.Etcd3StreamError("no answer to the keepalive of lease %d" % ID)
+        return self._decode_stream_item(op, items[0])
+
+    def alarm_get(self, memberID: int = 0, alarm: Any = None) -> Any:
+        """The active alarms (of every member when memberID is 0)."""
+        return self.alarm(action="GET", memberID=memberID, alarm=alarm)
+
+    def alarm_activate(self, memberID: int, alarm: Any) -> Any:
+        """Raise an alarm (``NOSPACE``, ``CORRUPT``) on a member."""
+        return self.alarm(action="ACTIVATE", memberID=memberID, alarm=alarm)
+
+    def alarm_deactivate(self, memberID: int, alarm: Any) -> Any:
+        """Clear an alarm of a member."""
+        return self.alarm(action="DEACTIVATE", memberID=memberID, alarm=alarm)
+
+    @staticmethod
+    def _parse_health(response: Response) -> HealthInfo:
+        data = response.json()
+        health = data.get("health")
+        return HealthInfo(health=health in (True, "true"), reason=data.get("reason", ""))
+
+    @staticmethod
+    def _parse_metrics(text: str) -> Dict[str, List[Tuple[Dict[str, str], float]]]:
+        return parse_prometheus(text)
+
+
+def _apply_range_sugar(name: str, values: Dict[str, Any], prefix: bool, all_keys: bool) -> None:
+    if prefix and all_keys:
+        raise TypeError("%s(): prefix and all are exclusive" % name)
+    if values.get("range_end") is not None:
+        raise TypeError("%s(): range_end cannot be combined with %s" % (name, "prefix" if prefix else "all"))
+    if all_keys:
+        if values.get("key") not in (None, b"", "", b"\0", "\0"):
+            raise TypeError("%s(): all=True ranges over every key; do not pass a key" % name)
+        values["key"] = b"\0"
+        values["range_end"] = b"\0"
+    else:
+        key = values.get("key")
+        if key is None:
+            raise TypeError("%s(): prefix=True needs a key" % name)
+        values["range_end"] = incr_last_byte(key)
+
+
+# RPCs that read or are otherwise safe to send again (etcd's Go client retry rules)
+IDEMPOTENT_RPCS = frozenset({
+    "range", "lease_grant", "lease_revoke", "lease_time_to_live", "lease_leases", "lease_keep_alive",
+    "member_list", "status", "alarm", "hash", "hash_kv", "snapshot", "move_leader", "auth_status",
+    "user_get", "user_list", "role_get", "role_list", "authenticate", "leader", "observe", "watch",
+})
+
+_METRIC_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)')
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_prometheus(text: str) -> Dict[str, List[Tuple[Dict[str, str], float]]]:
+    """Prometheus text format -> {metric: [(labels, value), ...]}."""
+    metrics: Dict[str, List[Tuple[Dict[str, str], float]]] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _METRIC_LINE.match(line)
+        if not m:
+            continue
+        labels = {k: v.encode().decode("unicode_escape") for k, v in _LABEL.findall(m.group(2) or "")}
+        metrics.setdefault(m.group(1), []).append((labels, float(m.group(3))))
+    return metrics
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__

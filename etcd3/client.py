@@ -1,0 +1,223 @@
+"""synchronous client (on requests)"""
+from __future__ import annotations
+
+import socket
+import ssl
+import warnings
+from typing import Any, Dict, Iterator, Optional, Tuple, Union
+
+import requests
+import requests.adapters
+import urllib3
+
+from . import errors
+from .baseclient import DEFAULT_TIMEOUT, BaseClient, BaseModelizedStreamResponse, Flow
+from .core import Request, Response, StreamDecoder, iter_stream_items
+from .spec import Operation
+
+__all__ = ["Client", "ModelizedStreamResponse", "iter_response"]
+
+# how long connecting may take when the client has no timeout of its own
+CONNECT_TIMEOUT = 10.0
+
+
+def iter_response(resp: requests.Response) -> Iterator[Any]:
+    """yield response content by every json object
+
+    The content of etcd's gRPC-JSON-Gateway stream response is newline-delimited
+    on recent servers and had no delimiter at all on old ones; objects are
+    split with a JSON decoder, never by counting braces or by line.
+
+    :param resp: Response
+    :return: dict
+    """
+    decoder = StreamDecoder()
+    for chunk in resp.iter_content(chunk_size=None):
+        yield from decoder.feed(chunk)
+    yield from decoder.flush()
+
+
+class ModelizedStreamResponse(BaseModelizedStreamResponse):
+    """Model of a stream response"""
+
+    def __init__(self, client: "Client", method: Optional[Operation], resp: Any, decode: bool = True) -> None:
+        """:param resp: the transport's response (urllib3, as pooled by requests)"""
+        self.client = client
+        self.method = method
+        self.resp = resp
+        self.decode = decode
+        self._closed = False
+
+    @property
+    def raw(self) -> Any:
+        return self.resp
+
+    def _chunks(self) -> Iterator[bytes]:
+        try:
+            while True:
+                # read1: whatever has arrived (one chunk), without waiting for a full buffer
+                chunk = self.resp.read1(65536)
+                if not chunk:
+                    return
+                yield chunk
+        except (urllib3.exceptions.HTTPError, OSError, AttributeError, ValueError) as e:
+            if self._closed:
+                return  # closed by close(): the end of the iteration, not an error
+            if isinstance(e, urllib3.exceptions.ReadTimeoutError):
+                raise errors.Etcd3Timeout("stream read timed out", self.client.baseurl, e) from e
+            raise errors.Etcd3ConnectionError("stream broke: %s" % e, self.client.baseurl, e) from e
+
+    def __iter__(self) -> Iterator[Any]:
+        op = self.method if self.decode else None
+        decode = op.response.decode if op is not None else None
+        for item in iter_stream_items(self._chunks()):
+            yield decode(item) if decode is not None else item
+
+    def close(self) -> None:
+        """close the stream"""
+        if self._closed:
+            return
+        self._closed = True
+        # shut the socket down so that a reader blocked in another thread wakes up now
+        sock = getattr(getattr(self.resp, "_connection", None) or getattr(self.resp, "connection", None), "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.resp.close()
+        self.resp.release_conn()
+
+    def __enter__(self) -> "ModelizedStreamResponse":
+        return self
+
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        self.close()
+
+
+class Client(BaseClient):
+    """The synchronous etcd v3 client, on requests.
+
+    Every RPC of the connected server's spec is a method (``range``, ``put``,
+    ``lease_grant``, ...); see ``dir(client)`` and ``help(client.put)``."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 2379, protocol: str = "http",
+                 cert: Union[Tuple[str, str], str, Tuple[()]] = (), verify: Union[None, bool, str] = None,
+                 timeout: Optional[float] = None, headers: Optional[Dict[str, str]] = None,
+                 user_agent: Optional[str] = None, pool_size: int = 30, username: Optional[str] = None,
+                 password: Optional[str] = None, token: Optional[str] = None, max_retries: int = 0,
+                 server_version: str = "3.3.0", cluster_version: str = "3.3.0") -> None:
+        """
+        :param max_retries: The maximum number of retries each connection should attempt.
+            Note, this applies only to failed DNS lookups, socket connections and connection
+            timeouts, never to requests where data has made it to the server.
+        """
+        super().__init__(host=host, port=port, protocol=protocol, cert=cert, verify=verify, timeout=timeout,
+                         headers=headers, user_agent=user_agent, pool_size=pool_size, username=username,
+                         password=password, token=token, server_version=server_version,
+                         cluster_version=cluster_version)
+        self.max_retries = max_retries
+        self.session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size,
+                                                max_retries=max_retries)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.trust_env = False  # no proxies from the environment for a loopback/cluster API
+        # like requests' own max_retries: connection failures only, never once data was sent
+        self._retries = urllib3.Retry(total=max_retries, connect=max_retries, read=False, redirect=False,
+                                      status=None, other=0, raise_on_status=False)
+        if self.protocol == "https":
+            self.session.verify = self.verify
+            if self.cert:
+                self.session.cert = self.cert
+            if self.verify is False:
+                warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
+        self._connect()
+
+    def _connect(self) -> None:
+        try:
+            response = self._send(self._version_request())
+        except errors.Etcd3TransportError as e:
+            if isinstance(e, errors.Etcd3TLSError):
+                raise
+            self._version_fallback(e)
+            return
+        if response.status != 200:
+            self._version_fallback(errors.error_from_response(response.status, response.body))
+            return
+        self._apply_version(response)
+
+    _stream_class = ModelizedStreamResponse
+
+    def _run(self, flow: Flow) -> Any:
+        try:
+            request = next(flow)
+            while True:
+                request = flow.send(self._send(request))
+        except StopIteration as stop:
+            return stop.value
+
+    def _pool(self) -> Any:
+        """requests' own connection pool for our endpoint, with its TLS settings.
+        Requests are sent on it directly: requests.Session's per-call work (hooks,
+        cookies, environment lookups, response wrapping) is not needed here."""
+        pool = self._cached_pool
+        if pool is None:
+            url = self.baseurl + "/"
+            adapter = self.session.get_adapter(url)
+            prepared = requests.Request("GET", url).prepare()
+            verify = self.session.verify if self.protocol == "https" else False
+            pool = self._cached_pool = adapter.get_connection_with_tls_context(prepared, verify, cert=self.session.cert)
+        return pool
+
+    _cached_pool: Any = None
+
+    def _send(self, request: Request) -> Response:
+        seconds = request.timeout or self.timeout or DEFAULT_TIMEOUT
+        timeout = urllib3.Timeout(connect=min(seconds, CONNECT_TIMEOUT), read=None if request.stream else seconds)
+        path = request.url[len(self.baseurl):] if request.url.startswith(self.baseurl) else request.url
+        try:
+            resp = self._pool().urlopen(
+                request.method, path, body=request.body, headers=request.headers, retries=self._retries,
+                timeout=timeout, redirect=False, assert_same_host=False,
+                preload_content=not request.stream, decode_content=True)
+        except urllib3.exceptions.MaxRetryError as e:
+            raise _transport_error(e.reason or e, self.baseurl, seconds) from e
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            raise _transport_error(e, self.baseurl, seconds) from e
+        if request.stream:
+            if resp.status == 200:
+                return Response(200, resp.headers, b"", raw=resp)
+            try:
+                body = resp.read()
+            finally:
+                resp.release_conn()
+            return Response(resp.status, resp.headers, body, raw=resp)
+        return Response(resp.status, resp.headers, resp.data, raw=resp)
+
+    def _raw_response(self, response: Response) -> requests.Response:
+        # a requests.Response, as the seed's call_rpc(raw=True) gave
+        prepared = requests.Request("POST", self.baseurl).prepare()
+        return self.session.get_adapter(self.baseurl).build_response(prepared, response.raw)
+
+    def close(self) -> None:
+        """close all connections in connection pool"""
+        self._cached_pool = None
+        self.session.close()
+
+
+def _transport_error(error: BaseException, endpoint: str, seconds: float) -> errors.Etcd3TransportError:
+    if isinstance(error, urllib3.exceptions.SSLError) or isinstance(error, ssl.SSLError):
+        return errors.Etcd3TLSError("TLS failure: %s" % _reason(error), endpoint, error)
+    if isinstance(error, (urllib3.exceptions.TimeoutError, socket.timeout)):
+        return errors.Etcd3Timeout("timed out after %ss: %s" % (seconds, _reason(error)), endpoint, error)
+    return errors.Etcd3ConnectionError("connection failed: %s" % _reason(error), endpoint, error)
+
+
+def _reason(error: BaseException) -> str:
+    # requests nests urllib3's reason deep inside; the innermost text says most
+    inner: Any = error
+    while getattr(inner, "args", None) and isinstance(inner.args[0], BaseException):
+        inner = inner.args[0]
+    reason = getattr(inner, "reason", None)
+    return str(reason or inner)

@@ -1,0 +1,145 @@
+"""The I/O-free core shared by the sync and async clients.
+
+The core and a transport meet only at plain data: a ``Request`` is (method,
+url, headers, body bytes); a ``Response`` is (status, headers, body bytes).
+Everything between (encoding, decoding, error mapping, stream splitting) lives
+here or in the spec layer, never in a transport.
+"""
+from __future__ import annotations
+
+import codecs
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Mapping, Optional
+
+from .errors import Etcd3StreamError, error_from_response
+
+__all__ = ["Request", "Response", "StreamDecoder"]
+
+
+@dataclass
+class Request:
+    method: str
+    url: str
+    headers: Dict[str, str] = field(default_factory=dict)
+    body: Optional[bytes] = None
+    stream: bool = False
+    # seconds; None: the client's default; for streams it only bounds connecting
+    timeout: Optional[float] = None
+    # whether the request may be sent again after it may have reached the server
+    idempotent: bool = False
+
+
+@dataclass
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes = b""
+    # the transport's own response object (for ``raw=True`` and open streams)
+    raw: Any = None
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else {}
+
+
+class StreamDecoder:
+    """Split a gateway stream body into its JSON objects, incrementally.
+
+    ``feed(bytes)`` returns the objects completed by the bytes, ``flush()`` checks
+    that nothing is left half-way.  Works with newline-delimited and with
+    undelimited concatenated objects, braces and newlines inside strings, and
+    chunk boundaries anywhere (including inside a multi-byte UTF-8 character).
+    """
+
+    __slots__ = ("_utf8", "_buffer", "_decoder")
+
+    def __init__(self) -> None:
+        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        self._buffer = ""
+        self._decoder = json.JSONDecoder()
+
+    def feed(self, data: bytes) -> List[Any]:
+        text = self._utf8.decode(data)
+        self._buffer += text
+        if "}" not in text:
+            return []  # no object can have ended in this chunk: don't re-parse the tail
+        return self._split()
+
+    def _split(self) -> List[Any]:
+        buffer = self._buffer
+        items = []
+        pos, end = 0, len(buffer)
+        raw_decode = self._decoder.raw_decode
+        while True:
+            while pos < end and buffer[pos] in " \t\r\n":
+                pos += 1
+            if pos >= end:
+                break
+            try:
+                obj, pos_after = raw_decode(buffer, pos)
+            except json.JSONDecodeError as e:
+                if e.pos >= end or _incomplete(buffer, pos):
+                    break  # the object goes on in the next chunk
+                raise Etcd3StreamError("malformed stream data at %r: %s" % (buffer[pos:pos + 60], e.msg)) from None
+            items.append(obj)
+            pos = pos_after
+        self._buffer = buffer[pos:]
+        return items
+
+    def flush(self) -> List[Any]:
+        """End of stream: what is left must be whitespace."""
+        self._buffer += self._utf8.decode(b"", final=True)
+        items = self._split()
+        if self._buffer.strip():
+            rest = self._buffer
+            self._buffer = ""
+            raise Etcd3StreamError("stream ended inside an object: %r" % rest[:80])
+        return items
+
+
+def _incomplete(buffer: str, pos: int) -> bool:
+    """Whether ``buffer[pos:]`` could still become valid JSON with more data:
+    a JSONDecodeError past its end means truncated, but raw_decode may also stop
+    earlier on a truncated literal (``tr``), so check by trying with a closing."""
+    tail = buffer[pos:]
+    if not tail.startswith("{"):
+        return False
+    # a truncated object: a valid prefix of JSON ends without closing its braces
+    depth, in_string, escaped = 0, False, False
+    for ch in tail:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+            if depth == 0:
+                return False  # it closed, and still did not parse: malformed
+    return True
+
+
+def unwrap_stream_item(item: Any) -> Any:
+    """The ``result`` of a stream item; an ``error`` item raises."""
+    if isinstance(item, dict):
+        if "result" in item:
+            return item["result"]
+        if "error" in item:
+            raise error_from_response(None, item, stream=True)
+    return item
+
+
+def iter_stream_items(chunks: Iterator[bytes]) -> Iterator[Any]:
+    """Every stream item of an iterable of body chunks, unwrapped."""
+    decoder = StreamDecoder()
+    for chunk in chunks:
+        for item in decoder.feed(chunk):
+            yield unwrap_stream_item(item)
+    for item in decoder.flush():
+        yield unwrap_stream_item(item)

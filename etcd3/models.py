@@ -1,0 +1,141 @@
+"""Model classes: what decoded responses are made of.
+
+``EtcdModel`` is the base of everything decoded from etcd.  Messages are
+``EtcdMessage`` subclasses built at run time, one class per schema node of a
+spec (see ``SwaggerNode.getModel``).  Enums are ``enum.Enum`` subclasses of
+``EtcdModel`` named after the spec's definitions (``RangeRequestSortOrder``,
+``EventEventType``, ...); the module-level ones hold the members of every
+bundled spec and are created on first access from the specs themselves.
+"""
+from __future__ import annotations
+
+import enum
+from typing import Any, Dict, Iterable, Tuple
+
+__all__ = ["EtcdModel", "EtcdMessage", "enum_class"]
+
+
+class EtcdModel:
+    """Base class of every model (messages and enums)."""
+
+    __slots__ = ()
+
+
+class EtcdMessage(EtcdModel):
+    """A decoded message: fields by attribute, defaults filled per the gogoproto
+    rule (int 0, bool False, str "", bytes b"", message None, array [])."""
+
+    __slots__ = ("__dict__",)
+    _fields: Tuple[str, ...] = ()
+    _array_fields: Tuple[str, ...] = ()
+    _ref: str = ""
+
+    def __init__(self, **fields: Any) -> None:
+        unknown = set(fields) - set(self._fields)
+        if unknown:
+            raise TypeError("%s has no field(s) %s; fields are: %s"
+                            % (type(self).__name__, ", ".join(sorted(unknown)), ", ".join(self._fields)))
+        for name in self._array_fields:
+            if name not in fields:
+                fields[name] = []
+        self.__dict__.update(fields)
+
+    def _items(self) -> Iterable[Tuple[str, Any]]:
+        for name in self._fields:
+            yield name, getattr(self, name)
+        for name, value in self.__dict__.items():
+            if name not in self._field_set:
+                yield name, value
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Every field (defaults included) as plain Python values, recursively."""
+        return {name: _plain(value) for name, value in self._items()}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EtcdMessage) or other._ref != self._ref:
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        parts = []
+        cls = type(self)
+        for name, value in self._items():
+            default = cls.__dict__.get(name, _NO_DEFAULT) if name in self._field_set else _NO_DEFAULT
+            if value == default or (value == [] and name in self._array_fields):
+                continue
+            parts.append("%s=%r" % (name, value))
+        return "%s(%s)" % (cls.__name__, ", ".join(parts))
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached for names that are neither fields nor methods
+        raise AttributeError("%s has no field %r; fields are: %s"
+                             % (type(self).__name__, name, ", ".join(self._fields)))
+
+    def __dir__(self):
+        return sorted(set(object.__dir__(self)) | set(self._fields))
+
+    _field_set: frozenset = frozenset()
+
+
+_NO_DEFAULT = object()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, EtcdMessage):
+        return value.to_dict()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def enum_class(name: str, members: Iterable[str], ref: str = "") -> type:
+    """The enum class for a spec definition: the module-level one when it has every
+    member (so enums from different server versions compare equal), else a new one."""
+    members = list(members)
+    existing = _module_enums().get(name)
+    if existing is not None and all(m in existing.__members__ for m in members):
+        return existing
+    return _make_enum(name, members, ref)
+
+
+def _make_enum(name: str, members: list, ref: str) -> type:
+    cls = enum.Enum(name, [(m, m) for m in members], module=__name__, type=EtcdModel)
+    cls.__doc__ = "ref: %s\n\ndefault: %s" % (ref or "#/definitions/" + name, members[0] if members else "")
+    return cls
+
+
+_enums: Dict[str, type] = {}
+
+
+def _module_enums() -> Dict[str, type]:
+    """The enums of every bundled spec, members united across versions, built once."""
+    if not _enums:
+        from .spec import bundled_versions, load_bundle
+
+        union: Dict[str, list] = {}
+        for version in bundled_versions():
+            for doc in load_bundle(version).documents:
+                for def_name, schema in doc.spec.get("definitions", {}).items():
+                    if "enum" in schema:
+                        seen = union.setdefault(def_name, [])
+                        seen.extend(m for m in schema["enum"] if m not in seen)
+        for def_name, members in union.items():
+            _enums[def_name] = _make_enum(def_name, members, "#/definitions/" + def_name)
+    return _enums
+
+
+def __getattr__(name: str) -> Any:
+    if name.startswith("_"):
+        raise AttributeError(name)
+    try:
+        return _module_enums()[name]
+    except KeyError:
+        raise AttributeError("module %r has no attribute %r" % (__name__, name)) from None
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_module_enums()))

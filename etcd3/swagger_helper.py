@@ -1,0 +1,527 @@
+"""Swagger (OpenAPI v2) documents as lazily built node trees, and the codec.
+
+``SwaggerSpec`` wraps one swagger document.  ``SwaggerNode`` objects are made
+only when touched and memoized on the spec that owns them (by JSON pointer), as
+are the codecs and model classes built from schema nodes, so everything goes
+away with the spec.
+
+The codec turns Python values into the gateway's JSON (bytes as base64,
+int64/uint64 as decimal strings, enums by name) and back into models.  It is
+driven by one table keyed by (type, format); object schemas get a compiled
+decoder because decoding large range responses is on the hot path.
+"""
+from __future__ import annotations
+
+import binascii
+import enum
+import json
+import re
+from typing import Any, Callable, Dict, Optional, Union
+
+import jsonpointer
+import yaml
+
+from .models import EtcdMessage, EtcdModel, enum_class
+
+__all__ = ["swagger_escape", "SwaggerSpec", "SwaggerNode"]
+
+_MODEL_PREFIXES = ("etcdserverpb", "mvccpb", "authpb", "v3lockpb", "v3electionpb")
+
+
+def swagger_escape(s: str) -> str:
+    """/ and ~ are special characters in JSON Pointers, and need to be escaped
+    when used literally (for example, in path names).
+
+    https://swagger.io/docs/specification/using-ref/#escape
+    """
+    return s.replace("~", "~0").replace("/", "~1")
+
+
+class SwaggerSpec:
+    """Parse the swagger spec of gRPC-JSON-Gateway to object tree."""
+
+    def __init__(self, spec: Union[dict, str, bytes]) -> None:
+        """:param spec: dict or json string or yaml string"""
+        if isinstance(spec, bytes):
+            spec = spec.decode("utf-8")
+        if isinstance(spec, str):
+            try:
+                spec = json.loads(spec)
+            except ValueError:
+                spec = yaml.safe_load(spec)
+        if not isinstance(spec, dict):
+            raise TypeError("a swagger spec must be a mapping, got %s" % type(spec).__name__)
+        self.spec: dict = spec
+        # everything built from this document is cached here, keyed by JSON pointer
+        self._nodes: Dict[str, SwaggerNode] = {}
+        self._codecs: Dict[str, _Codec] = {}
+        self._models: Dict[str, type] = {}
+
+    def __repr__(self) -> str:
+        return "SwaggerSpec(%r)" % self.spec.get("info", {}).get("title", "")
+
+    def ref(self, ref_path: str) -> "SwaggerNode":
+        """Get the node object from an absolute reference, e.g.
+        ``spec.ref('#/definitions/etcdserverpbAlarmResponse')``."""
+        pointer = ref_path[1:] if ref_path.startswith("#") else ref_path
+        node = self._nodes.get(pointer)
+        if node is None:
+            try:
+                raw = jsonpointer.resolve_pointer(self.spec, pointer)
+            except jsonpointer.JsonPointerException as e:
+                raise KeyError("%s: no such node in the spec (%s)" % (ref_path, e)) from None
+            name = jsonpointer.JsonPointer(pointer).parts[-1] if pointer else None
+            node = SwaggerNode(self, raw, pointer, name=name)
+        return node
+
+    def get(self, key: str, *args: Any, **kwargs: Any) -> Any:
+        """Equivalent to ``self.spec.get(key)``."""
+        return self.spec.get(key, *args, **kwargs)
+
+    def getPath(self, key: Union["SwaggerNode", str]) -> "SwaggerNode":
+        """The node of a path: a SwaggerNode, a ``$ref`` string or a path like ``/v3/kv/range``."""
+        if isinstance(key, SwaggerNode):
+            return key
+        if key.startswith("#"):
+            return self.ref(key)
+        return self.ref("#/paths/" + swagger_escape(key))
+
+    def getSchema(self, key: Union["SwaggerNode", str]) -> "SwaggerNode":
+        """The node of a schema: a SwaggerNode, a ``$ref`` string or a definition name."""
+        if isinstance(key, SwaggerNode):
+            return key
+        if key.startswith("#"):
+            return self.ref(key)
+        return self.ref("#/definitions/" + key)
+
+    def getEnum(self, key: Union["SwaggerNode", str]) -> type:
+        """The enum class of an enum schema."""
+        node = self.getSchema(key)
+        if "enum" not in node.resolved.node:
+            raise TypeError("%s is not an enum schema" % node.path)
+        return node.getModel()
+
+
+class SwaggerNode:
+    """A node of a swagger document: a path, a schema or an ordinary node.
+
+    Children are reached by attribute or item access (``node.properties.key``);
+    a ``$ref`` node is followed transparently.  As a schema it encodes and
+    decodes payloads and gives the model class of the definition."""
+
+    __slots__ = ("root", "node", "path", "parent", "name", "__weakref__")
+
+    def __init__(self, root: SwaggerSpec, node: Any, path: str, parent: Optional["SwaggerNode"] = None,
+                 name: Optional[str] = None) -> None:
+        self.root = root
+        self.node = node
+        self.path = path
+        self.parent = parent
+        self.name = name
+        root._nodes.setdefault(path, self)
+
+    def __repr__(self) -> str:
+        return "SwaggerNode(%r)" % ("#" + self.path)
+
+    @property
+    def resolved(self) -> "SwaggerNode":
+        """The node a ``$ref`` points to (followed to the end), else this node."""
+        node = self
+        seen = 0
+        while isinstance(node.node, dict) and "$ref" in node.node:
+            node = node.root.ref(node.node["$ref"])
+            seen += 1
+            if seen > 32:
+                raise ValueError("$ref loop at %s" % self.path)
+        return node
+
+    def _child(self, key: str) -> Any:
+        target = self.resolved
+        raw = target.node[key] if isinstance(target.node, dict) else target.node[int(key)]
+        if not isinstance(raw, (dict, list)):
+            return raw
+        path = "%s/%s" % (target.path, swagger_escape(str(key)))
+        node = self.root._nodes.get(path)
+        return node if node is not None else SwaggerNode(self.root, raw, path, parent=target, name=str(key))
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("__"):
+            raise AttributeError(key)
+        try:
+            return self._child(key)
+        except (KeyError, IndexError, ValueError, TypeError):
+            raise AttributeError("%s has no %r" % (self, key)) from None
+
+    def __getitem__(self, key: Union[str, int]) -> Any:
+        return self._child(key)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.resolved.node
+
+    def __iter__(self):
+        return iter(self.resolved.node)
+
+    def __dir__(self):
+        node = self.resolved.node
+        return sorted(set(object.__dir__(self)) | (set(node) if isinstance(node, dict) else set()))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self._child(key)
+        except (KeyError, IndexError):
+            return default
+
+    @property
+    def description(self) -> str:
+        node = self.node if isinstance(self.node, dict) else {}
+        return node.get("description") or node.get("title") or node.get("summary") or ""
+
+    # -- schema behaviour ---------------------------------------------------
+    def encode(self, data: Any) -> Any:
+        """Encode ``data`` as the schema defines (to the gateway's JSON values)."""
+        return _codec(self).encode(data, self._label())
+
+    def decode(self, data: Any) -> Any:
+        """Decode the gateway's JSON value ``data`` as the schema defines."""
+        return _codec(self).decode(data)
+
+    def getModel(self) -> type:
+        """The model class of the schema: an ``EtcdMessage`` subclass for a message,
+        an ``enum.Enum`` (and ``EtcdModel``) subclass for an enum; one per node.
+
+        Null handling follows gogoproto's deserialization rule: int -> 0,
+        bool -> False, object -> None, array -> [], string -> "", bytes -> b""."""
+        target = self.resolved
+        model = target.root._models.get(target.path)
+        if model is None:
+            model = target.root._models[target.path] = _build_model(target)
+        return model
+
+    def _label(self) -> str:
+        target = self.resolved
+        return _model_name(target.name or target.path)
+
+
+# -- models -----------------------------------------------------------------
+
+def _model_name(definition: str) -> str:
+    for prefix in _MODEL_PREFIXES:
+        if definition.startswith(prefix) and len(definition) > len(prefix):
+            return definition[len(prefix):]
+    return definition
+
+
+def _build_model(target: SwaggerNode) -> type:
+    raw = target.node
+    if "enum" in raw:
+        return enum_class(target.name or "Enum", raw["enum"], "#" + target.path)
+    properties = raw.get("properties", {})
+    namespace: Dict[str, Any] = {
+        "__slots__": (),
+        "__doc__": (raw.get("description") or raw.get("title") or "") + "\n\nref: #" + target.path,
+        "_fields": tuple(properties),
+        "_field_set": frozenset(properties),
+        "_array_fields": tuple(k for k, p in properties.items() if _kind(target.root, p) == "array"),
+        "_ref": "#" + target.path,
+        "__module__": "etcd3.models",
+    }
+    for name, prop in properties.items():
+        namespace[name] = _default(target.root, prop)
+    return type(_model_name(target.name or "Message"), (EtcdMessage,), namespace)
+
+
+def _kind(root: SwaggerSpec, schema: dict) -> str:
+    while "$ref" in schema:
+        schema = root.ref(schema["$ref"]).node
+    if "enum" in schema:
+        return "enum"
+    typ = schema.get("type", "object")
+    if typ == "object" and "additionalProperties" in schema:
+        return "map"
+    if typ == "string" and schema.get("format") in _INT_FORMATS:
+        return "int64"
+    return {"string": "bytes" if schema.get("format") == "byte" else "string"}.get(typ, typ)
+
+
+_INT_FORMATS = ("int64", "uint64")
+_DEFAULTS = {"bytes": b"", "string": "", "int64": 0, "integer": 0, "number": 0.0, "boolean": False}
+
+
+def _default(root: SwaggerSpec, schema: dict) -> Any:
+    kind = _kind(root, schema)
+    if kind == "enum":
+        target = schema
+        node = None
+        if "$ref" in schema:
+            node = root.ref(schema["$ref"])
+            target = node.resolved.node
+        members = target.get("enum") or [None]
+        cls = node.getModel() if node is not None else enum_class("Enum", members)
+        return cls(members[0]) if members[0] is not None else None
+    return _DEFAULTS.get(kind)  # message and map: None; array: filled per instance
+
+
+# -- codec ------------------------------------------------------------------
+
+class _Codec:
+    """Encode/decode one schema node; built once per node, cached on its spec.
+    ``prime()`` gives the final decode function (object decoders are compiled on
+    first use, and schemas can be recursive)."""
+
+    __slots__ = ("encode", "decode", "prime")
+
+    def __init__(self) -> None:
+        self.prime = lambda: self.decode
+
+
+def _codec(node: SwaggerNode) -> _Codec:
+    root = node.root
+    key = node.path
+    codec = root._codecs.get(key)
+    if codec is None:
+        codec = root._codecs[key] = _Codec()  # registered first: schemas are recursive
+        _build_codec(codec, node)
+    return codec
+
+
+def _decoder(node: SwaggerNode) -> Callable[[Any], Any]:
+    """The final decode function of a schema node (``$ref`` followed)."""
+    return _codec(node.resolved).prime()
+
+
+def _build_codec(codec: _Codec, node: SwaggerNode) -> None:
+    raw = node.node
+    if "$ref" in raw:
+        target = node.resolved
+        codec.encode = lambda data, label: _codec(target).encode(data, label)
+        codec.decode = lambda data: _decoder(target)(data)
+        codec.prime = lambda: _decoder(target)
+        return
+    kind = _kind(node.root, raw)
+    _BUILDERS[kind](codec, node)
+
+
+def _type_error(label: str, expected: str, value: Any) -> TypeError:
+    return TypeError("%s: expected %s, got %r" % (label, expected, value))
+
+
+def _build_bytes(codec: _Codec, node: SwaggerNode) -> None:
+    b2a, a2b = binascii.b2a_base64, binascii.a2b_base64
+
+    def encode(data, label):
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        elif not isinstance(data, (bytes, bytearray, memoryview)):
+            raise _type_error(label, "bytes or str", data)
+        return b2a(data, newline=False).decode("ascii")
+
+    def decode(data):
+        return a2b(data) if data is not None else b""
+
+    codec.encode, codec.decode = encode, decode
+
+
+def _build_int64(codec: _Codec, node: SwaggerNode) -> None:
+    unsigned = node.node.get("format") == "uint64"
+    low, high = (0, 2 ** 64 - 1) if unsigned else (-(2 ** 63), 2 ** 63 - 1)
+
+    def encode(data, label):
+        if isinstance(data, bool) or not isinstance(data, int):
+            raise _type_error(label, "int", data)
+        if not low <= data <= high:
+            raise ValueError("%s: %d is out of range for %s" % (label, data, node.node.get("format")))
+        return str(data)
+
+    codec.encode, codec.decode = encode, int
+
+
+def _build_integer(codec: _Codec, node: SwaggerNode) -> None:
+    def encode(data, label):
+        if isinstance(data, bool) or not isinstance(data, int):
+            raise _type_error(label, "int", data)
+        return data
+
+    codec.encode, codec.decode = encode, int
+
+
+def _build_number(codec: _Codec, node: SwaggerNode) -> None:
+    def encode(data, label):
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            raise _type_error(label, "number", data)
+        return data
+
+    codec.encode, codec.decode = encode, float
+
+
+def _build_boolean(codec: _Codec, node: SwaggerNode) -> None:
+    def encode(data, label):
+        if not isinstance(data, bool):
+            raise _type_error(label, "bool", data)
+        return data
+
+    codec.encode, codec.decode = encode, bool
+
+
+def _build_string(codec: _Codec, node: SwaggerNode) -> None:
+    def encode(data, label):
+        if not isinstance(data, str):
+            raise _type_error(label, "str", data)
+        return data
+
+    codec.encode, codec.decode = encode, lambda data: data
+
+
+def _build_enum(codec: _Codec, node: SwaggerNode) -> None:
+    members = node.node["enum"]
+    cls = node.getModel()
+    by_name = {m: cls(m) for m in members}
+
+    def encode(data, label):
+        if isinstance(data, enum.Enum):
+            data = data.name
+        elif isinstance(data, int) and not isinstance(data, bool):
+            if not 0 <= data < len(members):
+                raise ValueError("%s: %d is not a valid %s (0..%d)" % (label, data, cls.__name__, len(members) - 1))
+            return members[data]
+        if isinstance(data, str):
+            upper = data.upper()
+            if upper in by_name:
+                return upper
+            raise ValueError("%s: %r is not a valid %s; choose from %s"
+                             % (label, data, cls.__name__, ", ".join(members)))
+        raise _type_error(label, "%s member or name" % cls.__name__, data)
+
+    def decode(data):
+        try:
+            return by_name[data]
+        except KeyError:
+            if isinstance(data, int) and 0 <= data < len(members):
+                return by_name[members[data]]
+            return data  # an enum value newer than the spec: keep it as it is
+
+    codec.encode, codec.decode = encode, decode
+
+
+def _build_array(codec: _Codec, node: SwaggerNode) -> None:
+    items = node.items
+
+    def encode(data, label):
+        if isinstance(data, (str, bytes, dict)) or not hasattr(data, "__iter__"):
+            raise _type_error(label, "a list", data)
+        item_encode = _codec(items).encode
+        return [item_encode(v, "%s[%d]" % (label, i)) for i, v in enumerate(data)]
+
+    def decode(data):
+        if data is None:
+            return []
+        item_decode = _decoder(items)
+        return [item_decode(v) for v in data]
+
+    codec.encode, codec.decode = encode, decode
+
+
+def _build_map(codec: _Codec, node: SwaggerNode) -> None:
+    values = node.additionalProperties
+
+    def encode(data, label):
+        if not isinstance(data, dict):
+            raise _type_error(label, "a dict", data)
+        value_encode = _codec(values).encode
+        return {str(k): value_encode(v, "%s[%r]" % (label, k)) for k, v in data.items()}
+
+    def decode(data):
+        value_decode = _decoder(values)
+        return {k: value_decode(v) for k, v in (data or {}).items()}
+
+    codec.encode, codec.decode = encode, decode
+
+
+_IDENTITY_KINDS = ("string", "boolean", "integer", "number")
+
+
+def _build_object(codec: _Codec, node: SwaggerNode) -> None:
+    properties = node.node.get("properties", {})
+    model = node.getModel()
+    label_name = model.__name__
+    state: Dict[str, Any] = {}
+
+    def field_codecs() -> Dict[str, _Codec]:
+        fields = state.get("fields")
+        if fields is None:
+            props = node.properties if properties else {}
+            fields = state["fields"] = {name: _codec(props[name]) for name in properties}
+        return fields
+
+    def encode(data, label):
+        if isinstance(data, EtcdMessage):
+            data = {k: v for k, v in data.__dict__.items()}
+        elif not isinstance(data, dict):
+            raise _type_error(label, "%s (a dict or model)" % label_name, data)
+        fields = field_codecs()
+        out = {}
+        for key, value in data.items():
+            if value is None:
+                continue
+            field = fields.get(key)
+            if field is None:
+                raise TypeError("%s: unknown field %r; fields are: %s"
+                                % (label, key, ", ".join(properties)))
+            out[key] = field.encode(value, "%s.%s" % (label, key))
+        return out
+
+    def build_decoder() -> Callable:
+        # int64 and bytes fields are converted by type, nested messages by their
+        # codec; fields whose JSON value is already right need no work at all
+        converters: Dict[str, Callable] = {}
+        for name, prop in properties.items():
+            kind = _kind(node.root, prop)
+            if kind in _IDENTITY_KINDS:
+                continue
+            if kind == "int64":
+                converters[name] = int
+            elif kind == "bytes":
+                converters[name] = binascii.a2b_base64
+            else:
+                converters[name] = _decoder(node.properties[name])
+        # straight-line code per schema: this runs once per decoded message
+        lines = ["def decode(data):", "    if data is None:", "        return None", "    values = dict(data)"]
+        env: Dict[str, Any] = {"new": object.__new__, "model": model}
+        for i, name in enumerate(converters):
+            env["convert_%d" % i] = converters[name]
+            lines += ["    value = values.get(%r)" % name,
+                      "    if value is not None:",
+                      "        values[%r] = convert_%d(value)" % (name, i)]
+        for name in model._array_fields:
+            lines += ["    if %r not in values:" % name, "        values[%r] = []" % name]
+        lines += ["    obj = new(model)", "    obj.__dict__ = values", "    return obj"]
+        exec(compile("\n".join(lines), "<decoder of %s>" % label_name, "exec"), env)
+        decode = env["decode"]
+        return decode
+
+    def prime():
+        decoder = state.get("decoder")
+        if decoder is None:
+            if state.get("building"):
+                return decode_lazily  # a recursive schema: bind late
+            state["building"] = True
+            decoder = state["decoder"] = codec.decode = build_decoder()
+        return decoder
+
+    def decode_lazily(data):
+        return prime()(data)
+
+    codec.encode, codec.decode, codec.prime = encode, decode_lazily, prime
+
+
+_BUILDERS: Dict[str, Callable[[_Codec, SwaggerNode], None]] = {
+    "bytes": _build_bytes,
+    "int64": _build_int64,
+    "integer": _build_integer,
+    "number": _build_number,
+    "boolean": _build_boolean,
+    "string": _build_string,
+    "enum": _build_enum,
+    "array": _build_array,
+    "map": _build_map,
+    "object": _build_object,
+}

@@ -1,0 +1,85 @@
+"""The incremental stream decoder (no server)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from etcd3.core import StreamDecoder, iter_stream_items
+from etcd3.errors import Etcd3StreamError, ErrCompacted, ErrInvalidAuthToken
+from etcd3.utils import iter_json_string
+
+OBJECTS = [
+    {"result": {"header": {"revision": "1"}, "created": True}},
+    {"result": {"events": [{"kv": {"key": "e30=", "value": "fQ=="}}], "note": "a } { \" \\ \n in a string"}},
+    {"result": {"text": "ключ € 😀", "n": [1, 2, {"x": "}"}]}},
+]
+
+
+def bodies():
+    newline = "\n".join(json.dumps(o) for o in OBJECTS).encode("utf-8")
+    packed = "".join(json.dumps(o, separators=(",", ":"), ensure_ascii=False) for o in OBJECTS).encode("utf-8")
+    return [newline, packed]
+
+
+@pytest.mark.parametrize("body", bodies())
+def test_whole_body(body):
+    decoder = StreamDecoder()
+    assert decoder.feed(body) + decoder.flush() == OBJECTS
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_any_chunking_gives_the_same_objects(data):
+    body = data.draw(st.sampled_from(bodies()))
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(body)), max_size=20)))
+    decoder = StreamDecoder()
+    out, last = [], 0
+    for cut in cuts + [len(body)]:
+        out += decoder.feed(body[last:cut])
+        last = cut
+    assert out + decoder.flush() == OBJECTS
+
+
+def test_byte_by_byte_including_multibyte_characters():
+    body = bodies()[1]
+    decoder = StreamDecoder()
+    out = []
+    for i in range(len(body)):
+        out += decoder.feed(body[i:i + 1])
+    assert out == OBJECTS
+
+
+def test_truncated_stream_raises_on_flush():
+    decoder = StreamDecoder()
+    assert decoder.feed(b'{"result": {"a": "x') == []
+    with pytest.raises(Etcd3StreamError, match="ended inside an object"):
+        decoder.flush()
+
+
+def test_garbage_raises():
+    with pytest.raises(Etcd3StreamError, match="malformed"):
+        StreamDecoder().feed(b'{"a": }')
+
+
+@pytest.mark.parametrize("error,cls", [
+    ({"grpc_code": 11, "http_code": 400, "message": "etcdserver: mvcc: required revision has been compacted",
+      "http_status": "Bad Request"}, ErrCompacted),
+    ({"code": 16, "message": "etcdserver: invalid auth token", "details": []}, ErrInvalidAuthToken),
+])
+def test_errors_inside_a_stream_raise_stream_errors(error, cls):
+    body = (json.dumps(OBJECTS[0]) + "\n" + json.dumps({"error": error})).encode()
+    items = iter_stream_items(iter([body]))
+    assert next(items) == OBJECTS[0]["result"]
+    with pytest.raises(cls) as info:
+        next(items)
+    assert isinstance(info.value, Etcd3StreamError)
+    assert info.value.code == error.get("code", error.get("grpc_code"))
+
+
+def test_seed_iter_json_string_splits_objects_ignoring_braces_in_strings():
+    text = '{"a": "}"}{"b": 1}{"c"'
+    parts = list(iter_json_string(text))
+    assert parts == [(True, '{"a": "}"}', 10), (True, '{"b": 1}', 18), (False, '{"c"', 18)]

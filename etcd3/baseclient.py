@@ -416,6 +416,42 @@ class BaseClient:
             raise errors.Etcd3StreamError("no answer to the keepalive of lease %d" % ID)
         return self._decode_stream_item(op, items[0])
 
+    def watch_create(self, key: Any = None, range_end: Any = None, start_revision: Optional[int] = None,
+                     progress_notify: Optional[bool] = None, prev_kv: Optional[bool] = None,
+                     prefix: Optional[bool] = None, all: Optional[bool] = None, no_put: bool = False,
+                     no_delete: bool = False, fragment: Optional[bool] = None) -> Any:
+        """Open a watch stream of its own for one key/range: an iterable of WatchResponses
+        (close it to stop).  ``Watcher`` shares one stream between many watches instead."""
+        from .watch import watch_create_fields
+
+        return self.watch(create_request=watch_create_fields(
+            key, range_end, start_revision, progress_notify, prev_kv, prefix, all, no_put, no_delete, fragment))
+
+    # -- stateful helpers --------------------------------------------------------------------------
+    def Watcher(self, key: Any = None, range_end: Any = None, max_retries: int = -1,
+                start_revision: Optional[int] = None, progress_notify: Optional[bool] = None,
+                prev_kv: Optional[bool] = None, prefix: Optional[bool] = None, all: Optional[bool] = None,
+                no_put: bool = False, no_delete: bool = False) -> Any:
+        """Initialize a Watcher
+
+        :param key: key is the key to register for watching.
+        :param range_end: the end of the range [key, range_end) to watch; b'\\0' watches every key >= key
+        :param max_retries: max retries when watch failed due to network problem, -1 means no limit
+        :param start_revision: an optional revision to watch from (inclusive); none is "now"
+        :param progress_notify: ask the server for periodic progress notifications
+        :param prev_kv: the events carry the previous key-value pair
+        :param prefix: watch every key with the prefix ``key``
+        :param all: watch every key
+        :param no_put: filter out the put events at server side
+        :param no_delete: filter out the delete events at server side
+        :return: Watcher
+        """
+        from .watch import Watcher
+
+        return Watcher(self, key=key, range_end=range_end, max_retries=max_retries, start_revision=start_revision,
+                       progress_notify=progress_notify, prev_kv=prev_kv, prefix=prefix, all=all, no_put=no_put,
+                       no_delete=no_delete)
+
     def alarm_get(self, memberID: int = 0, alarm: Any = None) -> Any:
         """The active alarms (of every member when memberID is 0)."""
         return self.alarm(action="GET", memberID=memberID, alarm=alarm)

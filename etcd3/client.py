@@ -200,8 +200,25 @@ class Client(BaseClient):
         prepared = requests.Request("POST", self.baseurl).prepare()
         return self.session.get_adapter(self.baseurl).build_response(prepared, response.raw)
 
+    def _watch_stream(self) -> Any:
+        """The one watch stream all Watchers of this client share (made on first use)."""
+        stream = self._shared_watch_stream
+        if stream is None:
+            from .watch import WatchStream
+
+            with self._auth_lock:
+                stream = self._shared_watch_stream
+                if stream is None:
+                    stream = self._shared_watch_stream = WatchStream(self)
+        return stream
+
+    _shared_watch_stream: Any = None
+
     def close(self) -> None:
-        """close all connections in connection pool"""
+        """close all connections in connection pool (and the watch stream)"""
+        if self._shared_watch_stream is not None:
+            self._shared_watch_stream.close()
+            self._shared_watch_stream = None
         self._cached_pool = None
         self.session.close()
 
@@ -209,6 +226,8 @@ class Client(BaseClient):
 def _transport_error(error: BaseException, endpoint: str, seconds: float) -> errors.Etcd3TransportError:
     if isinstance(error, urllib3.exceptions.SSLError) or isinstance(error, ssl.SSLError):
         return errors.Etcd3TLSError("TLS failure: %s" % _reason(error), endpoint, error)
+    if isinstance(error, urllib3.exceptions.NewConnectionError):  # (a TimeoutError subclass in urllib3 2)
+        return errors.Etcd3ConnectionError("connection failed: %s" % _reason(error), endpoint, error)
     if isinstance(error, (urllib3.exceptions.TimeoutError, socket.timeout)):
         return errors.Etcd3Timeout("timed out after %ss: %s" % (seconds, _reason(error)), endpoint, error)
     return errors.Etcd3ConnectionError("connection failed: %s" % _reason(error), endpoint, error)

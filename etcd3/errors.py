@@ -214,6 +214,22 @@ for _name, _code, _message in _ETCD_ERRORS:
     globals()[_name] = _cls
     _BY_MESSAGE[_message] = _cls
     __all__.append(_name)
+
+
+class Etcd3WatchCompacted(Etcd3WatchCanceled, globals()["ErrCompacted"]):  # type: ignore[misc]
+    """A watch could not go on from its revision: it has been compacted.
+    ``compact_revision`` is the oldest revision still available; the events
+    between the watch's revision and it are lost and are never skipped silently."""
+
+    code = 11
+    etcd_message = "etcdserver: mvcc: required revision has been compacted"
+
+
+class Etcd3WatchTimeout(Etcd3Exception, TimeoutError):
+    """No matching event arrived within the time given to ``watch_once``."""
+
+
+__all__ += ["Etcd3WatchCompacted", "Etcd3WatchTimeout"]
 # longest first, so "request timed out, possibly ..." wins over "request timed out"
 _MESSAGES_LONGEST_FIRST = sorted(_BY_MESSAGE, key=len, reverse=True)
 

@@ -1,0 +1,255 @@
+"""Full-duplex HTTP/1.1 streams: a request body sent piece by piece (chunked)
+while the response is read, as etcd's gateway allows for its bidirectional
+streams (watch, lease keepalive).
+
+``ResponseParser`` is the I/O-free part (status line, headers, chunked or
+length-delimited body) shared by the sync and async transports;
+``DuplexStream`` is the sync transport on a plain (or TLS) socket.
+"""
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from typing import Dict, List, Optional, Tuple
+
+from .errors import Etcd3ConnectionError, Etcd3TLSError, Etcd3Timeout
+
+__all__ = ["ResponseParser", "DuplexStream", "request_head", "encode_chunk", "LAST_CHUNK"]
+
+LAST_CHUNK = b"0\r\n\r\n"
+_MAX_HEAD = 64 * 1024
+
+
+def request_head(method: str, path: str, host: str, headers: Dict[str, str]) -> bytes:
+    """The head of a request whose body follows in chunks.
+
+    ``Expect: 100-continue`` is what makes the exchange full duplex on etcd's
+    (Go) gateway: without it, Go's HTTP/1 server, on writing the first response
+    bytes, first reads and discards up to 256 KiB of the unread request body
+    (golang/go#15527), which blocks a body that is still being written.  With it,
+    the server marks the connection close-after-reply instead and leaves the
+    body to the handler.  The body is sent without waiting for ``100 Continue``.
+    """
+    lines = ["%s %s HTTP/1.1" % (method, path), "Host: %s" % host, "Transfer-Encoding: chunked",
+             "Expect: 100-continue"]
+    lines += ["%s: %s" % (k, v) for k, v in headers.items()
+              if k.lower() not in ("host", "content-length", "transfer-encoding")]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def encode_chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data) if data else b""
+
+
+class ResponseParser:
+    """Incremental HTTP/1.1 response parser: ``feed(bytes)`` returns the body bytes
+    the data completes; ``status``/``headers`` are set once the head is in;
+    ``finished`` once the body has ended (chunked: the last chunk; else the length)."""
+
+    def __init__(self) -> None:
+        self.status: Optional[int] = None
+        self.reason = ""
+        self.headers: Dict[str, str] = {}
+        self.finished = False
+        self._buffer = b""
+        self._chunked = False
+        self._remaining: Optional[int] = None  # bytes left in the current chunk / the body
+        self._state = "head"
+
+    def feed(self, data: bytes) -> List[bytes]:
+        self._buffer += data
+        out: List[bytes] = []
+        while not self.finished:
+            if self._state == "head":
+                end = self._buffer.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(self._buffer) > _MAX_HEAD:
+                        raise Etcd3ConnectionError("response head too large")
+                    break
+                head = self._buffer[:end].decode("latin-1")
+                self._buffer = self._buffer[end + 4:]
+                if head.startswith("HTTP/1.1 1") or head.startswith("HTTP/1.0 1"):
+                    continue  # an interim answer (100 Continue): the real one follows
+                self._parse_head(head)
+            elif self._state == "size":
+                end = self._buffer.find(b"\r\n")
+                if end < 0:
+                    break
+                size_text = self._buffer[:end].split(b";", 1)[0].strip()
+                self._buffer = self._buffer[end + 2:]
+                try:
+                    self._remaining = int(size_text, 16)
+                except ValueError:
+                    raise Etcd3ConnectionError("bad chunk size %r" % size_text) from None
+                self._state = "data" if self._remaining else "trailer"
+            elif self._state == "data":
+                if not self._buffer:
+                    break
+                piece = self._buffer[:self._remaining]
+                self._buffer = self._buffer[len(piece):]
+                self._remaining -= len(piece)  # type: ignore[operator]
+                out.append(piece)
+                if self._remaining == 0:
+                    self._state = "data-end" if self._chunked else "done"
+                    if not self._chunked:
+                        self.finished = True
+            elif self._state == "data-end":
+                if len(self._buffer) < 2:
+                    break
+                self._buffer = self._buffer[2:]
+                self._state = "size"
+            elif self._state == "trailer":
+                end = self._buffer.find(b"\r\n")
+                if end < 0:
+                    break
+                line, self._buffer = self._buffer[:end], self._buffer[end + 2:]
+                if not line:
+                    self.finished = True
+            elif self._state == "until-close":
+                if self._buffer:
+                    out.append(self._buffer)
+                    self._buffer = b""
+                break
+        return out
+
+    def _parse_head(self, head: str) -> None:
+        lines = head.split("\r\n")
+        parts = lines[0].split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/"):
+            raise Etcd3ConnectionError("not an HTTP response: %r" % lines[0][:80])
+        self.status = int(parts[1])
+        self.reason = parts[2] if len(parts) > 2 else ""
+        for line in lines[1:]:
+            if ":" in line:
+                key, value = line.split(":", 1)
+                self.headers[key.strip().lower()] = value.strip()
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            self._chunked = True
+            self._state = "size"
+        elif "content-length" in self.headers:
+            self._remaining = int(self.headers["content-length"])
+            self._state = "data" if self._remaining else "done"
+            self.finished = self._remaining == 0
+        else:
+            self._state = "until-close"
+
+    def eof(self) -> None:
+        """The peer closed the connection."""
+        if self._state == "until-close":
+            self.finished = True
+
+
+def ssl_context(verify, cert) -> ssl.SSLContext:
+    """An SSLContext for ``verify`` (True, False or a CA path) and ``cert``
+    (a (cert, key) pair or one file), as the clients take them."""
+    context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+    if verify is False:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if cert:
+        if isinstance(cert, (tuple, list)):
+            context.load_cert_chain(cert[0], cert[1] if len(cert) > 1 else None)
+        else:
+            context.load_cert_chain(cert)
+    return context
+
+
+class DuplexStream:
+    """One HTTP/1.1 request whose body is written in chunks while its response is
+    read, on a socket of its own.  ``send`` may be called from any thread;
+    ``read`` from one thread at a time."""
+
+    def __init__(self, endpoint: str, host: str, port: int, context: Optional[ssl.SSLContext] = None,
+                 connect_timeout: float = 10.0) -> None:
+        self.endpoint = endpoint
+        self.host, self.port = host, port
+        self._send_lock = threading.Lock()
+        self._parser = ResponseParser()
+        self._pending: List[bytes] = []
+        self.closed = False
+        try:
+            sock = socket.create_connection((host, port), timeout=connect_timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if context is not None:
+                sock = context.wrap_socket(sock, server_hostname=host)
+        except ssl.SSLError as e:
+            raise Etcd3TLSError("TLS failure: %s" % e, endpoint, e) from e
+        except socket.timeout as e:
+            raise Etcd3Timeout("connecting timed out after %ss" % connect_timeout, endpoint, e) from e
+        except OSError as e:
+            raise Etcd3ConnectionError("connection failed: %s" % e, endpoint, e) from e
+        self.sock = sock
+
+    def start(self, method: str, path: str, headers: Dict[str, str], first: bytes = b"") -> None:
+        """Send the request head (and a first piece of body)."""
+        host = "%s:%d" % (self.host, self.port)
+        self._sendall(request_head(method, path, host, headers) + encode_chunk(first))
+
+    def send(self, data: bytes) -> None:
+        """Send one piece of the request body."""
+        if data:
+            self._sendall(encode_chunk(data))
+
+    def end(self) -> None:
+        """End the request body (the response may go on)."""
+        self._sendall(LAST_CHUNK)
+
+    def _sendall(self, data: bytes) -> None:
+        with self._send_lock:
+            if self.closed:
+                raise Etcd3ConnectionError("stream is closed", self.endpoint)
+            try:
+                self.sock.sendall(data)
+            except OSError as e:
+                raise Etcd3ConnectionError("sending failed: %s" % e, self.endpoint, e) from e
+
+    def head(self, timeout: Optional[float] = None) -> Tuple[int, Dict[str, str]]:
+        """Wait for the response head; returns (status, headers)."""
+        while self._parser.status is None:
+            data = self._recv(timeout)
+            if data is None:
+                raise Etcd3Timeout("no response within %ss" % timeout, self.endpoint)
+            if not data:
+                raise Etcd3ConnectionError("connection closed before a response", self.endpoint)
+            self._pending += self._parser.feed(data)
+        return self._parser.status, self._parser.headers
+
+    def read(self, timeout: Optional[float] = None) -> Optional[bytes]:
+        """Body bytes as they arrive; ``b""`` at the end of the body; ``None`` when
+        nothing arrived within ``timeout`` seconds (the stream stays usable)."""
+        while not self._pending:
+            if self._parser.finished:
+                return b""
+            data = self._recv(timeout)
+            if data is None:
+                return None
+            if not data:
+                self._parser.eof()
+                if not self._parser.finished:
+                    raise Etcd3ConnectionError("connection closed in the middle of the response", self.endpoint)
+                return b""
+            self._pending += self._parser.feed(data)
+        data, self._pending = b"".join(self._pending), []
+        return data
+
+    def _recv(self, timeout: Optional[float]) -> Optional[bytes]:
+        try:
+            self.sock.settimeout(timeout)
+            return self.sock.recv(65536)
+        except socket.timeout:
+            return None
+        except OSError as e:
+            if self.closed:
+                return b""
+            raise Etcd3ConnectionError("reading failed: %s" % e, self.endpoint, e) from e
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes a reader blocked in another thread
+        except OSError:
+            pass
+        self.sock.close()

@@ -1,0 +1,624 @@
+"""Watches: many on one stream, resumed after failures with no event lost.
+
+``WatchHub`` is the I/O-free core: it turns watch creations and cancellations
+into the WatchRequests to send, routes each WatchResponse to its watch by
+``watch_id``, reassembles fragments, and remembers for every watch the revision
+to resume from (the last delivered event's revision + 1, or a revision a
+progress notification vouched for).  After a reconnect it re-creates every
+watch from there, so nothing is lost and nothing is delivered twice.
+
+``WatchStream`` drives a hub over one full-duplex HTTP stream per client (a
+chunked request body of newline-delimited WatchRequests) in a reader thread,
+reconnecting with capped exponential backoff.  ``Watcher`` is the seed's
+callback API on top of it.
+"""
+from __future__ import annotations
+
+import collections
+import copy
+import itertools
+import json
+import logging
+import queue
+import re
+import threading
+import time
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Pattern, Tuple, Union
+
+from . import errors
+from .core import StreamDecoder, unwrap_stream_item
+from .duplex import DuplexStream, ssl_context
+from .errors import Etcd3Exception, Etcd3TransportError, Etcd3WatchCanceled, Etcd3WatchCompacted
+from .utils import incr_last_byte
+
+__all__ = ["WatchEvent", "WatchHub", "WatchState", "WatchStream", "Watcher", "watch_create_fields"]
+
+log = logging.getLogger("etcd3.watch")
+
+# what a watch's sink receives
+CREATED, EVENTS, ERROR, ENDED = "created", "events", "error", "ended"
+
+
+class WatchEvent:
+    """One event of a watch: ``key``, ``value``, ``type`` (EventType.PUT/DELETE),
+    ``prev_kv`` (a KeyValue when the watch asked for it), ``create_revision``,
+    ``mod_revision`` (= ``revision``), ``version``, ``lease``, and the ``header``
+    of the response that carried it."""
+
+    __slots__ = ("key", "value", "type", "prev_kv", "create_revision", "mod_revision", "version", "lease", "header")
+
+    def __init__(self, event: Any, header: Any = None) -> None:
+        kv = event.kv
+        self.type = event.type
+        self.prev_kv = event.prev_kv
+        self.header = header
+        if kv is None:
+            self.key, self.value, self.create_revision, self.mod_revision, self.version, self.lease = \
+                b"", b"", 0, 0, 0, 0
+        else:
+            self.key, self.value = kv.key, kv.value
+            self.create_revision, self.mod_revision = kv.create_revision, kv.mod_revision
+            self.version, self.lease = kv.version, kv.lease
+
+    @property
+    def revision(self) -> int:
+        return self.mod_revision
+
+    def __repr__(self) -> str:
+        return "WatchEvent(type=%s, key=%r, value=%r, mod_revision=%d)" % (
+            getattr(self.type, "name", self.type), self.key, self.value, self.mod_revision)
+
+
+def watch_create_fields(key: Any = None, range_end: Any = None, start_revision: Optional[int] = None,
+                        progress_notify: Optional[bool] = None, prev_kv: Optional[bool] = None,
+                        prefix: Optional[bool] = None, all: Optional[bool] = None, no_put: bool = False,
+                        no_delete: bool = False, fragment: Optional[bool] = None) -> Dict[str, Any]:
+    """The fields of a WatchCreateRequest from the Watcher's arguments."""
+    if all:
+        if prefix:
+            raise TypeError("prefix and all are exclusive")
+        key, range_end = b"\0", b"\0"
+    if key is None:
+        raise TypeError("a watch needs a key (or all=True)")
+    if prefix:
+        if range_end is not None:
+            raise TypeError("range_end cannot be combined with prefix")
+        range_end = incr_last_byte(key)
+    if no_put and no_delete:
+        raise ValueError("no_put and no_delete together filter out every event")
+    fields: Dict[str, Any] = {"key": key, "range_end": range_end, "start_revision": start_revision,
+                              "progress_notify": progress_notify, "prev_kv": prev_kv, "fragment": fragment}
+    filters = (["NOPUT"] if no_put else []) + (["NODELETE"] if no_delete else [])
+    if filters:
+        fields["filters"] = filters
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+class WatchState:
+    """One watch of a hub."""
+
+    def __init__(self, local_id: int, create: Dict[str, Any], sink: Callable[[str, Any], None],
+                 max_retries: int = -1) -> None:
+        self.local_id = local_id
+        self.create = create
+        self.sink = sink
+        self.max_retries = max_retries
+        self.server_id: Optional[int] = None
+        # where to (re)start: None means "now" (only until the first response tells us)
+        self.next_revision: Optional[int] = create.get("start_revision") or None
+        self.fragments: List[Any] = []
+        self.cancel_requested = False
+        self.done = False
+
+    def __repr__(self) -> str:
+        return "<WatchState %d server_id=%s next_revision=%s>" % (self.local_id, self.server_id, self.next_revision)
+
+
+class WatchHub:
+    """Routes one stream's WatchResponses to its watches; I/O-free.
+
+    Methods return the encoded request lines (bytes) the caller must send."""
+
+    def __init__(self, encode_request: Callable[[Dict[str, Any]], Any], progress_requests: bool = True) -> None:
+        self._encode = encode_request
+        self.progress_requests = progress_requests
+        self.watches: Dict[int, WatchState] = {}
+        self._awaiting_create: Deque[WatchState] = collections.deque()
+        self._by_server_id: Dict[int, WatchState] = {}
+        self._ids = itertools.count(1)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.watches)
+
+    def _line(self, request: Dict[str, Any]) -> bytes:
+        return json.dumps(self._encode(request), separators=(",", ":")).encode("utf-8") + b"\n"
+
+    def _create_line(self, state: WatchState) -> bytes:
+        create = dict(state.create)
+        if state.next_revision:
+            create["start_revision"] = state.next_revision
+        self._awaiting_create.append(state)
+        return self._line({"create_request": create})
+
+    def add(self, create: Dict[str, Any], sink: Callable[[str, Any], None], max_retries: int = -1,
+            connected: bool = True) -> Tuple[WatchState, List[bytes]]:
+        state = WatchState(next(self._ids), create, sink, max_retries)
+        self.watches[state.local_id] = state
+        return state, [self._create_line(state)] if connected else []
+
+    def cancel(self, state: WatchState) -> List[bytes]:
+        """Stop a watch; the sink gets ENDED once."""
+        if state.done or state.cancel_requested:
+            return []
+        state.cancel_requested = True
+        self._finish(state, ENDED, None)
+        if state.server_id is None:
+            return []  # not created yet: cancelled when the created answer comes
+        return [self._line({"cancel_request": {"watch_id": state.server_id}})]
+
+    def reconnected(self) -> List[bytes]:
+        """A new stream: re-create every live watch from its resume revision."""
+        self._awaiting_create.clear()
+        self._by_server_id.clear()
+        lines = []
+        for state in self.watches.values():
+            state.server_id = None
+            state.fragments = []
+            lines.append(self._create_line(state))
+        return lines
+
+    def disconnected(self, attempt: int, error: BaseException) -> None:
+        """The stream broke for the ``attempt``-th time in a row: watches whose
+        ``max_retries`` is used up get the error and end."""
+        for state in list(self.watches.values()):
+            if 0 <= state.max_retries < attempt:
+                self._finish(state, ERROR, error)
+
+    def fail_all(self, error: BaseException) -> None:
+        for state in list(self.watches.values()):
+            self._finish(state, ERROR, error)
+
+    def progress_request(self) -> bytes:
+        return self._line({"progress_request": {}})
+
+    def _finish(self, state: WatchState, kind: str, payload: Any) -> None:
+        if state.done:
+            return
+        state.done = True
+        self.watches.pop(state.local_id, None)
+        state.sink(kind, payload)
+
+    def feed(self, response: Any) -> List[bytes]:
+        """Route one decoded WatchResponse."""
+        header = response.header
+        revision = header.revision if header is not None else 0
+        if response.created:
+            if not self._awaiting_create:
+                log.debug("created answer for no pending watch: %r", response)
+                return []
+            state = self._awaiting_create.popleft()
+            state.server_id = response.watch_id
+            self._by_server_id[response.watch_id] = state
+            if state.next_revision is None and revision:
+                state.next_revision = revision + 1  # the watch sees everything after its creation
+            if response.canceled:  # refused at creation (compacted revision, bad range, ...)
+                self._by_server_id.pop(response.watch_id, None)
+                return self._canceled(state, response)
+            if state.cancel_requested:
+                return [self._line({"cancel_request": {"watch_id": state.server_id}})]
+            state.sink(CREATED, response)
+            return []
+        if response.watch_id == -1:  # answer to a progress request: every watch is synced up to revision
+            for state in self._by_server_id.values():
+                state.next_revision = max(state.next_revision or 0, revision + 1)
+            return []
+        state = self._by_server_id.get(response.watch_id)
+        if state is None:
+            return []  # a watch we cancelled, or one of an older stream
+        if response.canceled:
+            self._by_server_id.pop(response.watch_id, None)
+            return self._canceled(state, response)
+        if response.fragment:
+            state.fragments.extend(response.events)
+            return []
+        events = response.events
+        if state.fragments:
+            events = state.fragments + list(events)
+            state.fragments = []
+        if events:
+            last = events[-1].kv.mod_revision if events[-1].kv is not None else revision
+            state.next_revision = max(state.next_revision or 0, last + 1)
+            if not state.done:
+                state.sink(EVENTS, [WatchEvent(e, header) for e in events])
+        elif revision:  # a progress notification: nothing up to revision is missing
+            state.next_revision = max(state.next_revision or 0, revision + 1)
+        return []
+
+    def _canceled(self, state: WatchState, response: Any) -> List[bytes]:
+        if state.cancel_requested:
+            self._finish(state, ENDED, None)
+            return []
+        reason = getattr(response, "cancel_reason", "") or ""
+        if response.compact_revision:
+            error: Etcd3Exception = Etcd3WatchCompacted(
+                "watch from revision %s: revisions before %d are compacted"
+                % (state.next_revision or "now", response.compact_revision),
+                compact_revision=response.compact_revision, watch_id=response.watch_id)
+        else:
+            error = Etcd3WatchCanceled(reason or "the server canceled the watch", watch_id=response.watch_id)
+        self._finish(state, ERROR, error)
+        return []
+
+
+class WatchStream:
+    """The watch stream of one sync client: a reader thread driving a WatchHub over
+    a DuplexStream, reconnecting (capped exponential backoff) until no watch is left."""
+
+    IDLE_SECONDS = 5.0  # silence before asking for progress (and, twice unanswered, reconnecting)
+    BACKOFF_FIRST, BACKOFF_MAX = 0.05, 2.0
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        op = client.spec.operations["watch"]
+        self.op = op
+        self.hub = WatchHub(op.request.encode, progress_requests="progress_request" in op.request_fields)
+        self._lock = threading.RLock()
+        self._stream: Optional[DuplexStream] = None
+        self._thread: Optional[threading.Thread] = None
+        self._wakeup = threading.Event()
+        self.connections = 0  # streams opened so far (for tests and stats)
+
+    def add(self, create: Dict[str, Any], sink: Callable[[str, Any], None], max_retries: int = -1) -> WatchState:
+        with self._lock:
+            state, lines = self.hub.add(create, sink, max_retries, connected=self._stream is not None)
+            self._send(lines)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="etcd3-watch", daemon=True)
+                self._thread.start()
+        return state
+
+    def cancel(self, state: WatchState) -> None:
+        with self._lock:
+            self._send(self.hub.cancel(state))
+            if not self.hub.active and self._stream is not None:
+                self._stream.close()  # the reader thread sees it and ends
+            self._wakeup.set()
+
+    def close(self) -> None:
+        with self._lock:
+            for state in list(self.hub.watches.values()):
+                self.hub.cancel(state)
+            if self._stream is not None:
+                self._stream.close()
+            self._wakeup.set()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(5)
+
+    def _send(self, lines: List[bytes]) -> None:
+        if lines and self._stream is not None:
+            try:
+                self._stream.send(b"".join(lines))
+            except Etcd3TransportError:
+                pass  # the reader notices and reconnects; reconnected() re-sends everything
+
+    def _open(self) -> DuplexStream:
+        client = self.client
+        if client.username and client.password and not client.token:
+            client.auth()
+        context = ssl_context(client.verify, client.cert) if client.protocol == "https" else None
+        stream = DuplexStream(client.baseurl, client.host, client.port, context)
+        try:
+            request = client._rpc_request(self.op.path, b"", stream=True)
+            with self._lock:
+                lines = self.hub.reconnected()
+                stream.start("POST", self.op.path, request.headers, b"".join(lines))
+                self._stream = stream
+            status, _ = stream.head(timeout=30)
+            if status != 200:
+                body = b""
+                while True:
+                    data = stream.read(timeout=10)
+                    if not data:
+                        break
+                    body += data
+                raise errors.error_from_response(status, body)
+        except BaseException:
+            with self._lock:
+                self._stream = None
+            stream.close()
+            raise
+        self.connections += 1
+        return stream
+
+    def _run(self) -> None:
+        attempt = 0
+        while True:
+            with self._lock:
+                if not self.hub.active:
+                    self._thread = None
+                    self._stream = None
+                    return
+            try:
+                stream = self._open()
+                attempt = 0
+                self._read(stream)
+                error: BaseException = errors.Etcd3ConnectionError("watch stream ended", self.client.baseurl)
+            except errors.ErrInvalidAuthToken as e:
+                error = e
+                if self.client.username and self.client.password:
+                    try:
+                        self.client.token = None
+                        self.client.auth()
+                        continue
+                    except Exception as auth_error:  # noqa: BLE001 - reported to the watches below
+                        error = auth_error
+            except (Etcd3TransportError, errors.Etcd3StreamError, errors.Unavailable) as e:
+                error = e
+            except errors.Etcd3APIError as e:
+                with self._lock:  # the server refuses the stream itself: no retry helps
+                    self.hub.fail_all(e)
+                continue
+            with self._lock:
+                self._stream = None
+                if not self.hub.active:
+                    continue
+                attempt += 1
+                self.hub.disconnected(attempt, error)
+            log.debug("watch stream to %s broke (%s); reconnecting, attempt %d", self.client.baseurl, error, attempt)
+            self._wakeup.clear()
+            self._wakeup.wait(min(self.BACKOFF_MAX, self.BACKOFF_FIRST * 2 ** (attempt - 1)))
+
+    def _read(self, stream: DuplexStream) -> None:
+        decoder = StreamDecoder()
+        decode = self.op.response.decode
+        unanswered = 0
+        while True:
+            data = stream.read(timeout=self.IDLE_SECONDS)
+            if data is None:
+                if not self.hub.progress_requests:
+                    continue  # no way to ask an old server; wait on
+                unanswered += 1
+                if unanswered > 2:
+                    raise errors.Etcd3Timeout("no answer to progress requests", self.client.baseurl)
+                stream.send(self.hub.progress_request())
+                continue
+            if not data:
+                if stream.closed:
+                    return
+                raise errors.Etcd3ConnectionError("watch stream ended", self.client.baseurl)
+            unanswered = 0
+            for item in decoder.feed(data):
+                response = decode(unwrap_stream_item(item))
+                with self._lock:
+                    self._send(self.hub.feed(response))
+
+
+FilterType = Union[None, str, bytes, Pattern, Callable[[WatchEvent], bool]]
+
+
+def _matcher(filter: FilterType) -> Callable[[WatchEvent], bool]:
+    if filter is None:
+        return lambda event: True
+    if isinstance(filter, str):
+        filter = filter.encode("utf-8")
+    if isinstance(filter, bytes):
+        return lambda event: event.key == filter
+    if isinstance(filter, re.Pattern):
+        if isinstance(filter.pattern, bytes):
+            return lambda event: filter.match(event.key) is not None
+        return lambda event: filter.match(event.key.decode("utf-8", "replace")) is not None
+    if callable(filter):
+        return filter
+    raise TypeError("a filter is a key (str or bytes), a regex or a callable, not %r" % (filter,))
+
+
+class Watcher:
+    """Watch a key, a range or a prefix, and call back on events.
+
+    >>> w = client.Watcher('/config/', prefix=True)
+    >>> w.onEvent('/config/colour', lambda e: print(e.value))
+    >>> w.runDaemon()      # or w.run() to block; w.stop() ends both
+    """
+
+    def __init__(self, client: Any, key: Any = None, range_end: Any = None, max_retries: int = -1,
+                 start_revision: Optional[int] = None, progress_notify: Optional[bool] = None,
+                 prev_kv: Optional[bool] = None, prefix: Optional[bool] = None, all: Optional[bool] = None,
+                 no_put: bool = False, no_delete: bool = False, fragment: Optional[bool] = None) -> None:
+        self.client = client
+        self.max_retries = max_retries
+        self.create = watch_create_fields(key, range_end, start_revision, progress_notify, prev_kv, prefix, all,
+                                          no_put, no_delete, fragment)
+        self.callbacks: List[Tuple[FilterType, Callable[[WatchEvent], bool], Callable[[WatchEvent], Any]]] = []
+        self.error_callbacks: List[Callable[[BaseException], Any]] = []
+        self.timeout: Optional[float] = None
+        self.revision: Optional[int] = start_revision  # where the next run starts (None: now)
+        self._reset()
+
+    def _reset(self) -> None:
+        """The state of one run (a copy made for watch_once gets its own)."""
+        self._state: Optional[WatchState] = None
+        self._queue: "queue.Queue[Tuple[str, Any]]" = queue.Queue()
+        self._created = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._lock = threading.Lock()
+        self.error: Optional[BaseException] = None
+
+    def __repr__(self) -> str:
+        return "<Watcher %r%s %s>" % (self.create.get("key"), " ..%r" % self.create["range_end"]
+                                      if "range_end" in self.create else "",
+                                      "watching" if self.watching else "idle")
+
+    @property
+    def watching(self) -> bool:
+        return self._state is not None and not self._state.done
+
+    # -- callbacks --------------------------------------------------------------------------
+    def onEvent(self, filter_or_cb: Any, cb: Optional[Callable[[WatchEvent], Any]] = None) -> None:
+        """Call ``cb(event)`` for events matching the filter (an exact key, a regex
+        or a callable); ``onEvent(cb)`` calls it for every event."""
+        if cb is None:
+            filter_or_cb, cb = None, filter_or_cb
+        if not callable(cb):
+            raise TypeError("the callback must be callable, got %r" % (cb,))
+        self.callbacks.append((filter_or_cb, _matcher(filter_or_cb), cb))
+
+    def unEvent(self, filter_or_cb: Any = None, cb: Optional[Callable[[WatchEvent], Any]] = None) -> None:
+        """Remove callbacks: by filter, by callback, or by both."""
+        if cb is None and callable(filter_or_cb) and not isinstance(filter_or_cb, re.Pattern) and \
+                any(c is filter_or_cb for _, _, c in self.callbacks):
+            filter_or_cb, cb = None, filter_or_cb
+            self.callbacks = [entry for entry in self.callbacks if entry[2] is not cb]
+            return
+        self.callbacks = [entry for entry in self.callbacks
+                          if not (entry[0] == filter_or_cb and (cb is None or entry[2] is cb))]
+
+    def onError(self, cb: Callable[[BaseException], Any]) -> None:
+        """Call ``cb(error)`` when the watch ends with an error (compaction, too many
+        retries, ...); without one, ``run()`` raises it."""
+        self.error_callbacks.append(cb)
+
+    def clear_callbacks(self) -> None:
+        self.callbacks = []
+        self.error_callbacks = []
+
+    def clear_revision(self) -> None:
+        """Forget the revision: the next run watches from now."""
+        self.revision = None
+
+    def set_default_timeout(self, timeout: Optional[float]) -> None:
+        """The timeout of ``watch_once`` when none is given."""
+        self.timeout = timeout
+
+    # -- running ----------------------------------------------------------------------------
+    def _stream(self) -> WatchStream:
+        return self.client._watch_stream()
+
+    def _sink(self, kind: str, payload: Any) -> None:
+        if kind == CREATED:
+            self._created.set()
+        self._queue.put((kind, payload))
+
+    def _start(self) -> None:
+        with self._lock:
+            if self.watching:
+                return
+            self._queue = queue.Queue()
+            self._created.clear()
+            self.error = None
+            create = dict(self.create)
+            if self.revision:
+                create["start_revision"] = self.revision
+            self._state = self._stream().add(create, self._sink, self.max_retries)
+
+    def _remember_revision(self) -> None:
+        if self._state is not None and self._state.next_revision:
+            self.revision = self._state.next_revision
+
+    def events(self, timeout: Optional[float] = None) -> Iterator[WatchEvent]:
+        """Iterate over the events (starting the watch if needed) until ``stop()``;
+        an error ending the watch is raised; ``timeout`` bounds each wait."""
+        self._start()
+        while True:
+            try:
+                kind, payload = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                raise errors.Etcd3WatchTimeout("no event within %ss" % timeout) from None
+            if kind == EVENTS:
+                self._remember_revision()
+                yield from payload
+            elif kind == ERROR:
+                self._remember_revision()
+                self.error = payload
+                raise payload
+            elif kind == ENDED:
+                self._remember_revision()
+                return
+
+    __iter__ = events
+
+    def _dispatch(self, event: WatchEvent) -> None:
+        for _, matches, cb in list(self.callbacks):
+            if matches(event):
+                try:
+                    cb(event)
+                except Exception:  # a failing callback must not kill the watch
+                    log.exception("watch callback %r failed on %r", cb, event)
+
+    def run(self) -> None:
+        """Watch and call back until ``stop()`` (blocking)."""
+        try:
+            for event in self.events():
+                self._dispatch(event)
+        except Etcd3Exception as error:
+            if not self.error_callbacks:
+                raise
+            for cb in self.error_callbacks:
+                cb(error)
+
+    def runDaemon(self, timeout: float = 10) -> threading.Thread:
+        """Run in a background thread; returns once the server has created the watch,
+        so that every change made after this call is seen."""
+        self._start()
+        thread = self._thread = threading.Thread(target=self._run_quietly, name="etcd3-watcher", daemon=True)
+        thread.start()
+        if not self._created.wait(timeout) and self.error is None and self.watching:
+            raise errors.Etcd3Timeout("the watch was not created within %ss" % timeout, self.client.baseurl)
+        return thread
+
+    def _run_quietly(self) -> None:
+        try:
+            self.run()
+        except Etcd3Exception as error:
+            log.error("watcher %r ended: %s", self, error)
+
+    def stop(self) -> None:
+        """Stop watching; a running ``run()``/``runDaemon()`` returns promptly."""
+        state = self._state
+        if state is not None:
+            self._stream().cancel(state)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(1)
+        self._thread = None
+
+    def watch_once(self, filter: FilterType = None, timeout: Optional[float] = None) -> WatchEvent:
+        """Wait for the first event matching ``filter``; ``Etcd3WatchTimeout`` after
+        ``timeout`` seconds (default: ``set_default_timeout``; None waits forever)."""
+        timeout = timeout if timeout is not None else self.timeout
+        matches = _matcher(filter)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        once = None
+        watcher = self
+        if not self.watching:  # a watch of its own, from the watcher's revision
+            once = watcher = copy.copy(self)
+            once._reset()
+        try:
+            watcher._start()
+            while True:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise errors.Etcd3WatchTimeout("no matching event within %ss" % timeout)
+                try:
+                    kind, payload = watcher._queue.get(timeout=left)
+                except queue.Empty:
+                    raise errors.Etcd3WatchTimeout("no matching event within %ss" % timeout) from None
+                if kind == ERROR:
+                    raise payload
+                if kind == ENDED:
+                    raise errors.Etcd3WatchCanceled("the watch was stopped")
+                if kind == EVENTS:
+                    for event in payload:
+                        if matches(event):
+                            return event
+        finally:
+            if once is not None:
+                once.stop()
+
+    def __enter__(self) -> "Watcher":
+        self.runDaemon()
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        self.stop()

@@ -869,7 +869,8 @@ class EtcdCluster:
         self.cluster_token = cluster_token or f"etcd3-py-{uuid.uuid4().hex[:12]}"
         self.extra_args = list(extra_args)
         if fast_election:
-            self.extra_args = ["--heartbeat-interval", "50", "--election-timeout", "500"] + self.extra_args
+            self.extra_args = ["--heartbeat-interval", "50",
+                               "--election-timeout", "500"] + self.extra_args
         self.auth_token_ttl = auth_token_ttl
         self.members: list = []
         self._build()

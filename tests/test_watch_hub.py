@@ -1,0 +1,195 @@
+"""The I/O-free watch multiplexer and the HTTP response parser (no server)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from etcd3.duplex import ResponseParser, encode_chunk, request_head
+from etcd3.errors import Etcd3WatchCanceled, Etcd3WatchCompacted, ErrCompacted
+from etcd3.spec import load_bundle
+from etcd3.watch import CREATED, ENDED, ERROR, EVENTS, WatchHub, watch_create_fields
+
+OP = load_bundle("3.5").operations["watch"]
+
+
+def response(**fields):
+    return OP.response.decode(fields)
+
+
+def kv(key, rev):
+    return {"key": __import__("base64").b64encode(key.encode()).decode(), "mod_revision": str(rev)}
+
+
+class Sink:
+    def __init__(self):
+        self.items = []
+
+    def __call__(self, kind, payload):
+        self.items.append((kind, payload))
+
+    def keys(self):
+        return [e.key for kind, batch in self.items if kind == EVENTS for e in batch]
+
+
+def lines_to_requests(lines):
+    return [json.loads(line) for line in lines]
+
+
+def test_creates_are_matched_in_order_and_events_routed_by_watch_id():
+    hub = WatchHub(OP.request.encode)
+    a, b = Sink(), Sink()
+    wa, lines_a = hub.add({"key": b"a"}, a)
+    wb, lines_b = hub.add({"key": b"b"}, b)
+    assert lines_to_requests(lines_a + lines_b) == [{"create_request": {"key": "YQ=="}},
+                                                     {"create_request": {"key": "Yg=="}}]
+    hub.feed(response(header={"revision": "10"}, created=True))  # watch_id 0 is left out on the wire
+    hub.feed(response(header={"revision": "10"}, created=True, watch_id="1"))
+    assert (wa.server_id, wb.server_id) == (0, 1)
+    assert (wa.next_revision, wb.next_revision) == (11, 11)
+    hub.feed(response(header={"revision": "12"}, watch_id="1", events=[{"kv": kv("b", 12)}]))
+    hub.feed(response(header={"revision": "13"}, events=[{"type": "DELETE", "kv": kv("a", 13)}]))
+    assert a.keys() == [b"a"] and b.keys() == [b"b"]
+    assert (wa.next_revision, wb.next_revision) == (14, 13)
+    assert a.items[0][0] == CREATED
+
+
+def test_reconnect_recreates_every_watch_from_its_resume_revision():
+    hub = WatchHub(OP.request.encode)
+    sink = Sink()
+    state, _ = hub.add({"key": b"a", "prev_kv": True}, sink)
+    hub.feed(response(header={"revision": "5"}, created=True))
+    hub.feed(response(header={"revision": "7"}, events=[{"kv": kv("a", 6)}, {"kv": kv("a", 7)}]))
+    assert lines_to_requests(hub.reconnected()) == [
+        {"create_request": {"key": "YQ==", "prev_kv": True, "start_revision": "8"}}]
+    hub.feed(response(header={"revision": "9"}, created=True, watch_id="3"))
+    hub.feed(response(header={"revision": "9"}, watch_id="3", events=[{"kv": kv("a", 9)}]))
+    assert [e.mod_revision for kind, batch in sink.items if kind == EVENTS for e in batch] == [6, 7, 9]
+
+
+def test_progress_moves_the_resume_revision():
+    hub = WatchHub(OP.request.encode)
+    state, _ = hub.add({"key": b"a"}, Sink())
+    hub.feed(response(header={"revision": "5"}, created=True))
+    hub.feed(response(header={"revision": "20"}))  # progress notification of watch 0
+    assert state.next_revision == 21
+    hub.feed(response(header={"revision": "30"}, watch_id="-1"))  # answer to a progress request
+    assert state.next_revision == 31
+    assert json.loads(hub.progress_request()) == {"progress_request": {}}
+
+
+def test_start_revision_is_kept_until_events_arrive():
+    hub = WatchHub(OP.request.encode)
+    state, _ = hub.add({"key": b"a", "start_revision": 3}, Sink())
+    hub.feed(response(header={"revision": "50"}, created=True))
+    assert state.next_revision == 3  # history from 3 is still to come: the header must not skip it
+
+
+def test_fragments_are_delivered_whole():
+    hub = WatchHub(OP.request.encode)
+    sink = Sink()
+    hub.add({"key": b"a", "fragment": True}, sink)
+    hub.feed(response(header={"revision": "1"}, created=True))
+    hub.feed(response(header={"revision": "4"}, fragment=True, events=[{"kv": kv("a", 4)}]))
+    assert sink.keys() == []
+    hub.feed(response(header={"revision": "4"}, events=[{"kv": kv("b", 4)}]))
+    assert [len(batch) for kind, batch in sink.items if kind == EVENTS] == [2]
+
+
+def test_compaction_is_reported_with_its_revision():
+    hub = WatchHub(OP.request.encode)
+    sink = Sink()
+    state, _ = hub.add({"key": b"a", "start_revision": 2}, sink)
+    hub.feed(response(header={"revision": "9"}, created=True, canceled=True, compact_revision="6"))
+    kind, error = sink.items[-1]
+    assert kind == ERROR and isinstance(error, Etcd3WatchCompacted) and isinstance(error, ErrCompacted)
+    assert error.compact_revision == 6 and not hub.active
+
+
+def test_server_cancel_is_an_error_but_our_cancel_is_not():
+    hub = WatchHub(OP.request.encode)
+    ours, theirs = Sink(), Sink()
+    w1, _ = hub.add({"key": b"a"}, ours)
+    w2, _ = hub.add({"key": b"b"}, theirs)
+    hub.feed(response(created=True))
+    hub.feed(response(created=True, watch_id="1"))
+    assert lines_to_requests(hub.cancel(w1)) == [{"cancel_request": {"watch_id": "0"}}]
+    assert ours.items[-1] == (ENDED, None)
+    hub.feed(response(canceled=True))
+    assert len(ours.items) == 2  # created, ended: nothing after
+    hub.feed(response(canceled=True, watch_id="1", cancel_reason="permission denied"))
+    kind, error = theirs.items[-1]
+    assert kind == ERROR and type(error) is Etcd3WatchCanceled and "permission denied" in str(error)
+
+
+def test_cancel_before_created_is_sent_once_created():
+    hub = WatchHub(OP.request.encode)
+    state, _ = hub.add({"key": b"a"}, Sink())
+    assert hub.cancel(state) == []
+    assert lines_to_requests(hub.feed(response(created=True, watch_id="4"))) == [{"cancel_request": {"watch_id": "4"}}]
+
+
+def test_max_retries_ends_watches_after_that_many_failures():
+    hub = WatchHub(OP.request.encode)
+    patient, impatient = Sink(), Sink()
+    hub.add({"key": b"a"}, patient, max_retries=-1)
+    hub.add({"key": b"b"}, impatient, max_retries=1)
+    boom = ConnectionError("down")
+    hub.disconnected(1, boom)
+    assert impatient.items == []
+    hub.disconnected(2, boom)
+    assert impatient.items == [(ERROR, boom)] and patient.items == []
+
+
+@pytest.mark.parametrize("kwargs,expected", [
+    ({"key": "a", "prefix": True}, {"key": "a", "range_end": b"b"}),
+    ({"all": True}, {"key": b"\0", "range_end": b"\0"}),
+    ({"key": "a", "no_put": True, "prev_kv": True}, {"key": "a", "filters": ["NOPUT"], "prev_kv": True}),
+])
+def test_watch_create_fields(kwargs, expected):
+    assert watch_create_fields(**kwargs) == expected
+
+
+def test_watch_create_fields_rejects_nonsense():
+    with pytest.raises(TypeError, match="needs a key"):
+        watch_create_fields()
+    with pytest.raises(TypeError, match="exclusive"):
+        watch_create_fields(key="a", prefix=True, all=True)
+    with pytest.raises(ValueError, match="every event"):
+        watch_create_fields(key="a", no_put=True, no_delete=True)
+
+
+CHUNKED = (b"HTTP/1.1 100 Continue\r\n\r\n"
+           b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+           + encode_chunk(b'{"result":{"a":1}}\n') + encode_chunk(b'{"result":{"b":"}\\r\\n0"}}\n') + b"0\r\n\r\n")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, len(CHUNKED)), max_size=12))
+def test_response_parser_any_chunking(cuts):
+    parser = ResponseParser()
+    body, last = b"", 0
+    for cut in sorted(cuts) + [len(CHUNKED)]:
+        body += b"".join(parser.feed(CHUNKED[last:cut]))
+        last = cut
+    assert parser.status == 200 and parser.headers["content-type"] == "application/json"
+    assert body == b'{"result":{"a":1}}\n{"result":{"b":"}\\r\\n0"}}\n' and parser.finished
+
+
+def test_response_parser_content_length_and_close_delimited():
+    parser = ResponseParser()
+    assert parser.feed(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 5\r\n\r\nhello") == [b"hello"]
+    assert parser.status == 401 and parser.finished
+    parser = ResponseParser()
+    assert parser.feed(b"HTTP/1.0 200 OK\r\n\r\nabc") == [b"abc"] and not parser.finished
+    parser.eof()
+    assert parser.finished
+
+
+def test_request_head_is_chunked_and_full_duplex():
+    head = request_head("POST", "/v3/watch", "h:1", {"Authorization": "t", "Content-Length": "9"}).decode()
+    assert head.startswith("POST /v3/watch HTTP/1.1\r\nHost: h:1\r\n") and head.endswith("\r\n\r\n")
+    assert "Transfer-Encoding: chunked" in head and "Expect: 100-continue" in head
+    assert "Authorization: t" in head and "Content-Length" not in head

@@ -28,6 +28,7 @@ __all__ = ["BaseClient", "BaseModelizedStreamResponse"]
 Flow = Generator[Request, Response, Any]
 
 DEFAULT_TIMEOUT = 30.0
+NO_TIMEOUT = float("inf")  # a request that may wait on the server for as long as it takes
 VERSION_TIMEOUT = 3.0
 
 
@@ -337,6 +338,32 @@ class BaseClient:
             raise error_from_response(response.status, response.body)
         return parse(response)
 
+    def _op_flow(self, name: str, *args: Any, **kwargs: Any) -> Flow:
+        """Call the RPC ``name`` inside a flow: ``resp = yield from client._op_flow('range', key)``."""
+        op = self.spec.operations.get(name)
+        if op is None:
+            raise UnsupportedOperation(name, self.server_version, self.spec.first_version_with(name))
+        response = yield from self._unary_flow(op, op.path, self._bind(op, args, kwargs))
+        return response
+
+    def _op_flow_with_timeout(self, name: str, timeout: Optional[float], *args: Any, **kwargs: Any) -> Flow:
+        """``_op_flow`` with a timeout of its own for a call that may block on the
+        server (lock, campaign); None waits for as long as it takes."""
+        op = self.spec.operations.get(name)
+        if op is None:
+            raise UnsupportedOperation(name, self.server_version, self.spec.first_version_with(name))
+        response = yield from self._unary_flow(op, op.path, self._bind(op, args, kwargs),
+                                               timeout=NO_TIMEOUT if timeout is None else timeout)
+        return response
+
+    # background keepalive of leases that helpers hold (the drivers implement it)
+    def _keep_alive(self, ID: int, ttl: float, refreshed: Optional[float] = None,
+                    cancel_cb: Optional[Callable[[], Any]] = None) -> None:
+        raise NotImplementedError
+
+    def _stop_keep_alive(self, ID: int) -> None:
+        raise NotImplementedError
+
     def _call_operation(self, op: Operation, args: tuple, kwargs: Dict[str, Any]) -> Any:
         body = self._bind(op, args, kwargs)
         if op.streaming:
@@ -428,6 +455,43 @@ class BaseClient:
             key, range_end, start_revision, progress_notify, prev_kv, prefix, all, no_put, no_delete, fragment))
 
     # -- stateful helpers --------------------------------------------------------------------------
+    def Txn(self) -> Any:
+        """Initialize a Transaction"""
+        from .txn import Txn
+
+        return Txn(self)
+
+    def Lease(self, ttl: int, ID: int = 0, new: bool = True) -> Any:
+        """Initialize a Lease
+
+        :param ttl: the TTL to ask for, in seconds
+        :param ID: ID is the requested ID for the lease. If ID is set to 0, the lessor chooses an ID.
+        :param new: whether grant a new lease or maintain a exist lease by its id [default: True]
+        """
+        from .lease import Lease
+
+        return Lease(self, ttl=ttl, ID=ID, new=new)
+
+    def Lock(self, lock_name: str, lock_ttl: int = 60, reentrant: Optional[str] = None,
+             lock_prefix: str = "_locks") -> Any:
+        """Initialize a Lock
+
+        :param lock_name: the lock's name
+        :param lock_ttl: seconds after which the lock of a crashed holder is freed
+        :param reentrant: None, or 'host', 'process' or 'thread': holders that share that
+            identity re-acquire a lock they hold instead of waiting for it
+        :param lock_prefix: the key prefix of locks
+        """
+        from .lock import Lock
+
+        return Lock(self, lock_name, lock_ttl=lock_ttl, reentrant=reentrant, lock_prefix=lock_prefix)
+
+    def Election(self, name: str, lease_ttl: int = 60) -> Any:
+        """Initialize an Election (campaign, proclaim, leader, observe, resign)"""
+        from .election import Election
+
+        return Election(self, name, lease_ttl=lease_ttl)
+
     def Watcher(self, key: Any = None, range_end: Any = None, max_retries: int = -1,
                 start_revision: Optional[int] = None, progress_notify: Optional[bool] = None,
                 prev_kv: Optional[bool] = None, prefix: Optional[bool] = None, all: Optional[bool] = None,

@@ -4,15 +4,16 @@ from __future__ import annotations
 import socket
 import ssl
 import warnings
-from typing import Any, Dict, Iterator, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
 import requests
 import requests.adapters
 import urllib3
 
 from . import errors
-from .baseclient import DEFAULT_TIMEOUT, BaseClient, BaseModelizedStreamResponse, Flow
+from .baseclient import DEFAULT_TIMEOUT, NO_TIMEOUT, BaseClient, BaseModelizedStreamResponse, Flow
 from .core import Request, Response, StreamDecoder, iter_stream_items
+from .lock import WaitForChange
 from .spec import Operation
 
 __all__ = ["Client", "ModelizedStreamResponse", "iter_response"]
@@ -153,9 +154,33 @@ class Client(BaseClient):
         try:
             request = next(flow)
             while True:
-                request = flow.send(self._send(request))
+                if type(request) is WaitForChange:
+                    request = flow.send(self._wait_for_change(request))
+                    continue
+                try:
+                    response = self._send(request)
+                except errors.Etcd3TransportError as error:
+                    request = flow.throw(error)  # the flow may clean up or retry
+                else:
+                    request = flow.send(response)
         except StopIteration as stop:
             return stop.value
+
+    def _wait_for_change(self, wait: WaitForChange) -> None:
+        from .watch import Watcher
+
+        watcher = Watcher(self, key=wait.key, range_end=wait.range_end, start_revision=wait.revision)
+        try:
+            watcher.watch_once(timeout=wait.timeout)
+        except errors.Etcd3WatchTimeout:
+            pass
+
+    def _keep_alive(self, ID: int, ttl: float, refreshed: Optional[float] = None,
+                    cancel_cb: Optional[Callable[[], Any]] = None) -> None:
+        self._keepalive_stream().add(ID, ttl, cancel_cb=cancel_cb, refreshed=refreshed)
+
+    def _stop_keep_alive(self, ID: int) -> None:
+        self._keepalive_stream().remove(ID)
 
     def _pool(self) -> Any:
         """requests' own connection pool for our endpoint, with its TLS settings.
@@ -174,7 +199,8 @@ class Client(BaseClient):
 
     def _send(self, request: Request) -> Response:
         seconds = request.timeout or self.timeout or DEFAULT_TIMEOUT
-        timeout = urllib3.Timeout(connect=min(seconds, CONNECT_TIMEOUT), read=None if request.stream else seconds)
+        read = None if request.stream or seconds == NO_TIMEOUT else seconds
+        timeout = urllib3.Timeout(connect=min(seconds, CONNECT_TIMEOUT), read=read)
         path = request.url[len(self.baseurl):] if request.url.startswith(self.baseurl) else request.url
         try:
             resp = self._pool().urlopen(
@@ -214,11 +240,28 @@ class Client(BaseClient):
 
     _shared_watch_stream: Any = None
 
+    def _keepalive_stream(self) -> Any:
+        """The one keepalive stream all leases of this client share (made on first use)."""
+        stream = self._shared_keepalive_stream
+        if stream is None:
+            from .lease import KeepaliveStream
+
+            with self._auth_lock:
+                stream = self._shared_keepalive_stream
+                if stream is None:
+                    stream = self._shared_keepalive_stream = KeepaliveStream(self)
+        return stream
+
+    _shared_keepalive_stream: Any = None
+
     def close(self) -> None:
         """close all connections in connection pool (and the watch stream)"""
         if self._shared_watch_stream is not None:
             self._shared_watch_stream.close()
             self._shared_watch_stream = None
+        if self._shared_keepalive_stream is not None:
+            self._shared_keepalive_stream.close()
+            self._shared_keepalive_stream = None
         self._cached_pool = None
         self.session.close()
 

@@ -95,6 +95,7 @@ class BaseClient:
 
     # the transport driver of a subclass adds its own I/O
     _spec_bundle: Optional[SpecBundle] = None
+    _auth_not_enabled = False
 
     def __init__(self, host: str = "127.0.0.1", port: int = 2379, protocol: str = "http",
                  cert: Union[Tuple[str, str], str, Tuple[()]] = (), verify: Union[None, bool, str] = None,
@@ -300,13 +301,19 @@ class BaseClient:
         """Send one RPC; authenticate first when credentials are set and no token is
         held, and once more (then replay) when the server says the token is invalid."""
         can_auth = bool(self.username and self.password) and not (op is not None and op.name == "authenticate")
-        if can_auth and not self.token:
-            yield from self._authenticate_flow()
+        if can_auth and not self.token and not self._auth_not_enabled:
+            try:
+                yield from self._authenticate_flow()
+            except errors.ErrAuthNotEnabled:
+                # credentials for a server without auth: go on without a token, and
+                # authenticate when the server starts asking for one
+                self._auth_not_enabled = True
         idempotent = op is not None and op.name in IDEMPOTENT_RPCS
         response = yield self._rpc_request(path, body, stream, idempotent, headers, timeout)
         if response.status != 200:
             error = error_from_response(response.status, response.body)
-            if can_auth and isinstance(error, errors.ErrInvalidAuthToken):
+            if can_auth and isinstance(error, (errors.ErrInvalidAuthToken, errors.ErrUserEmpty)):
+                self._auth_not_enabled = False
                 self.token = None
                 yield from self._authenticate_flow()
                 response = yield self._rpc_request(path, body, stream, idempotent, headers, timeout)
@@ -527,6 +534,18 @@ class BaseClient:
     def alarm_deactivate(self, memberID: int, alarm: Any) -> Any:
         """Clear an alarm of a member."""
         return self.alarm(action="DEACTIVATE", memberID=memberID, alarm=alarm)
+
+    def _call_rpc_args(self, method: str, data: Any, encode: bool) -> Tuple[Optional[Operation], str, Any]:
+        op = self._find_operation(method)
+        if op is not None:
+            path = op.path
+        else:
+            path = method if method.startswith(self.api_prefix + "/") else self.api_prefix + "/" + method.lstrip("/")
+        if data is None:
+            data = {}
+        if encode and op is not None and op.request is not None and isinstance(data, dict):
+            data = op.request.encode(data)
+        return op, path, data
 
     @staticmethod
     def _parse_health(response: Response) -> HealthInfo:

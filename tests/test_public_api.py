@@ -15,7 +15,8 @@ def params(fn):
 
 
 def test_top_level_names():
-    for name in ("Client", "BaseClient", "EtcdModel", "EventType", "__version__"):
+    for name in ("Client", "BaseClient", "Txn", "Lease", "Watcher", "Lock", "Election", "EtcdModel", "EventType",
+                 "__version__"):
         assert hasattr(etcd3, name), name
     assert etcd3.Client is client.Client and etcd3.BaseClient is baseclient.BaseClient
     assert etcd3.EventType is models.EventEventType and etcd3.EventType.PUT.value == "PUT"
@@ -29,6 +30,32 @@ def test_constructor_signatures_match_the_seed():
     assert defaults["host"].default == "127.0.0.1" and defaults["port"].default == 2379
     assert defaults["protocol"].default == "http" and defaults["cert"].default == ()
     assert defaults["pool_size"].default == 30 and defaults["server_version"].default == "3.3.0"
+
+
+def test_helper_factories_match_the_seed():
+    assert params(baseclient.BaseClient.Txn) == []
+    assert params(baseclient.BaseClient.Lease) == ["ttl", "ID", "new"]
+    assert params(baseclient.BaseClient.Watcher) == ["key", "range_end", "max_retries", "start_revision",
+                                                     "progress_notify", "prev_kv", "prefix", "all", "no_put",
+                                                     "no_delete"]
+    assert params(baseclient.BaseClient.Lock) == ["lock_name", "lock_ttl", "reentrant", "lock_prefix"]
+    sig = inspect.signature(baseclient.BaseClient.Lock).parameters
+    assert sig["lock_ttl"].default == 60 and sig["lock_prefix"].default == "_locks"
+    assert params(etcd3.Lock.acquire) == ["block", "lock_ttl", "timeout"]
+    for name in ("ID", "grant", "revoke", "ttl", "alive", "time_to_live", "keepalive_once", "keepalive",
+                 "cancel_keepalive", "jammed", "__enter__", "__exit__"):
+        assert hasattr(etcd3.Lease, name) or name == "ID", name
+    for name in ("onEvent", "unEvent", "run", "runDaemon", "stop", "watch_once", "clear_callbacks",
+                 "clear_revision", "set_default_timeout"):
+        assert callable(getattr(etcd3.Watcher, name)), name
+    for name in ("compare", "success", "failure", "commit", "clear", "clone", "key", "range", "put", "delete",
+                 "txn"):
+        assert callable(getattr(etcd3.Txn, name)), name
+    for name in ("release", "wait", "holders", "__enter__", "__exit__"):
+        assert callable(getattr(etcd3.Lock, name)), name
+    from etcd3.lock import EtcdLockAcquireTimeout, EtcdLockError
+
+    assert issubclass(EtcdLockAcquireTimeout, EtcdLockError)
 
 
 def test_methods_of_the_seed():

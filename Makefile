@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 ETCD_VERSIONS ?=
 export ETCD_VERSIONS
 
-.PHONY: install demo etcd test unit bench specs check-specs clean
+.PHONY: install demo etcd test bench specs check-specs clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -27,13 +27,11 @@ etcd: install
 test: etcd
 	$(PY) -m pytest tests -q -p no:cacheprovider
 
-# the tests that need no server
-unit: install
-	ETCD_VERSIONS=none $(PY) -m pytest tests -q -p no:cacheprovider -m "not server" -k "not etcd"
-
 bench: etcd
 	$(PY) bench/bench_core.py
 	$(PY) bench/bench_client.py
+	$(PY) bench/bench_watch.py
+	$(PY) bench/bench_lock.py
 
 specs:
 	scripts/gen-specs

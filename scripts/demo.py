@@ -31,32 +31,43 @@ def main() -> None:
             show("txn compare-and-swap succeeded", swap.succeeded)
             show("colour now", client.range("/demo/config/colour").kvs[0].value)
 
-            lease = client.lease_grant(30)
-            client.put("/demo/session", "alive", lease=lease.ID)
-            ttl = client.lease_time_to_live(lease.ID, keys=True)
-            show("lease TTL, attached keys", (ttl.TTL, ttl.keys))
-            client.lease_revoke(lease.ID)
+            # watch the prefix while we work: events arrive on a background stream
+            seen = []
+            watcher = client.Watcher("/demo/", prefix=True)
+            watcher.onEvent(lambda event: seen.append((event.type.name, event.key)))
+            finished = threading.Event()
+            watcher.onEvent("/demo/last", lambda event: finished.set())
+            watcher.runDaemon()
+
+            with client.Lease(ttl=30) as lease:  # granted, kept alive, revoked at the end
+                client.put("/demo/session", "alive", lease=lease.ID)
+                ttl = lease.time_to_live(keys=True)
+                show("lease TTL, attached keys", (ttl.TTL, ttl.keys))
             show("after revoke, /demo/session", client.range("/demo/session").count)
 
-            # a distributed lock: a second holder waits until the first unlocks
-            owner = client.lease_grant(10)
-            held = client.lock("demo-lock", lease=owner.ID)
-            show("lock held, key", held.key)
+            # a distributed lock: a second holder waits until the first releases
+            lock = client.Lock("demo-lock", lock_ttl=10)
+            lock.acquire()
+            show("lock held, fencing token", lock.fencing_token)
             acquired = threading.Event()
 
             def second_holder():
                 with Client(server.host, server.port) as other:
-                    other_lease = other.lease_grant(10)
-                    got = other.lock("demo-lock", lease=other_lease.ID)
-                    acquired.set()
-                    other.unlock(got.key)
+                    with other.Lock("demo-lock", lock_ttl=10):
+                        acquired.set()
 
             waiter = threading.Thread(target=second_holder)
             waiter.start()
             show("second holder got it while held?", acquired.wait(0.5))
-            client.unlock(held.key)
+            lock.release()
             waiter.join(10)
-            show("second holder got it after unlock", acquired.is_set())
+            show("second holder got it after release", acquired.is_set())
+            lock.close()
+
+            client.put("/demo/last", "done")
+            finished.wait(5)
+            watcher.stop()
+            show("watched events", seen)
 
             show("status: version, db size", (client.status().version, client.status().dbSize))
             try:

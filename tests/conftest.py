@@ -7,14 +7,13 @@ run loudly; it is never skipped.
 """
 from __future__ import annotations
 
-import os
 import warnings
 
 import pytest
 
-from etcd3.server import MATRIX, EtcdServer
+from etcd3.server import EtcdServer, versions_from_env
 
-VERSIONS = [v.strip() for v in os.environ.get("ETCD_VERSIONS", ",".join(MATRIX)).split(",") if v.strip()]
+VERSIONS = versions_from_env()
 
 
 def pytest_report_header(config):

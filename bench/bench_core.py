@@ -50,7 +50,7 @@ def main():
     node = load_bundle("3.5").operations["range"].response
     node.decode(json.loads(body))  # build the decoder once
     json_ms = best_ms(lambda: json.loads(body), number=20)
-    model_ms = best_ms(lambda: node.decode(json.loads(body)), number=20)
+    model_ms = best_ms(lambda: node.decode_owned(json.loads(body)), number=20)
     print("RangeResponse 1,000 KVs x 100 B (%d KiB body)" % (len(body) // 1024))
     print("  json.loads:                               %7.2f ms" % json_ms)
     print("  json.loads + decode to models:            %7.2f ms" % model_ms)

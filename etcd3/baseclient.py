@@ -32,6 +32,17 @@ NO_TIMEOUT = float("inf")  # a request that may wait on the server for as long a
 VERSION_TIMEOUT = 3.0
 
 
+def step_flow(flow: Flow, value: Any = None, error: Optional[BaseException] = None) -> Tuple[bool, Any]:
+    """Advance a flow with the result (or the transport error) of its last request:
+    ``(False, next request)`` or ``(True, the flow's result)``.  Both drivers loop on it."""
+    try:
+        if error is not None:
+            return False, flow.throw(error)
+        return False, flow.send(value)
+    except StopIteration as stop:
+        return True, stop.value
+
+
 class BaseModelizedStreamResponse:
     """Model of a stream response"""
 
@@ -268,11 +279,11 @@ class BaseClient:
 
     def _decode(self, op: Optional[Operation], response: Response) -> Any:
         data = response.json()
-        return op.response.decode(data) if op is not None else data
+        return op.response.decode_owned(data) if op is not None else data
 
     def _decode_stream_item(self, op: Optional[Operation], item: Any) -> Any:
         result = unwrap_stream_item(item)
-        return op.response.decode(result) if op is not None else result
+        return op.response.decode_owned(result) if op is not None else result
 
     def _find_operation(self, method: str) -> Optional[Operation]:
         """The operation of a path (with or without the gateway prefix) or a method name."""
@@ -369,7 +380,8 @@ class BaseClient:
                     cancel_cb: Optional[Callable[[], Any]] = None) -> None:
         raise NotImplementedError
 
-    def _stop_keep_alive(self, ID: int) -> None:
+    def _stop_keep_alive(self, ID: int) -> Optional[float]:
+        """Stop the background keepalive; returns when the lease was last refreshed."""
         raise NotImplementedError
 
     def _call_operation(self, op: Operation, args: tuple, kwargs: Dict[str, Any]) -> Any:

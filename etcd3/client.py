@@ -11,7 +11,7 @@ import requests.adapters
 import urllib3
 
 from . import errors
-from .baseclient import DEFAULT_TIMEOUT, NO_TIMEOUT, BaseClient, BaseModelizedStreamResponse, Flow
+from .baseclient import DEFAULT_TIMEOUT, NO_TIMEOUT, BaseClient, BaseModelizedStreamResponse, Flow, step_flow
 from .core import Request, Response, StreamDecoder, iter_stream_items
 from .lock import WaitForChange
 from .spec import Operation
@@ -70,7 +70,7 @@ class ModelizedStreamResponse(BaseModelizedStreamResponse):
 
     def __iter__(self) -> Iterator[Any]:
         op = self.method if self.decode else None
-        decode = op.response.decode if op is not None else None
+        decode = op.response.decode_owned if op is not None else None
         for item in iter_stream_items(self._chunks()):
             yield decode(item) if decode is not None else item
 
@@ -131,8 +131,6 @@ class Client(BaseClient):
             self.session.verify = self.verify
             if self.cert:
                 self.session.cert = self.cert
-            if self.verify is False:
-                warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
         self._connect()
 
     def _connect(self) -> None:
@@ -151,20 +149,18 @@ class Client(BaseClient):
     _stream_class = ModelizedStreamResponse
 
     def _run(self, flow: Flow) -> Any:
-        try:
-            request = next(flow)
-            while True:
-                if type(request) is WaitForChange:
-                    request = flow.send(self._wait_for_change(request))
-                    continue
-                try:
-                    response = self._send(request)
-                except errors.Etcd3TransportError as error:
-                    request = flow.throw(error)  # the flow may clean up or retry
-                else:
-                    request = flow.send(response)
-        except StopIteration as stop:
-            return stop.value
+        done, item = step_flow(flow)
+        while not done:
+            if type(item) is WaitForChange:
+                done, item = step_flow(flow, self._wait_for_change(item))
+                continue
+            try:
+                response = self._send(item)
+            except errors.Etcd3TransportError as error:
+                done, item = step_flow(flow, error=error)  # the flow may clean up or retry
+            else:
+                done, item = step_flow(flow, response)
+        return item
 
     def _wait_for_change(self, wait: WaitForChange) -> None:
         from .watch import Watcher
@@ -179,8 +175,8 @@ class Client(BaseClient):
                     cancel_cb: Optional[Callable[[], Any]] = None) -> None:
         self._keepalive_stream().add(ID, ttl, cancel_cb=cancel_cb, refreshed=refreshed)
 
-    def _stop_keep_alive(self, ID: int) -> None:
-        self._keepalive_stream().remove(ID)
+    def _stop_keep_alive(self, ID: int) -> Optional[float]:
+        return self._keepalive_stream().remove(ID)
 
     def _pool(self) -> Any:
         """requests' own connection pool for our endpoint, with its TLS settings.
@@ -197,16 +193,25 @@ class Client(BaseClient):
 
     _cached_pool: Any = None
 
+    def _urlopen(self, request: Request, path: str, timeout: urllib3.Timeout) -> Any:
+        return self._pool().urlopen(
+            request.method, path, body=request.body, headers=request.headers, retries=self._retries,
+            timeout=timeout, redirect=False, assert_same_host=False,
+            preload_content=not request.stream, decode_content=True)
+
     def _send(self, request: Request) -> Response:
         seconds = request.timeout or self.timeout or DEFAULT_TIMEOUT
         read = None if request.stream or seconds == NO_TIMEOUT else seconds
         timeout = urllib3.Timeout(connect=min(seconds, CONNECT_TIMEOUT), read=read)
         path = request.url[len(self.baseurl):] if request.url.startswith(self.baseurl) else request.url
         try:
-            resp = self._pool().urlopen(
-                request.method, path, body=request.body, headers=request.headers, retries=self._retries,
-                timeout=timeout, redirect=False, assert_same_host=False,
-                preload_content=not request.stream, decode_content=True)
+            if self.verify is False and self.protocol == "https":
+                # verify=False already warned once (Etcd3Warning): not once per request
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+                    resp = self._urlopen(request, path, timeout)
+            else:
+                resp = self._urlopen(request, path, timeout)
         except urllib3.exceptions.MaxRetryError as e:
             raise _transport_error(e.reason or e, self.baseurl, seconds) from e
         except (urllib3.exceptions.HTTPError, OSError) as e:

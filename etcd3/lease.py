@@ -56,8 +56,10 @@ class KeepaliveSchedule:
         kept = self.leases[ID] = _Kept(ID, ttl, now, keep_cb, cancel_cb, refreshed)
         heapq.heappush(self._heap, (kept.due, ID))
 
-    def remove(self, ID: int) -> None:
-        self.leases.pop(ID, None)
+    def remove(self, ID: int) -> Optional[float]:
+        """Forget a lease; returns when it was last refreshed."""
+        kept = self.leases.pop(ID, None)
+        return kept.refreshed if kept is not None else None
 
     def next_due(self) -> Optional[float]:
         while self._heap:
@@ -145,11 +147,12 @@ class KeepaliveStream(BackgroundStream):
             self._ensure_thread()
             self._wakeup.set()
 
-    def remove(self, ID: int) -> None:
-        """Stop keeping a lease alive.  The stream stays open for LINGER seconds with
-        nothing to keep, so that locks taken and released in a loop reuse it."""
+    def remove(self, ID: int) -> Optional[float]:
+        """Stop keeping a lease alive; returns when it was last refreshed (monotonic
+        time).  The stream stays open for LINGER seconds with nothing to keep, so
+        that locks taken and released in a loop reuse it."""
         with self._lock:
-            self.schedule.remove(ID)
+            return self.schedule.remove(ID)
 
     def jammed(self, ID: int) -> bool:
         with self._lock:
@@ -179,56 +182,61 @@ class KeepaliveStream(BackgroundStream):
             _call(self.schedule.lost(ID))
 
     def _pump(self, stream: DuplexStream) -> None:
-        decoder = StreamDecoder()
-        decode = self.op.response.decode
-        idle_since = None
+        connection = KeepaliveConnection(self.schedule, self._line, self.op.response.decode_owned, self.client.baseurl,
+                                         self.LINGER)
         while True:
             with self._lock:
-                now = time.monotonic()
-                if self.schedule.active:
-                    idle_since = None
-                elif idle_since is None:
-                    idle_since = now
-                elif now - idle_since > self.LINGER or stream.closed:
-                    stream.close()
-                    return
-                due_ids = self.schedule.due(now)
-                next_due = self.schedule.next_due()
-            if due_ids:
-                stream.send(b"".join(self._line(i) for i in due_ids))
-            wait = None if next_due is None else max(0.0, next_due - time.monotonic())
-            data = stream.read(timeout=min(wait, 1.0) if wait is not None else 1.0)
-            if data is None:
-                continue
-            if not data:
-                if stream.closed and not self.schedule.active:
-                    return
-                raise errors.Etcd3ConnectionError("keepalive stream ended", self.client.baseurl)
-            for item in decoder.feed(data):
-                try:
-                    answer = decode(unwrap_stream_item(item))
-                except errors.Etcd3APIError as e:
-                    if isinstance(e, errors.ErrLeaseNotFound):
-                        # the server names no lease: find out which are gone with a plain request each
-                        self._check_all()
-                        continue
-                    raise
-                with self._lock:
-                    callback = self.schedule.answered(answer.ID, answer.TTL, time.monotonic())
+                lines, wait = connection.tick(time.monotonic(), stream.closed)
+            if wait is None:
+                stream.close()
+                return
+            if lines:
+                stream.send(b"".join(lines))
+            data = stream.read(timeout=wait)
+            with self._lock:
+                callbacks = connection.received(data, time.monotonic(), stream.closed)
+            for callback in callbacks:
                 _call(callback)
 
-    def _check_all(self) -> None:
-        with self._lock:
-            ids = list(self.schedule.leases)
-        for ID in ids:
-            try:
-                ttl = self.client.lease_time_to_live(ID).TTL
-            except errors.Etcd3APIError:
-                ttl = -1
-            if ttl <= 0:
-                with self._lock:
-                    callback = self.schedule.lost(ID)
-                _call(callback)
+
+class KeepaliveConnection:
+    """One keepalive stream's traffic; I/O-free.  ``tick(now)`` gives the lines to
+    send and how long to wait for answers (None: the stream has been idle for
+    ``linger`` seconds, close it); ``received(data, now)`` gives the callbacks to
+    call, and raises when the stream is broken."""
+
+    def __init__(self, schedule: KeepaliveSchedule, line: Callable[[int], bytes], decode: Callable[[Any], Any],
+                 endpoint: str, linger: float) -> None:
+        self.schedule, self.line, self.decode, self.endpoint, self.linger = schedule, line, decode, endpoint, linger
+        self.decoder = StreamDecoder()
+        self.idle_since: Optional[float] = None
+
+    def tick(self, now: float, closed: bool = False) -> Tuple[List[bytes], Optional[float]]:
+        if self.schedule.active:
+            self.idle_since = None
+        elif self.idle_since is None:
+            self.idle_since = now
+        elif now - self.idle_since > self.linger or closed:
+            return [], None
+        lines = [self.line(ID) for ID in self.schedule.due(now)]
+        next_due = self.schedule.next_due()
+        wait = 1.0 if next_due is None else min(max(0.01, next_due - now), 1.0)
+        return lines, wait
+
+    def received(self, data: Optional[bytes], now: float, closed: bool = False) -> List[Tuple[Callable, Any]]:
+        if data is None:
+            return []
+        if not data:
+            if closed and not self.schedule.active:
+                return []  # closed on purpose: tick() ends it
+            raise errors.Etcd3ConnectionError("keepalive stream ended", self.endpoint)
+        callbacks = []
+        for item in self.decoder.feed(data):
+            answer = self.decode(unwrap_stream_item(item))
+            callback = self.schedule.answered(answer.ID, answer.TTL, now)
+            if callback is not None:
+                callbacks.append(callback)
+        return callbacks
 
 
 class Lease:
@@ -289,7 +297,7 @@ class Lease:
 
     def _alive_flow(self) -> Any:
         ttl = yield from self._ttl_flow()
-        return ttl > 0
+        return ttl >= 0  # -1: gone; 0: in its last second, still there
 
     def keepalive_once(self) -> Any:
         """Refresh the lease once; returns the LeaseKeepAliveResponse."""

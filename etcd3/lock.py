@@ -180,8 +180,9 @@ class Lock:
         key, borrowed = self.key, self._borrowed
         self.key, self._borrowed = None, False
         if not borrowed:
-            self.client._stop_keep_alive(self._lease_id)
-            self._lease_checked = time.monotonic()
+            refreshed = self.client._stop_keep_alive(self._lease_id)
+            if refreshed is not None:  # when the lease was really last refreshed, not now
+                self._lease_checked = refreshed
             yield from self.client._op_flow("unlock", key)
         return True
 

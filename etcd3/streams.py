@@ -137,6 +137,9 @@ class BackgroundStream:
                     self._stream = None
                     self._refused(e)
                 continue
+            except Exception as e:  # noqa: BLE001 - a bug must not leave the stream dead and its users hanging
+                log.exception("%s stream to %s failed unexpectedly; reconnecting", self.NAME, self.client.baseurl)
+                error = e
             with self._lock:
                 self._stream = None
                 if not self._active():

@@ -13,8 +13,10 @@ decoder because decoding large range responses is on the hot path.
 from __future__ import annotations
 
 import binascii
+import copy
 import enum
 import json
+import threading
 from typing import Any, Callable, Dict, Optional, Union
 
 import jsonpointer
@@ -54,7 +56,10 @@ class SwaggerSpec:
         # everything built from this document is cached here, keyed by JSON pointer
         self._nodes: Dict[str, SwaggerNode] = {}
         self._codecs: Dict[str, _Codec] = {}
+        self._building: Dict[str, _Codec] = {}  # codecs being built (seen by the building thread only)
         self._models: Dict[str, type] = {}
+        # codecs and models are built on first use, possibly by several threads at once
+        self._lock = threading.RLock()
 
     def __repr__(self) -> str:
         return "SwaggerSpec(%r)" % self.spec.get("info", {}).get("title", "")
@@ -182,7 +187,11 @@ class SwaggerNode:
 
     def decode(self, data: Any) -> Any:
         """Decode the gateway's JSON value ``data`` as the schema defines."""
-        return _codec(self).decode(data)
+        return _decoder(self)(copy.deepcopy(data))
+
+    def decode_owned(self, data: Any) -> Any:
+        """``decode`` for JSON that nobody else holds: its dicts become the models'."""
+        return _decoder(self)(data)
 
     def getModel(self) -> type:
         """The model class of the schema: an ``EtcdMessage`` subclass for a message,
@@ -193,7 +202,10 @@ class SwaggerNode:
         target = self.resolved
         model = target.root._models.get(target.path)
         if model is None:
-            model = target.root._models[target.path] = _build_model(target)
+            with target.root._lock:
+                model = target.root._models.get(target.path)
+                if model is None:
+                    model = target.root._models[target.path] = _build_model(target)
         return model
 
     def _label(self) -> str:
@@ -278,8 +290,16 @@ def _codec(node: SwaggerNode) -> _Codec:
     key = node.path
     codec = root._codecs.get(key)
     if codec is None:
-        codec = root._codecs[key] = _Codec()  # registered first: schemas are recursive
-        _build_codec(codec, node)
+        with root._lock:
+            codec = root._codecs.get(key) or root._building.get(key)
+            if codec is None:
+                # seen as "being built" first (schemas are recursive), published when done
+                codec = root._building[key] = _Codec()
+                try:
+                    _build_codec(codec, node)
+                    root._codecs[key] = codec
+                finally:
+                    del root._building[key]
     return codec
 
 
@@ -483,7 +503,9 @@ def _build_object(codec: _Codec, node: SwaggerNode) -> None:
             else:
                 converters[name] = _decoder(node.properties[name])
         # straight-line code per schema: this runs once per decoded message
-        lines = ["def decode(data):", "    if data is None:", "        return None", "    values = dict(data)"]
+        # the decoded values replace the JSON ones in place: decoders get a fresh copy
+        # (SwaggerNode.decode) or JSON that nobody else holds (the clients' responses)
+        lines = ["def decode(data):", "    if data is None:", "        return None", "    values = data"]
         env: Dict[str, Any] = {"new": object.__new__, "model": model}
         for i, name in enumerate(converters):
             env["convert_%d" % i] = converters[name]
@@ -500,10 +522,13 @@ def _build_object(codec: _Codec, node: SwaggerNode) -> None:
     def prime():
         decoder = state.get("decoder")
         if decoder is None:
-            if state.get("building"):
-                return decode_lazily  # a recursive schema: bind late
-            state["building"] = True
-            decoder = state["decoder"] = codec.decode = build_decoder()
+            with node.root._lock:
+                decoder = state.get("decoder")
+                if decoder is None:
+                    if state.get("building"):
+                        return decode_lazily  # a recursive schema, in this thread: bind late
+                    state["building"] = True
+                    decoder = state["decoder"] = codec.decode = build_decoder()
         return decoder
 
     def decode_lazily(data):

@@ -250,7 +250,6 @@ class WatchStream(BackgroundStream):
     full-duplex stream, reconnecting until no watch is left."""
 
     NAME = "watch"
-    IDLE_SECONDS = 5.0  # silence before asking for progress (and, twice unanswered, reconnecting)
 
     def __init__(self, client: Any) -> None:
         op = client.spec.operations["watch"]
@@ -289,31 +288,47 @@ class WatchStream(BackgroundStream):
         self.hub.fail_all(error)
 
     def _pump(self, stream: DuplexStream) -> None:
-        self._read(stream)
-
-    def _read(self, stream: DuplexStream) -> None:
-        decoder = StreamDecoder()
-        decode = self.op.response.decode
-        unanswered = 0
+        connection = WatchConnection(self.hub, self.op.response.decode_owned, self.client.baseurl)
         while True:
-            data = stream.read(timeout=self.IDLE_SECONDS)
-            if data is None:
-                if not self.hub.progress_requests:
-                    continue  # no way to ask an old server; wait on
-                unanswered += 1
-                if unanswered > 2:
-                    raise errors.Etcd3Timeout("no answer to progress requests", self.client.baseurl)
-                stream.send(self.hub.progress_request())
-                continue
-            if not data:
-                if stream.closed and not self.hub.active:
+            data = stream.read(timeout=connection.IDLE_SECONDS)
+            with self._lock:
+                lines = connection.received(data, stream.closed)
+                if lines is None:
                     return
-                raise errors.Etcd3ConnectionError("watch stream ended", self.client.baseurl)
-            unanswered = 0
-            for item in decoder.feed(data):
-                response = decode(unwrap_stream_item(item))
-                with self._lock:
-                    self._send(self.hub.feed(response))
+                self._send(lines)
+
+
+class WatchConnection:
+    """What one watch stream receives, turned into what to send back; I/O-free.
+
+    ``received(data)`` takes the bytes read (None: nothing for IDLE_SECONDS, b"":
+    the end) and returns the request lines to send, None when the stream ended
+    because no watch is left, and raises when the stream is broken."""
+
+    IDLE_SECONDS = 5.0  # silence before asking for progress (and, twice unanswered, reconnecting)
+
+    def __init__(self, hub: WatchHub, decode: Callable[[Any], Any], endpoint: str) -> None:
+        self.hub, self.decode, self.endpoint = hub, decode, endpoint
+        self.decoder = StreamDecoder()
+        self.unanswered = 0
+
+    def received(self, data: Optional[bytes], closed: bool = False) -> Optional[List[bytes]]:
+        if data is None:
+            if not self.hub.progress_requests:
+                return []  # no way to ask an old server; wait on
+            self.unanswered += 1
+            if self.unanswered > 2:
+                raise errors.Etcd3Timeout("no answer to progress requests", self.endpoint)
+            return [self.hub.progress_request()]
+        if not data:
+            if closed and not self.hub.active:
+                return None
+            raise errors.Etcd3ConnectionError("watch stream ended", self.endpoint)
+        self.unanswered = 0
+        lines: List[bytes] = []
+        for item in self.decoder.feed(data):
+            lines += self.hub.feed(self.decode(unwrap_stream_item(item)))
+        return lines
 
 
 FilterType = Union[None, str, bytes, Pattern, Callable[[WatchEvent], bool]]

@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""Watch delivery: events/s and lag (p50/p99) seen by a Watcher callback, side by
+side in one run with a bare reader of the same gateway stream.
+
+Another PROCESS writes 1 KiB values as fast as it can (``--threads`` threads, one
+etcd3.Client each, for ``--seconds``); every value starts with its send time
+(``time.time()``), so a reader computes each event's lag on arrival.  The same
+load is run twice on the same server, one reader at a time:
+
+* bare:    ``requests.post(gateway + '/watch', stream=True)``, ``iter_lines``,
+           ``json.loads`` and base64-decoding each value;
+* Watcher: ``client.Watcher(prefix, prefix=True)`` with an ``onEvent`` callback.
+
+events/s is the events delivered divided by the time from the first to the last
+one.  The writer ends with a sentinel key that tells the reader to stop.
+
+Usage: bench/bench_watch.py [--version 3.5.16] [--seconds 5] [--threads 4] [--rounds 1]
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import requests  # noqa: E402
+
+from etcd3 import Client  # noqa: E402
+from etcd3.server import EtcdServer  # noqa: E402
+
+PREFIX = "/bench/watch/"
+SENTINEL = PREFIX + "~done"
+VALUE_SIZE = 1024
+
+
+# --------------------------------------------------------------------------- the writer process
+
+def writer_main(host: str, port: int, seconds: float, threads: int) -> None:
+    counts = [0] * threads
+    stop_at = time.time() + seconds
+    padding = "x" * VALUE_SIZE
+
+    def write(index: int) -> None:
+        client = Client(host=host, port=port)
+        n = 0
+        while time.time() < stop_at:
+            stamp = "%.6f " % time.time()
+            client.put("%s%d/%d" % (PREFIX, index, n), (stamp + padding)[:VALUE_SIZE])
+            n += 1
+        counts[index] = n
+        client.close()
+
+    workers = [threading.Thread(target=write, args=(i,)) for i in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    client = Client(host=host, port=port)
+    client.put(SENTINEL, "%.6f" % time.time())
+    client.close()
+    print(json.dumps({"written": sum(counts)}), flush=True)
+
+
+def start_writer(server: EtcdServer, seconds: float, threads: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, os.path.abspath(__file__), "--writer", server.host, str(server.port),
+         str(seconds), str(threads)], stdout=subprocess.PIPE, text=True)
+
+
+def finish_writer(proc: subprocess.Popen) -> int:
+    out, _ = proc.communicate(timeout=120)
+    if proc.returncode != 0:
+        raise SystemExit("the writer failed (exit %d)" % proc.returncode)
+    return json.loads(out.strip().splitlines()[-1])["written"]
+
+
+# --------------------------------------------------------------------------- readers
+
+class Stats:
+    def __init__(self) -> None:
+        self.lags: list = []
+        self.first = self.last = 0.0
+
+    def event(self, value: bytes, now: float) -> None:
+        if not self.lags:
+            self.first = now
+        self.last = now
+        self.lags.append(now - float(value[:value.index(b" ")]))
+
+    def summary(self) -> dict:
+        lags = sorted(self.lags)
+        n = len(lags)
+        span = self.last - self.first
+        return {"events": n, "rate": (n - 1) / span if span > 0 else 0.0,
+                "p50": lags[n // 2] * 1000 if n else float("nan"),
+                "p99": lags[min(n - 1, int(n * 0.99))] * 1000 if n else float("nan")}
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def bare_round(server: EtcdServer, prefix_end: str, seconds: float, threads: int) -> tuple:
+    session = requests.Session()
+    session.trust_env = False
+    body = json.dumps({"create_request": {"key": b64(PREFIX), "range_end": b64(prefix_end)}})
+    resp = session.post(server.endpoint + server.api_prefix + "/watch", data=body, stream=True, timeout=60)
+    stats = Stats()
+    lines = resp.iter_lines(chunk_size=None)
+    created = json.loads(next(lines))
+    assert created["result"].get("created"), created
+    writer = start_writer(server, seconds, threads)
+    sentinel = b64(SENTINEL)
+    done = False
+    for line in lines:
+        if not line:
+            continue
+        now = time.time()
+        for event in json.loads(line)["result"].get("events", ()):
+            kv = event["kv"]
+            if kv["key"] == sentinel:
+                done = True
+                break
+            stats.event(base64.b64decode(kv["value"]), now)
+        if done:
+            break
+    resp.close()
+    session.close()
+    return stats, finish_writer(writer)
+
+
+def watcher_round(server: EtcdServer, seconds: float, threads: int) -> tuple:
+    client = Client(host=server.host, port=server.port)
+    stats = Stats()
+    done = threading.Event()
+    sentinel = SENTINEL.encode()
+
+    def on_event(event) -> None:
+        now = time.time()
+        if event.key == sentinel:
+            done.set()
+        else:
+            stats.event(event.value, now)
+
+    watcher = client.Watcher(PREFIX, prefix=True)
+    watcher.onEvent(on_event)
+    watcher.runDaemon()
+    writer = start_writer(server, seconds, threads)
+    written = finish_writer(writer)
+    if not done.wait(120):
+        raise SystemExit("the Watcher never saw the writer's sentinel")
+    watcher.stop()
+    client.close()
+    return stats, written
+
+
+def clean(server: EtcdServer) -> None:
+    client = Client(host=server.host, port=server.port)
+    rev = client.delete_range(PREFIX, prefix=True).header.revision
+    client.compact(rev)
+    client.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--version", default=None, help="etcd version of the matrix (default: any found)")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--writer", nargs=4, metavar=("HOST", "PORT", "SECONDS", "THREADS"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.writer:
+        host, port, seconds, threads = args.writer
+        writer_main(host, int(port), float(seconds), int(threads))
+        return
+    prefix_end = PREFIX[:-1] + chr(ord(PREFIX[-1]) + 1)
+    with EtcdServer(version=args.version) as server:
+        print("etcd %s at %s; writer: 1 process, %d threads, %d B values, %.0f s per round"
+              % (server.version, server.endpoint, args.threads, VALUE_SIZE, args.seconds))
+        results: dict = {"bare": [], "Watcher": []}
+        for _ in range(args.rounds):
+            for name in ("bare", "Watcher"):
+                clean(server)
+                if name == "bare":
+                    stats, written = bare_round(server, prefix_end, args.seconds, args.threads)
+                else:
+                    stats, written = watcher_round(server, args.seconds, args.threads)
+                summary = stats.summary()
+                if summary["events"] != written:
+                    raise SystemExit("%s: %d events delivered, %d written" % (name, summary["events"], written))
+                results[name].append(summary)
+        print("%-8s %8s %10s %9s %9s" % ("reader", "events", "events/s", "p50 ms", "p99 ms"))
+        best = {}
+        for name, runs in results.items():
+            # the round with the median rate (the only one with --rounds 1)
+            run = sorted(runs, key=lambda r: r["rate"])[len(runs) // 2]
+            best[name] = run
+            print("%-8s %8d %10.0f %9.2f %9.2f" % (name, run["events"], run["rate"], run["p50"], run["p99"]))
+        bare, watcher = best["bare"], best["Watcher"]
+        print("ratio Watcher/bare: events/s %.2fx, p50 lag %.2fx, p99 lag %.2fx"
+              % (watcher["rate"] / bare["rate"], watcher["p50"] / bare["p50"], watcher["p99"] / bare["p99"]))
+
+
+if __name__ == "__main__":
+    main()

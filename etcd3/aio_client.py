@@ -1,0 +1,311 @@
+"""asynchronous client (on aiohttp, an optional extra: ``pip install etcd3-py[aio]``)
+
+The same core as the sync client: the RPC methods, helpers and flows of
+``BaseClient`` return awaitables here, because this driver's ``_run`` is a
+coroutine.  Nothing is sent before the first await, so an ``AioClient`` can be
+made outside a running event loop; the server's version is read on first use.
+"""
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import Any, AsyncIterator, Dict, Optional, Tuple, Union
+
+try:
+    import aiohttp
+except ImportError as e:  # pragma: no cover - depends on the installation
+    raise ImportError("AioClient needs aiohttp: pip install 'etcd3-py[aio]'") from e
+
+from . import errors
+from .baseclient import DEFAULT_TIMEOUT, NO_TIMEOUT, BaseClient, BaseModelizedStreamResponse, Flow, step_flow
+from .core import Request, Response, StreamDecoder
+from .duplex import ssl_context
+from .lock import WaitForChange
+from .spec import Operation, bundled_versions, load_bundle
+
+__all__ = ["AioClient", "ModelizedResponse", "ModelizedStreamResponse", "ResponseIter"]
+
+CONNECT_TIMEOUT = 10.0
+
+
+class ResponseIter:
+    """yield response content by every json object
+
+    Objects are split with a JSON decoder (newline-delimited or not), never by
+    counting braces.
+
+    :param resp: aiohttp.ClientResponse
+    :return: dict
+    """
+
+    def __init__(self, resp: "aiohttp.ClientResponse") -> None:
+        self.resp = resp
+        self._decoder = StreamDecoder()
+        self._ready: list = []
+        self._done = False
+
+    def __aiter__(self) -> "ResponseIter":
+        return self
+
+    async def next(self) -> Any:
+        while not self._ready:
+            if self._done:
+                raise StopAsyncIteration
+            chunk = await self.resp.content.readany()
+            if chunk:
+                self._ready.extend(self._decoder.feed(chunk))
+            else:
+                self._done = True
+                self._ready.extend(self._decoder.flush())
+        return self._ready.pop(0)
+
+    __anext__ = next
+
+
+class ModelizedResponse:
+    """An awaitable of the decoded model of a unary response."""
+
+    def __init__(self, client: "AioClient", method: Optional[Operation], resp: "aiohttp.ClientResponse",
+                 decode: bool = True) -> None:
+        self.client = client
+        self.method = method
+        self.resp = resp
+        self.decode = decode
+
+    async def _result(self) -> Any:
+        body = await self.resp.read()
+        response = Response(self.resp.status, self.resp.headers, body, raw=self.resp)
+        if response.status != 200:
+            raise errors.error_from_response(response.status, body)
+        return self.client._decode(self.method if self.decode else None, response)
+
+    def __await__(self):
+        return self._result().__await__()
+
+
+class ModelizedStreamResponse(BaseModelizedStreamResponse):
+    """Model of a stream response"""
+
+    def __init__(self, client: "AioClient", method: Optional[Operation], resp: "aiohttp.ClientResponse",
+                 decode: bool = True) -> None:
+        """:param resp: aiohttp.ClientResponse"""
+        self.client = client
+        self.method = method
+        self.resp = resp
+        self.decode = decode
+        self._closed = False
+
+    @property
+    def connection(self) -> Any:
+        return self.resp.connection
+
+    @property
+    def resp_iter(self) -> ResponseIter:
+        return ResponseIter(self.resp)
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        try:
+            while True:
+                chunk = await self.resp.content.readany()
+                if not chunk:
+                    return
+                yield chunk
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+            if self._closed:
+                return
+            raise errors.Etcd3ConnectionError("stream broke: %s" % e, self.client.baseurl, e) from e
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        op = self.method if self.decode else None
+        decoder = StreamDecoder()
+        async for chunk in self._chunks():
+            for item in decoder.feed(chunk):
+                yield self.client._decode_stream_item(op, item)
+        for item in decoder.flush():
+            yield self.client._decode_stream_item(op, item)
+
+    def close(self) -> None:
+        """close the stream"""
+        if not self._closed:
+            self._closed = True
+            self.resp.close()
+
+    def __enter__(self) -> "ModelizedStreamResponse":
+        return self
+
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        self.close()
+
+    async def __aenter__(self) -> "ModelizedStreamResponse":
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        self.close()
+
+
+class AioClient(BaseClient):
+    """The asyncio etcd v3 client, on aiohttp.
+
+    >>> async with AioClient('127.0.0.1', 2379) as client:
+    ...     await client.put('foo', 'bar')
+    ...     resp = await client.range('foo')
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 2379, protocol: str = "http",
+                 cert: Union[Tuple[str, str], str, Tuple[()]] = (), verify: Union[None, bool, str] = None,
+                 timeout: Optional[float] = None, headers: Optional[Dict[str, str]] = None,
+                 user_agent: Optional[str] = None, pool_size: int = 30, username: Optional[str] = None,
+                 password: Optional[str] = None, token: Optional[str] = None,
+                 server_version: str = "3.3.0", cluster_version: str = "3.3.0") -> None:
+        super().__init__(host=host, port=port, protocol=protocol, cert=cert, verify=verify, timeout=timeout,
+                         headers=headers, user_agent=user_agent, pool_size=pool_size, username=username,
+                         password=password, token=token, server_version=server_version,
+                         cluster_version=cluster_version)
+        self._session: Optional["aiohttp.ClientSession"] = None
+        self._connected = False
+        self._connecting: Optional["asyncio.Lock"] = None
+        self._ssl: Union[bool, ssl.SSLContext] = (ssl_context(self.verify, self.cert)
+                                                  if self.protocol == "https" else False)
+
+    @property
+    def session(self) -> "aiohttp.ClientSession":
+        """The aiohttp session (made on first use, inside the running loop)."""
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self.pool_size, ssl=self._ssl)
+            self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
+        return self._session
+
+    _stream_class = ModelizedStreamResponse
+
+    # -- connecting: read the server's version without blocking the loop ------------------------
+    async def _ensure_connected(self) -> None:
+        if self._connected:
+            return
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            if self._connected:
+                return
+            try:
+                response = await self._send(self._version_request())
+            except errors.Etcd3TLSError:
+                raise
+            except errors.Etcd3TransportError as e:
+                self._version_fallback(e)
+            else:
+                if response.status == 200:
+                    self._apply_version(response)
+                else:
+                    self._version_fallback(errors.error_from_response(response.status, response.body))
+            self._connected = True
+
+    def _call_operation(self, op: Operation, args: tuple, kwargs: Dict[str, Any]) -> Any:
+        return self._call_after_connect(op.name, args, kwargs)
+
+    async def _call_after_connect(self, name: str, args: tuple, kwargs: Dict[str, Any]) -> Any:
+        await self._ensure_connected()
+        op = self.spec.operations.get(name)
+        if op is None:
+            raise errors.UnsupportedOperation(name, self.server_version, self.spec.first_version_with(name))
+        return await BaseClient._call_operation(self, op, args, kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        # before the first call the server's version is unknown: any RPC of any bundled
+        # spec is reachable, and resolved against the server's spec once connected
+        if not self._connected and not name.startswith("_"):
+            for version in reversed(bundled_versions()):
+                op = load_bundle(version).operations.get(name)
+                if op is not None:
+                    async def rpc(*args: Any, **kwargs: Any) -> Any:
+                        return await self._call_after_connect(name, args, kwargs)
+
+                    rpc.__name__, rpc.__doc__ = name, op.doc
+                    return rpc
+        return super().__getattr__(name)
+
+    # -- the driver -------------------------------------------------------------------------------
+    async def _run(self, flow: Flow) -> Any:
+        await self._ensure_connected()
+        done, item = step_flow(flow)
+        while not done:
+            if type(item) is WaitForChange:
+                done, item = step_flow(flow, await self._wait_for_change(item))
+                continue
+            try:
+                response = await self._send(item)
+            except errors.Etcd3TransportError as error:
+                done, item = step_flow(flow, error=error)
+            else:
+                done, item = step_flow(flow, response)
+        return item
+
+    async def _send(self, request: Request) -> Response:
+        seconds = request.timeout or self.timeout or DEFAULT_TIMEOUT
+        read = None if request.stream or seconds == NO_TIMEOUT else seconds
+        timeout = aiohttp.ClientTimeout(total=None, connect=min(seconds, CONNECT_TIMEOUT), sock_read=read)
+        try:
+            resp = await self.session.request(request.method, request.url, data=request.body,
+                                              headers=request.headers, timeout=timeout)
+            if request.stream and resp.status == 200:
+                return Response(200, resp.headers, b"", raw=resp)
+            body = await resp.read()
+        except aiohttp.ClientSSLError as e:
+            raise errors.Etcd3TLSError("TLS failure: %s" % e, self.baseurl, e) from e
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as e:
+            raise errors.Etcd3Timeout("timed out after %ss" % seconds, self.baseurl, e) from e
+        except (aiohttp.ClientError, OSError) as e:
+            raise errors.Etcd3ConnectionError("connection failed: %s" % e, self.baseurl, e) from e
+        return Response(resp.status, resp.headers, body, raw=resp)
+
+    async def _wait_for_change(self, wait: WaitForChange) -> None:
+        from .watch import Watcher
+
+        watcher = Watcher(self, key=wait.key, range_end=wait.range_end, start_revision=wait.revision)
+        try:
+            await watcher.watch_once(timeout=wait.timeout)
+        except errors.Etcd3WatchTimeout:
+            pass
+
+    # -- background streams (watch, keepalive) ---------------------------------------------------------
+    def _watch_stream(self) -> Any:
+        stream = self._shared_watch_stream
+        if stream is None:
+            from .aio_streams import AioWatchStream
+
+            stream = self._shared_watch_stream = AioWatchStream(self)
+        return stream
+
+    def _keepalive_stream(self) -> Any:
+        stream = self._shared_keepalive_stream
+        if stream is None:
+            from .aio_streams import AioKeepaliveStream
+
+            stream = self._shared_keepalive_stream = AioKeepaliveStream(self)
+        return stream
+
+    _shared_watch_stream: Any = None
+    _shared_keepalive_stream: Any = None
+
+    def _keep_alive(self, ID: int, ttl: float, refreshed: Optional[float] = None, cancel_cb: Any = None) -> None:
+        self._keepalive_stream().add(ID, ttl, cancel_cb=cancel_cb, refreshed=refreshed)
+
+    def _stop_keep_alive(self, ID: int) -> Optional[float]:
+        return self._keepalive_stream().remove(ID)
+
+    # -- closing ------------------------------------------------------------------------------------
+    async def close(self) -> None:  # type: ignore[override]
+        """close all connections in connection pool (and the background streams)"""
+        for stream in (self._shared_watch_stream, self._shared_keepalive_stream):
+            if stream is not None:
+                await stream.close()
+        self._shared_watch_stream = self._shared_keepalive_stream = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> "AioClient":
+        await self._ensure_connected()
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        await self.close()

@@ -1,0 +1,135 @@
+"""Small helpers shared by the integration tests: waiting with a deadline,
+running a blocking call in a thread with a bound, version checks."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+import time
+from typing import Any, Callable, Optional
+
+from etcd3.spec import parse_version
+
+
+def version_at_least(version: str, wanted: str) -> bool:
+    """``version_at_least('3.4.23', '3.4')`` -> True."""
+    return parse_version(version) >= parse_version(wanted)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05,
+             message: str = "condition") -> Any:
+    """Call ``predicate`` until it returns something truthy (returned) or the deadline
+    passes (AssertionError naming ``message`` and the last value or exception)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except AssertionError as exc:  # a predicate may assert
+            last = exc
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %ss waiting for %s (last: %r)" % (timeout, message, last))
+        time.sleep(interval)
+
+
+class Background:
+    """Run ``fn(*args, **kwargs)`` in a daemon thread; ``result(timeout)`` joins
+    with a bound and returns its value or re-raises its exception."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.done = threading.Event()
+        self._value: Any = None
+        self._error: Optional[BaseException] = None
+
+        def run() -> None:
+            try:
+                self._value = fn(*args, **kwargs)
+            except BaseException as exc:  # re-raised in result()
+                self._error = exc
+            finally:
+                self.done.set()
+
+        self.thread = threading.Thread(target=run, daemon=True, name="bg-%s" % getattr(fn, "__name__", "call"))
+        self.thread.start()
+
+    def result(self, timeout: float = 10.0) -> Any:
+        if not self.done.wait(timeout):
+            raise AssertionError("%s did not finish within %ss" % (self.thread.name, timeout))
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def etcd_tool(server, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run ``etcdutl`` (3.5+) or ``etcdctl`` with ETCDCTL_API=3 from the folder of the
+    server's etcd binary; ``args`` follow the tool name."""
+    folder = server.binary.parent
+    tool = folder / "etcdutl"
+    if not tool.exists():
+        tool = folder / "etcdctl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ETCD")}
+    env["ETCDCTL_API"] = "3"
+    return subprocess.run([str(tool), *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+class SilentServer:
+    """A TCP server on loopback that accepts connections and never answers
+    (for read-timeout tests). Use as a context manager."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list = []
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted.append(conn)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.thread.join(2)
+        for conn in self.accepted:
+            conn.close()
+        self.sock.close()
+
+    def __enter__(self) -> "SilentServer":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def open_connections(port: int, host: str = "127.0.0.1") -> int:
+    """How many ESTABLISHED TCP connections this process has to ``host:port`` (Linux /proc)."""
+    mine = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink("/proc/self/fd/" + fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            mine.add(target[8:-1])
+    want = "%s:%04X" % ("".join(reversed([("%02X" % int(p)) for p in host.split(".")])), port)
+    count = 0
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            remote, state, inode = fields[2], fields[3], fields[9]
+            if remote == want and state == "01" and inode in mine:
+                count += 1
+    return count

@@ -21,6 +21,7 @@ from .baseclient import DEFAULT_TIMEOUT, NO_TIMEOUT, BaseClient, BaseModelizedSt
 from .core import Request, Response, StreamDecoder
 from .duplex import ssl_context
 from .lock import WaitForChange
+from .watch import AioWatcher
 from .spec import Operation, bundled_versions, load_bundle
 
 __all__ = ["AioClient", "ModelizedResponse", "ModelizedStreamResponse", "ResponseIter"]
@@ -176,6 +177,7 @@ class AioClient(BaseClient):
         return self._session
 
     _stream_class = ModelizedStreamResponse
+    _watcher_class = AioWatcher
 
     # -- connecting: read the server's version without blocking the loop ------------------------
     async def _ensure_connected(self) -> None:
@@ -244,8 +246,15 @@ class AioClient(BaseClient):
         read = None if request.stream or seconds == NO_TIMEOUT else seconds
         timeout = aiohttp.ClientTimeout(total=None, connect=min(seconds, CONNECT_TIMEOUT), sock_read=read)
         try:
-            resp = await self.session.request(request.method, request.url, data=request.body,
-                                              headers=request.headers, timeout=timeout)
+            try:
+                resp = await self.session.request(request.method, request.url, data=request.body,
+                                                  headers=request.headers, timeout=timeout)
+            except aiohttp.ServerDisconnectedError:
+                if not request.idempotent:
+                    raise
+                # most likely a pooled connection the server had closed: once more on a new one
+                resp = await self.session.request(request.method, request.url, data=request.body,
+                                                  headers=request.headers, timeout=timeout)
             if request.stream and resp.status == 200:
                 return Response(200, resp.headers, b"", raw=resp)
             body = await resp.read()
@@ -258,9 +267,7 @@ class AioClient(BaseClient):
         return Response(resp.status, resp.headers, body, raw=resp)
 
     async def _wait_for_change(self, wait: WaitForChange) -> None:
-        from .watch import Watcher
-
-        watcher = Watcher(self, key=wait.key, range_end=wait.range_end, start_revision=wait.revision)
+        watcher = AioWatcher(self, key=wait.key, range_end=wait.range_end, start_revision=wait.revision)
         try:
             await watcher.watch_once(timeout=wait.timeout)
         except errors.Etcd3WatchTimeout:
@@ -270,7 +277,7 @@ class AioClient(BaseClient):
     def _watch_stream(self) -> Any:
         stream = self._shared_watch_stream
         if stream is None:
-            from .aio_streams import AioWatchStream
+            from .watch import AioWatchStream
 
             stream = self._shared_watch_stream = AioWatchStream(self)
         return stream
@@ -278,7 +285,7 @@ class AioClient(BaseClient):
     def _keepalive_stream(self) -> Any:
         stream = self._shared_keepalive_stream
         if stream is None:
-            from .aio_streams import AioKeepaliveStream
+            from .lease import AioKeepaliveStream
 
             stream = self._shared_keepalive_stream = AioKeepaliveStream(self)
         return stream

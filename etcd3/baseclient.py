@@ -106,6 +106,7 @@ class BaseClient:
 
     # the transport driver of a subclass adds its own I/O
     _spec_bundle: Optional[SpecBundle] = None
+    _watcher_class: Any = None  # Watcher or AioWatcher
     _auth_not_enabled = False
 
     def __init__(self, host: str = "127.0.0.1", port: int = 2379, protocol: str = "http",
@@ -530,9 +531,7 @@ class BaseClient:
         :param no_delete: filter out the delete events at server side
         :return: Watcher
         """
-        from .watch import Watcher
-
-        return Watcher(self, key=key, range_end=range_end, max_retries=max_retries, start_revision=start_revision,
+        return self._watcher_class(self, key=key, range_end=range_end, max_retries=max_retries, start_revision=start_revision,
                        progress_notify=progress_notify, prev_kv=prev_kv, prefix=prefix, all=all, no_put=no_put,
                        no_delete=no_delete)
 

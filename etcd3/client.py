@@ -14,6 +14,7 @@ from . import errors
 from .baseclient import DEFAULT_TIMEOUT, NO_TIMEOUT, BaseClient, BaseModelizedStreamResponse, Flow, step_flow
 from .core import Request, Response, StreamDecoder, iter_stream_items
 from .lock import WaitForChange
+from .watch import Watcher
 from .spec import Operation
 
 __all__ = ["Client", "ModelizedStreamResponse", "iter_response"]
@@ -147,6 +148,7 @@ class Client(BaseClient):
         self._apply_version(response)
 
     _stream_class = ModelizedStreamResponse
+    _watcher_class = Watcher
 
     def _run(self, flow: Flow) -> Any:
         done, item = step_flow(flow)
@@ -163,8 +165,6 @@ class Client(BaseClient):
         return item
 
     def _wait_for_change(self, wait: WaitForChange) -> None:
-        from .watch import Watcher
-
         watcher = Watcher(self, key=wait.key, range_end=wait.range_end, start_revision=wait.revision)
         try:
             watcher.watch_once(timeout=wait.timeout)

@@ -8,6 +8,7 @@ length-delimited body) shared by the sync and async transports;
 """
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import threading
@@ -15,7 +16,7 @@ from typing import Dict, List, Optional, Tuple
 
 from .errors import Etcd3ConnectionError, Etcd3TLSError, Etcd3Timeout
 
-__all__ = ["ResponseParser", "DuplexStream", "request_head", "encode_chunk", "LAST_CHUNK"]
+__all__ = ["ResponseParser", "DuplexStream", "AioDuplexStream", "request_head", "encode_chunk", "LAST_CHUNK"]
 
 LAST_CHUNK = b"0\r\n\r\n"
 _MAX_HEAD = 64 * 1024
@@ -233,6 +234,15 @@ class DuplexStream:
         data, self._pending = b"".join(self._pending), []
         return data
 
+    def read_all(self, timeout: Optional[float] = None) -> bytes:
+        """The rest of the body (an error answer's), until its end or a silence of ``timeout``."""
+        body = b""
+        while True:
+            data = self.read(timeout)
+            if not data:
+                return body
+            body += data
+
     def _recv(self, timeout: Optional[float]) -> Optional[bytes]:
         try:
             self.sock.settimeout(timeout)
@@ -253,3 +263,98 @@ class DuplexStream:
         except OSError:
             pass
         self.sock.close()
+
+
+class AioDuplexStream:
+    """``DuplexStream`` on asyncio streams, for the async client."""
+
+    def __init__(self, endpoint: str, host: str, port: int, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:
+        self.endpoint, self.host, self.port = endpoint, host, port
+        self._reader, self._writer = reader, writer
+        self._parser = ResponseParser()
+        self._pending: List[bytes] = []
+        self.closed = False
+
+    @classmethod
+    async def connect(cls, endpoint: str, host: str, port: int, context: Optional[ssl.SSLContext] = None,
+                      connect_timeout: float = 10.0) -> "AioDuplexStream":
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port, ssl=context, server_hostname=host if context else None),
+                connect_timeout)
+        except ssl.SSLError as e:
+            raise Etcd3TLSError("TLS failure: %s" % e, endpoint, e) from e
+        except asyncio.TimeoutError as e:
+            raise Etcd3Timeout("connecting timed out after %ss" % connect_timeout, endpoint, e) from e
+        except OSError as e:
+            raise Etcd3ConnectionError("connection failed: %s" % e, endpoint, e) from e
+        return cls(endpoint, host, port, reader, writer)
+
+    def start(self, method: str, path: str, headers: Dict[str, str], first: bytes = b"") -> None:
+        self._write(request_head(method, path, "%s:%d" % (self.host, self.port), headers) + encode_chunk(first))
+
+    def send(self, data: bytes) -> None:
+        if data:
+            self._write(encode_chunk(data))
+
+    def end(self) -> None:
+        self._write(LAST_CHUNK)
+
+    def _write(self, data: bytes) -> None:
+        # buffered by asyncio; the small request lines never need flow control
+        if self.closed or self._writer.is_closing():
+            raise Etcd3ConnectionError("stream is closed", self.endpoint)
+        self._writer.write(data)
+
+    async def head(self, timeout: Optional[float] = None) -> Tuple[int, Dict[str, str]]:
+        while self._parser.status is None:
+            data = await self._recv(timeout)
+            if data is None:
+                raise Etcd3Timeout("no response within %ss" % timeout, self.endpoint)
+            if not data:
+                raise Etcd3ConnectionError("connection closed before a response", self.endpoint)
+            self._pending += self._parser.feed(data)
+        return self._parser.status, self._parser.headers
+
+    async def read(self, timeout: Optional[float] = None) -> Optional[bytes]:
+        while not self._pending:
+            if self._parser.finished:
+                return b""
+            data = await self._recv(timeout)
+            if data is None:
+                return None
+            if not data:
+                self._parser.eof()
+                if not self._parser.finished and not self.closed:
+                    raise Etcd3ConnectionError("connection closed in the middle of the response", self.endpoint)
+                return b""
+            self._pending += self._parser.feed(data)
+        data, self._pending = b"".join(self._pending), []
+        return data
+
+    async def read_all(self, timeout: Optional[float] = None) -> bytes:
+        body = b""
+        while True:
+            data = await self.read(timeout)
+            if not data:
+                return body
+            body += data
+
+    async def _recv(self, timeout: Optional[float]) -> Optional[bytes]:
+        if self.closed:
+            return b""
+        try:
+            return await asyncio.wait_for(self._reader.read(65536), timeout)
+        except asyncio.TimeoutError:
+            return None
+        except (OSError, ssl.SSLError) as e:
+            if self.closed:
+                return b""
+            raise Etcd3ConnectionError("reading failed: %s" % e, self.endpoint, e) from e
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._writer.close()
+            self._reader.feed_eof()  # wakes a pending read

@@ -18,9 +18,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from . import errors
 from .core import StreamDecoder, unwrap_stream_item
 from .duplex import DuplexStream
-from .streams import BackgroundStream
+from .streams import AioBackgroundStream, BackgroundStream
 
-__all__ = ["Lease", "KeepaliveSchedule", "KeepaliveStream"]
+__all__ = ["Lease", "KeepaliveSchedule", "KeepaliveStream", "AioKeepaliveStream", "KeepaliveConnection"]
 
 log = logging.getLogger("etcd3.lease")
 
@@ -127,16 +127,12 @@ def _call(callback: Optional[Tuple[Callable, Any]]) -> None:
         log.exception("lease callback %r failed", cb)
 
 
-class KeepaliveStream(BackgroundStream):
-    """The keepalive stream of one sync client: one thread sends the due
-    keepalives and reads the answers, reconnecting after failures."""
+class _KeepaliveOwner:
+    """What a keepalive stream does with its schedule, whichever driver runs it."""
 
     NAME = "keepalive"
     LINGER = 10.0  # seconds the stream stays open with nothing to keep
-
-    def __init__(self, client: Any) -> None:
-        super().__init__(client, client.spec.operations["lease_keep_alive"])
-        self.schedule = KeepaliveSchedule()
+    _lock: Any
 
     def add(self, ID: int, ttl: float, keep_cb: Optional[Callable] = None,
             cancel_cb: Optional[Callable] = None, refreshed: Optional[float] = None) -> None:
@@ -144,7 +140,7 @@ class KeepaliveStream(BackgroundStream):
         have been granted or refreshed lately, so the first refresh can wait."""
         with self._lock:
             self.schedule.add(ID, ttl, time.monotonic(), keep_cb, cancel_cb, refreshed)
-            self._ensure_thread()
+            self._ensure_running()
             self._wakeup.set()
 
     def remove(self, ID: int) -> Optional[float]:
@@ -162,13 +158,12 @@ class KeepaliveStream(BackgroundStream):
         with self._lock:
             return ID in self.schedule.leases
 
-    def close(self) -> None:
-        with self._lock:
-            self.schedule.leases.clear()
-        super().close()
-
     def _line(self, ID: int) -> bytes:
         return json.dumps(self.op.request.encode({"ID": ID}), separators=(",", ":")).encode() + b"\n"
+
+    def _connection(self) -> "KeepaliveConnection":
+        return KeepaliveConnection(self.schedule, self._line, self.op.response.decode_owned, self.client.baseurl,
+                                   self.LINGER)
 
     def _active(self) -> bool:
         return self.schedule.active
@@ -181,21 +176,57 @@ class KeepaliveStream(BackgroundStream):
         for ID in list(self.schedule.leases):
             _call(self.schedule.lost(ID))
 
+
+class KeepaliveStream(_KeepaliveOwner, BackgroundStream):
+    """The keepalive stream of one sync client: one thread sends the due
+    keepalives and reads the answers, reconnecting after failures."""
+
+    def __init__(self, client: Any) -> None:
+        BackgroundStream.__init__(self, client, client.spec.operations["lease_keep_alive"])
+        self.schedule = KeepaliveSchedule()
+
+    def close(self) -> None:
+        with self._lock:
+            self.schedule.leases.clear()
+        BackgroundStream.close(self)
+
     def _pump(self, stream: DuplexStream) -> None:
-        connection = KeepaliveConnection(self.schedule, self._line, self.op.response.decode_owned, self.client.baseurl,
-                                         self.LINGER)
+        connection = self._connection()
         while True:
             with self._lock:
                 lines, wait = connection.tick(time.monotonic(), stream.closed)
             if wait is None:
                 stream.close()
                 return
-            if lines:
-                stream.send(b"".join(lines))
+            stream.send(b"".join(lines))
             data = stream.read(timeout=wait)
             with self._lock:
                 callbacks = connection.received(data, time.monotonic(), stream.closed)
             for callback in callbacks:
+                _call(callback)
+
+
+class AioKeepaliveStream(_KeepaliveOwner, AioBackgroundStream):
+    """The keepalive stream of one async client, driven by an asyncio task."""
+
+    def __init__(self, client: Any) -> None:
+        AioBackgroundStream.__init__(self, client, client.spec.operations["lease_keep_alive"])
+        self.schedule = KeepaliveSchedule()
+
+    async def close(self) -> None:
+        self.schedule.leases.clear()
+        await AioBackgroundStream.close(self)
+
+    async def _pump(self, stream: Any) -> None:
+        connection = self._connection()
+        while True:
+            lines, wait = connection.tick(time.monotonic(), stream.closed)
+            if wait is None:
+                stream.close()
+                return
+            stream.send(b"".join(lines))
+            data = await stream.read(timeout=wait)
+            for callback in connection.received(data, time.monotonic(), stream.closed):
                 _call(callback)
 
 
@@ -332,3 +363,12 @@ class Lease:
 
     def __exit__(self, *args: Any) -> None:
         self.revoke()
+
+    async def __aenter__(self) -> "Lease":
+        if self.new:
+            await self.grant()
+        self.keepalive()
+        return self
+
+    async def __aexit__(self, *args: Any) -> None:
+        await self.revoke()

@@ -257,6 +257,13 @@ class Lock:
     def __exit__(self, *args: Any) -> None:
         self.release()
 
+    async def __aenter__(self) -> "Lock":
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, *args: Any) -> None:
+        await self.release()
+
 
 class WaitForChange:
     """A flow's request to its driver: return once a key in [key, range_end) changes

@@ -1,71 +1,113 @@
-"""Background full-duplex streams of the sync client (watch, lease keepalive).
+"""Background full-duplex streams (watch, lease keepalive) of both clients.
 
-``BackgroundStream`` keeps one DuplexStream open in a thread of its own while
-its subclass has work: it connects, re-authenticates once on an invalid token,
-reconnects with capped exponential backoff, and hands the open stream to the
-subclass's ``_pump``.  The subclasses keep their state in I/O-free cores
-(``WatchHub``, ``KeepaliveSchedule``).
+A stream is kept open while its owner has work: it connects, re-authenticates
+once on an invalid token, reconnects with capped exponential backoff, and hands
+the open stream to the owner's ``_pump``.  ``StreamPolicy`` holds what both
+drivers share; ``BackgroundStream`` runs it in a thread (sync client),
+``AioBackgroundStream`` in an asyncio task (async client).  The owners keep
+their state in I/O-free cores (``WatchHub``, ``KeepaliveSchedule``).
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from . import errors
-from .duplex import DuplexStream, ssl_context
+from .duplex import AioDuplexStream, DuplexStream, ssl_context
 from .errors import Etcd3TransportError
 
-__all__ = ["BackgroundStream"]
+__all__ = ["StreamPolicy", "BackgroundStream", "AioBackgroundStream"]
 
 log = logging.getLogger("etcd3.streams")
 
+REAUTH, RETRY, REFUSED = "reauth", "retry", "refused"
 
-class BackgroundStream:
+
+class StreamPolicy:
+    """What a background stream does, whichever driver runs it."""
+
     NAME = "stream"
     BACKOFF_FIRST, BACKOFF_MAX = 0.05, 2.0
+    connections = 0  # streams opened so far (for tests and stats)
 
     def __init__(self, client: Any, op: Any) -> None:
         self.client = client
         self.op = op
-        self._lock = threading.RLock()
-        self._stream: Optional[DuplexStream] = None
-        self._thread: Optional[threading.Thread] = None
-        self._wakeup = threading.Event()
-        self.connections = 0  # streams opened so far (for tests and stats)
+        self._stream: Any = None
 
-    # -- what a subclass provides ------------------------------------------------------
+    # -- what an owner provides (called with the lock held) ------------------------------------
     def _active(self) -> bool:
-        """Whether there is work (called with the lock held)."""
         raise NotImplementedError
 
     def _first_lines(self) -> List[bytes]:
-        """The request lines that start a new stream (called with the lock held)."""
-        raise NotImplementedError
-
-    def _pump(self, stream: DuplexStream) -> None:
-        """Use the open stream; return when there is no work left, raise when it broke."""
+        """The request lines that start a new stream."""
         raise NotImplementedError
 
     def _broken(self, attempt: int, error: BaseException) -> None:
-        """The stream broke for the ``attempt``-th time in a row (lock held)."""
+        """The stream broke for the ``attempt``-th time in a row."""
 
     def _refused(self, error: BaseException) -> None:
-        """The server refused the stream itself (lock held): no retry will help."""
+        """The server refused the stream itself: no retry will help."""
 
-    # -- shared ------------------------------------------------------------------------------
-    def _ensure_thread(self) -> None:
-        """Start the thread if it is not running (call with the lock held)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="etcd3-" + self.NAME, daemon=True)
-            self._thread.start()
-
+    # -- shared --------------------------------------------------------------------------------
     def _send(self, lines: List[bytes]) -> None:
         if lines and self._stream is not None:
             try:
                 self._stream.send(b"".join(lines))
             except Etcd3TransportError:
-                pass  # the thread notices and reconnects; _first_lines() sends everything again
+                pass  # the driver notices and reconnects; _first_lines() sends everything again
+
+    def _connection_args(self) -> Tuple[str, str, int, Any]:
+        client = self.client
+        context = ssl_context(client.verify, client.cert) if client.protocol == "https" else None
+        return client.baseurl, client.host, client.port, context
+
+    def _headers(self) -> Dict[str, str]:
+        return self.client._rpc_request(self.op.path, b"", stream=True).headers
+
+    def _needs_token(self) -> bool:
+        return bool(self.client.username and self.client.password and not self.client.token)
+
+    def _classify(self, error: BaseException) -> str:
+        if isinstance(error, errors.ErrInvalidAuthToken) and self.client.username and self.client.password:
+            return REAUTH
+        if isinstance(error, errors.Etcd3APIError) and not isinstance(
+                error, (errors.Etcd3StreamError, errors.Unavailable)):
+            return REFUSED
+        if not isinstance(error, (Etcd3TransportError, errors.Etcd3APIError)):
+            log.error("%s stream to %s failed unexpectedly; reconnecting", self.NAME, self.client.baseurl,
+                      exc_info=error)
+        return RETRY
+
+    def _backoff(self, attempt: int) -> float:
+        log.debug("%s stream to %s broke; reconnecting, attempt %d", self.NAME, self.client.baseurl, attempt)
+        return min(self.BACKOFF_MAX, self.BACKOFF_FIRST * 2 ** (attempt - 1))
+
+
+def _status_error(status: int, body: bytes) -> errors.Etcd3APIError:
+    return errors.error_from_response(status, body)
+
+
+class BackgroundStream(StreamPolicy):
+    """A background stream of the sync client, run by a thread of its own."""
+
+    def __init__(self, client: Any, op: Any) -> None:
+        super().__init__(client, op)
+        self._lock = threading.RLock()
+        self._thread: Optional[threading.Thread] = None
+        self._wakeup = threading.Event()
+
+    def _pump(self, stream: DuplexStream) -> None:
+        """Use the open stream; return when there is no work left, raise when it broke."""
+        raise NotImplementedError
+
+    def _ensure_running(self) -> None:
+        """Start the thread if it is not running (call with the lock held)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="etcd3-" + self.NAME, daemon=True)
+            self._thread.start()
 
     def _stop_streaming(self) -> None:
         """Close the stream (lock held); the thread ends if there is no work."""
@@ -81,25 +123,16 @@ class BackgroundStream:
             thread.join(5)
 
     def _open(self) -> DuplexStream:
-        client = self.client
-        if client.username and client.password and not client.token:
-            client.auth()
-        context = ssl_context(client.verify, client.cert) if client.protocol == "https" else None
-        stream = DuplexStream(client.baseurl, client.host, client.port, context)
+        if self._needs_token():
+            self.client.auth()
+        stream = DuplexStream(*self._connection_args())
         try:
-            headers = client._rpc_request(self.op.path, b"", stream=True).headers
             with self._lock:
-                stream.start("POST", self.op.path, headers, b"".join(self._first_lines()))
+                stream.start("POST", self.op.path, self._headers(), b"".join(self._first_lines()))
                 self._stream = stream
             status, _ = stream.head(timeout=30)
             if status != 200:
-                body = b""
-                while True:
-                    data = stream.read(timeout=10)
-                    if not data:
-                        break
-                    body += data
-                raise errors.error_from_response(status, body)
+                raise _status_error(status, stream.read_all(timeout=10))
         except BaseException:
             with self._lock:
                 self._stream = None
@@ -113,40 +146,129 @@ class BackgroundStream:
         while True:
             with self._lock:
                 if not self._active():
-                    self._thread = None
-                    self._stream = None
+                    self._thread = self._stream = None
                     return
             try:
                 stream = self._open()
                 attempt = 0
                 self._pump(stream)
                 continue
-            except errors.ErrInvalidAuthToken as e:
+            except Exception as e:  # noqa: BLE001 - classified below; a stream must never die silently
                 error: BaseException = e
-                if self.client.username and self.client.password:
-                    try:
-                        self.client.token = None
-                        self.client.auth()
-                        continue
-                    except Exception as auth_error:  # noqa: BLE001 - handled as a broken stream below
-                        error = auth_error
-            except (Etcd3TransportError, errors.Etcd3StreamError, errors.Unavailable) as e:
-                error = e
-            except errors.Etcd3APIError as e:
-                with self._lock:
-                    self._stream = None
-                    self._refused(e)
-                continue
-            except Exception as e:  # noqa: BLE001 - a bug must not leave the stream dead and its users hanging
-                log.exception("%s stream to %s failed unexpectedly; reconnecting", self.NAME, self.client.baseurl)
-                error = e
+            kind = self._classify(error)
+            if kind == REAUTH:
+                try:
+                    self.client.token = None
+                    self.client.auth()
+                    continue
+                except Exception as e:  # noqa: BLE001 - retried as a broken stream
+                    error, kind = e, RETRY
             with self._lock:
                 self._stream = None
+                if kind == REFUSED:
+                    self._refused(error)
+                    continue
                 if not self._active():
                     continue
                 attempt += 1
                 self._broken(attempt, error)
-            log.debug("%s stream to %s broke (%s); reconnecting, attempt %d",
-                      self.NAME, self.client.baseurl, error, attempt)
             self._wakeup.clear()
-            self._wakeup.wait(min(self.BACKOFF_MAX, self.BACKOFF_FIRST * 2 ** (attempt - 1)))
+            self._wakeup.wait(self._backoff(attempt))
+
+
+class _NoLock:
+    """The async driver's lock: one event loop thread needs none."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *args: Any) -> None:
+        return None
+
+
+class AioBackgroundStream(StreamPolicy):
+    """A background stream of the async client, run by an asyncio task."""
+
+    def __init__(self, client: Any, op: Any) -> None:
+        super().__init__(client, op)
+        self._lock = _NoLock()
+        self._task: Optional["asyncio.Task[None]"] = None
+        self._wakeup: Optional[asyncio.Event] = None
+
+    async def _pump(self, stream: AioDuplexStream) -> None:
+        raise NotImplementedError
+
+    def _ensure_running(self) -> None:
+        if self._task is None or self._task.done():
+            self._wakeup = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="etcd3-" + self.NAME)
+
+    def _stop_streaming(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    async def close(self) -> None:
+        self._stop_streaming()
+        task = self._task
+        if task is not None and task is not asyncio.current_task():
+            try:
+                await asyncio.wait_for(asyncio.shield(task), 5)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                task.cancel()
+
+    async def _open(self) -> AioDuplexStream:
+        if self._needs_token():
+            await self.client.auth()
+        stream = await AioDuplexStream.connect(*self._connection_args())
+        try:
+            self._stream = stream
+            stream.start("POST", self.op.path, self._headers(), b"".join(self._first_lines()))
+            status, _ = await stream.head(timeout=30)
+            if status != 200:
+                raise _status_error(status, await stream.read_all(timeout=10))
+        except BaseException:
+            self._stream = None
+            stream.close()
+            raise
+        self.connections += 1
+        return stream
+
+    async def _run(self) -> None:
+        attempt = 0
+        while True:
+            if not self._active():
+                self._stream = None
+                return
+            try:
+                stream = await self._open()
+                attempt = 0
+                await self._pump(stream)
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - classified below; a stream must never die silently
+                error: BaseException = e
+            kind = self._classify(error)
+            if kind == REAUTH:
+                try:
+                    self.client.token = None
+                    await self.client.auth()
+                    continue
+                except Exception as e:  # noqa: BLE001 - retried as a broken stream
+                    error, kind = e, RETRY
+            self._stream = None
+            if kind == REFUSED:
+                self._refused(error)
+                continue
+            if not self._active():
+                continue
+            attempt += 1
+            self._broken(attempt, error)
+            assert self._wakeup is not None
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), self._backoff(attempt))
+            except asyncio.TimeoutError:
+                pass

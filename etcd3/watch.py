@@ -14,6 +14,7 @@ callback API on top of it.
 """
 from __future__ import annotations
 
+import asyncio
 import collections
 import copy
 import itertools
@@ -23,16 +24,17 @@ import queue
 import re
 import threading
 import time
-from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Pattern, Tuple, Union
+from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterator, List, Optional, Pattern, Tuple, Union
 
 from . import errors
 from .core import StreamDecoder, unwrap_stream_item
 from .duplex import DuplexStream
 from .errors import Etcd3Exception, Etcd3WatchCanceled, Etcd3WatchCompacted
-from .streams import BackgroundStream
+from .streams import AioBackgroundStream, BackgroundStream
 from .utils import key_range
 
-__all__ = ["WatchEvent", "WatchHub", "WatchState", "WatchStream", "Watcher", "watch_create_fields"]
+__all__ = ["WatchEvent", "WatchHub", "WatchState", "WatchStream", "AioWatchStream", "WatchConnection", "Watcher",
+           "AioWatcher", "watch_create_fields"]
 
 log = logging.getLogger("etcd3.watch")
 
@@ -245,22 +247,22 @@ class WatchHub:
         return []
 
 
-class WatchStream(BackgroundStream):
-    """The watch stream of one sync client: a thread drives a WatchHub over one
-    full-duplex stream, reconnecting until no watch is left."""
+class _WatchStreamOwner:
+    """What a watch stream does with its hub, whichever driver runs it."""
 
     NAME = "watch"
+    _lock: Any
 
-    def __init__(self, client: Any) -> None:
+    def _init_hub(self, client: Any) -> Any:
         op = client.spec.operations["watch"]
-        super().__init__(client, op)
         self.hub = WatchHub(op.request.encode, progress_requests="progress_request" in op.request_fields)
+        return op
 
     def add(self, create: Dict[str, Any], sink: Callable[[str, Any], None], max_retries: int = -1) -> WatchState:
         with self._lock:
             state, lines = self.hub.add(create, sink, max_retries, connected=self._stream is not None)
             self._send(lines)
-            self._ensure_thread()
+            self._ensure_running()
         return state
 
     def cancel(self, state: WatchState) -> None:
@@ -269,11 +271,13 @@ class WatchStream(BackgroundStream):
             if not self.hub.active:
                 self._stop_streaming()
 
-    def close(self) -> None:
+    def _cancel_all(self) -> None:
         with self._lock:
             for state in list(self.hub.watches.values()):
                 self.hub.cancel(state)
-        super().close()
+
+    def _connection(self) -> "WatchConnection":
+        return WatchConnection(self.hub, self.op.response.decode_owned, self.client.baseurl)
 
     def _active(self) -> bool:
         return self.hub.active
@@ -287,8 +291,20 @@ class WatchStream(BackgroundStream):
     def _refused(self, error: BaseException) -> None:
         self.hub.fail_all(error)
 
+
+class WatchStream(_WatchStreamOwner, BackgroundStream):
+    """The watch stream of one sync client: a thread drives a WatchHub over one
+    full-duplex stream, reconnecting until no watch is left."""
+
+    def __init__(self, client: Any) -> None:
+        BackgroundStream.__init__(self, client, self._init_hub(client))
+
+    def close(self) -> None:
+        self._cancel_all()
+        BackgroundStream.close(self)
+
     def _pump(self, stream: DuplexStream) -> None:
-        connection = WatchConnection(self.hub, self.op.response.decode_owned, self.client.baseurl)
+        connection = self._connection()
         while True:
             data = stream.read(timeout=connection.IDLE_SECONDS)
             with self._lock:
@@ -296,6 +312,25 @@ class WatchStream(BackgroundStream):
                 if lines is None:
                     return
                 self._send(lines)
+
+
+class AioWatchStream(_WatchStreamOwner, AioBackgroundStream):
+    """The watch stream of one async client, driven by an asyncio task."""
+
+    def __init__(self, client: Any) -> None:
+        AioBackgroundStream.__init__(self, client, self._init_hub(client))
+
+    async def close(self) -> None:
+        self._cancel_all()
+        await AioBackgroundStream.close(self)
+
+    async def _pump(self, stream: Any) -> None:
+        connection = self._connection()
+        while True:
+            lines = connection.received(await stream.read(timeout=connection.IDLE_SECONDS), stream.closed)
+            if lines is None:
+                return
+            self._send(lines)
 
 
 class WatchConnection:
@@ -372,10 +407,13 @@ class Watcher:
         self.revision: Optional[int] = start_revision  # where the next run starts (None: now)
         self._reset()
 
+    def _new_queue(self) -> Any:
+        return queue.Queue()
+
     def _reset(self) -> None:
         """The state of one run (a copy made for watch_once gets its own)."""
         self._state: Optional[WatchState] = None
-        self._queue: "queue.Queue[Tuple[str, Any]]" = queue.Queue()
+        self._queue: "queue.Queue[Tuple[str, Any]]" = self._new_queue()
         self._created = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._lock = threading.Lock()
@@ -434,13 +472,13 @@ class Watcher:
     def _sink(self, kind: str, payload: Any) -> None:
         if kind == CREATED:
             self._created.set()
-        self._queue.put((kind, payload))
+        self._queue.put_nowait((kind, payload))
 
     def _start(self) -> None:
         with self._lock:
             if self.watching:
                 return
-            self._queue = queue.Queue()
+            self._queue = self._new_queue()
             self._created.clear()
             self.error = None
             create = dict(self.create)
@@ -452,25 +490,34 @@ class Watcher:
         if self._state is not None and self._state.next_revision:
             self.revision = self._state.next_revision
 
+    def _take(self, kind: str, payload: Any) -> Optional[List[WatchEvent]]:
+        """One item of the queue: the events it brings ([] for none), None at the end;
+        an error ending the watch is raised."""
+        if kind == EVENTS:
+            self._remember_revision()
+            return payload
+        if kind == ERROR:
+            self._remember_revision()
+            self.error = payload
+            raise payload
+        if kind == ENDED:
+            self._remember_revision()
+            return None
+        return []
+
     def events(self, timeout: Optional[float] = None) -> Iterator[WatchEvent]:
         """Iterate over the events (starting the watch if needed) until ``stop()``;
         an error ending the watch is raised; ``timeout`` bounds each wait."""
         self._start()
         while True:
             try:
-                kind, payload = self._queue.get(timeout=timeout)
+                item = self._queue.get(timeout=timeout)
             except queue.Empty:
                 raise errors.Etcd3WatchTimeout("no event within %ss" % timeout) from None
-            if kind == EVENTS:
-                self._remember_revision()
-                yield from payload
-            elif kind == ERROR:
-                self._remember_revision()
-                self.error = payload
-                raise payload
-            elif kind == ENDED:
-                self._remember_revision()
+            events = self._take(*item)
+            if events is None:
                 return
+            yield from events
 
     __iter__ = events
 
@@ -519,36 +566,45 @@ class Watcher:
             thread.join(1)
         self._thread = None
 
+    def _once(self) -> "Watcher":
+        """A watch of its own for watch_once (a running watcher's queue belongs to its
+        run()): from the watcher's revision when idle, from now when running."""
+        once = copy.copy(self)
+        if self.watching:
+            once.revision = None
+        once._reset()
+        return once
+
+    @staticmethod
+    def _match(kind: str, payload: Any, matches: Callable[[WatchEvent], bool]) -> Optional[WatchEvent]:
+        if kind == ERROR:
+            raise payload
+        if kind == ENDED:
+            raise errors.Etcd3WatchCanceled("the watch was stopped")
+        if kind == EVENTS:
+            for event in payload:
+                if matches(event):
+                    return event
+        return None
+
     def watch_once(self, filter: FilterType = None, timeout: Optional[float] = None) -> WatchEvent:
         """Wait for the first event matching ``filter``; ``Etcd3WatchTimeout`` after
         ``timeout`` seconds (default: ``set_default_timeout``; None waits forever)."""
         timeout = timeout if timeout is not None else self.timeout
         matches = _matcher(filter)
         deadline = None if timeout is None else time.monotonic() + timeout
-        # a watch of its own (a running watcher's queue belongs to its run()): from the
-        # watcher's revision when it is idle, from now when it is running
-        once = watcher = copy.copy(self)
-        if self.watching:
-            once.revision = None
-        once._reset()
+        once = self._once()
         try:
-            watcher._start()
+            once._start()
             while True:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    raise errors.Etcd3WatchTimeout("no matching event within %ss" % timeout)
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
                 try:
-                    kind, payload = watcher._queue.get(timeout=left)
+                    item = once._queue.get(timeout=left)
                 except queue.Empty:
                     raise errors.Etcd3WatchTimeout("no matching event within %ss" % timeout) from None
-                if kind == ERROR:
-                    raise payload
-                if kind == ENDED:
-                    raise errors.Etcd3WatchCanceled("the watch was stopped")
-                if kind == EVENTS:
-                    for event in payload:
-                        if matches(event):
-                            return event
+                event = self._match(*item, matches)
+                if event is not None:
+                    return event
         finally:
             once.stop()
 
@@ -558,3 +614,98 @@ class Watcher:
 
     def __exit__(self, *args: Any) -> None:
         self.stop()
+
+
+class AioWatcher(Watcher):
+    """The Watcher of the async client: ``await``/``async for`` where the sync one
+    blocks; callbacks run in the event loop."""
+
+    def _new_queue(self) -> Any:
+        return asyncio.Queue()
+
+    def _reset(self) -> None:
+        super()._reset()
+        self._created = asyncio.Event()  # type: ignore[assignment]
+        self._task: Optional["asyncio.Task[None]"] = None
+
+    async def _get(self, timeout: Optional[float]) -> Tuple[str, Any]:
+        try:
+            return await asyncio.wait_for(self._queue.get(), timeout)  # type: ignore[arg-type]
+        except asyncio.TimeoutError:
+            raise errors.Etcd3WatchTimeout("no event within %ss" % timeout) from None
+
+    async def events(self, timeout: Optional[float] = None) -> AsyncIterator[WatchEvent]:  # type: ignore[override]
+        self._start()
+        while True:
+            events = self._take(*await self._get(timeout))
+            if events is None:
+                return
+            for event in events:
+                yield event
+
+    __aiter__ = events
+
+    async def run(self) -> None:  # type: ignore[override]
+        try:
+            async for event in self.events():
+                self._dispatch(event)
+        except Etcd3Exception as error:
+            if not self.error_callbacks:
+                raise
+            for cb in self.error_callbacks:
+                cb(error)
+
+    async def runDaemon(self, timeout: float = 10) -> "asyncio.Task[None]":  # type: ignore[override]
+        self._start()
+        self._task = asyncio.get_running_loop().create_task(self._run_quietly())
+        try:
+            await asyncio.wait_for(self._created.wait(), timeout)  # type: ignore[arg-type]
+        except asyncio.TimeoutError:
+            if self.error is None and self.watching:
+                raise errors.Etcd3Timeout("the watch was not created within %ss" % timeout,
+                                          self.client.baseurl) from None
+        return self._task
+
+    async def _run_quietly(self) -> None:  # type: ignore[override]
+        try:
+            await self.run()
+        except Etcd3Exception as error:
+            log.error("watcher %r ended: %s", self, error)
+
+    async def stop(self) -> None:  # type: ignore[override]
+        state = self._state
+        if state is not None:
+            self._stream().cancel(state)
+        task, self._task = self._task, None
+        if task is not None and task is not asyncio.current_task():
+            try:
+                await asyncio.wait_for(asyncio.shield(task), 1)
+            except asyncio.TimeoutError:
+                task.cancel()
+
+    async def watch_once(self, filter: FilterType = None,  # type: ignore[override]
+                         timeout: Optional[float] = None) -> WatchEvent:
+        timeout = timeout if timeout is not None else self.timeout
+        matches = _matcher(filter)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        once = self._once()
+        try:
+            once._start()
+            while True:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    item = await once._get(left)  # type: ignore[attr-defined]
+                except errors.Etcd3WatchTimeout:
+                    raise errors.Etcd3WatchTimeout("no matching event within %ss" % timeout) from None
+                event = self._match(*item, matches)
+                if event is not None:
+                    return event
+        finally:
+            await once.stop()  # type: ignore[misc]
+
+    async def __aenter__(self) -> "AioWatcher":
+        await self.runDaemon()
+        return self
+
+    async def __aexit__(self, *args: Any) -> None:
+        await self.stop()

@@ -101,6 +101,11 @@ class ModelizedStreamResponse(BaseModelizedStreamResponse):
         return self.resp.connection
 
     @property
+    def raw(self) -> Any:
+        """The aiohttp response."""
+        return self.resp
+
+    @property
     def resp_iter(self) -> ResponseIter:
         return ResponseIter(self.resp)
 

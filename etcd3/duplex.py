@@ -245,9 +245,10 @@ class DuplexStream:
 
     def _recv(self, timeout: Optional[float]) -> Optional[bytes]:
         try:
-            self.sock.settimeout(timeout)
+            # a timeout of 0 would make the socket non-blocking: poll instead
+            self.sock.settimeout(timeout if timeout is None or timeout > 0 else 0.001)
             return self.sock.recv(65536)
-        except socket.timeout:
+        except (socket.timeout, BlockingIOError):
             return None
         except OSError as e:
             if self.closed:

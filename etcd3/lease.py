@@ -361,8 +361,16 @@ class Lease:
         self.keepalive()
         return self
 
+    def _release_flow(self) -> Any:
+        """Revoke on leaving a ``with`` block: a lease already gone needs nothing more."""
+        self.cancel_keepalive()
+        try:
+            yield from self.client._op_flow("lease_revoke", self.ID)
+        except errors.ErrLeaseNotFound:
+            pass
+
     def __exit__(self, *args: Any) -> None:
-        self.revoke()
+        self.client._run(self._release_flow())
 
     async def __aenter__(self) -> "Lease":
         if self.new:
@@ -371,4 +379,4 @@ class Lease:
         return self
 
     async def __aexit__(self, *args: Any) -> None:
-        await self.revoke()
+        await self.client._run(self._release_flow())

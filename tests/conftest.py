@@ -53,16 +53,34 @@ def make_client(server, **kwargs):
         return Client(host=server.host, port=server.port, **kwargs)
 
 
+def pytest_generate_tests(metafunc):
+    # tests that take ``client`` run with the sync client and, unless their module
+    # says ``pytestmark = pytest.mark.sync_only``, with AioClient (through a facade)
+    if "client_kind" in metafunc.fixturenames:
+        sync_only = metafunc.definition.get_closest_marker("sync_only") is not None
+        metafunc.parametrize("client_kind", ["sync"] if sync_only else ["sync", "aio"], scope="module")
+
+
 @pytest.fixture
-def client(etcd):
-    """A sync client of the session server; every key and lease is removed afterwards."""
-    c = make_client(etcd)
+def client(etcd, client_kind):
+    """A client of the session server (sync, or AioClient behind a synchronous facade);
+    every key and lease is removed afterwards."""
+    if client_kind == "aio":
+        from aio_facade import close_aio_client, make_aio_client
+
+        c = make_aio_client(etcd)
+    else:
+        c = make_client(etcd)
     yield c
     c.delete_range(all=True)
     for lease in c.lease_leases().leases if "lease_leases" in c.operations else ():
         c.lease_revoke(lease.ID)
-    c.close()
+    if client_kind == "aio":
+        close_aio_client(c)
+    else:
+        c.close()
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "etcd_args(**kwargs): EtcdServer arguments for fresh_etcd")
+    config.addinivalue_line("markers", "sync_only: the module's tests use the sync client only")

@@ -32,6 +32,7 @@ bench: etcd
 	$(PY) bench/bench_client.py
 	$(PY) bench/bench_watch.py
 	$(PY) bench/bench_lock.py
+	$(PY) bench/bench_aio.py
 
 specs:
 	scripts/gen-specs

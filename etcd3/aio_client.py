@@ -168,6 +168,7 @@ class AioClient(BaseClient):
                          password=password, token=token, server_version=server_version,
                          cluster_version=cluster_version)
         self._session: Optional["aiohttp.ClientSession"] = None
+        self._timeouts: Dict[Tuple[float, Optional[float]], "aiohttp.ClientTimeout"] = {}
         self._connected = False
         self._connecting: Optional["asyncio.Lock"] = None
         self._ssl: Union[bool, ssl.SSLContext] = (ssl_context(self.verify, self.cert)
@@ -178,8 +179,21 @@ class AioClient(BaseClient):
         """The aiohttp session (made on first use, inside the running loop)."""
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self.pool_size, ssl=self._ssl)
-            self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
+            # the headers every request has are the session's; a request passes only the rest
+            self._common_headers = self._base_headers()
+            self._common_headers["Content-Type"] = "application/json"
+            self._session = aiohttp.ClientSession(connector=connector, trust_env=False,
+                                                  headers=self._common_headers, skip_auto_headers=("Accept",))
         return self._session
+
+    _common_headers: Dict[str, str] = {}
+
+    def _timeout(self, connect: float, total: Optional[float]) -> "aiohttp.ClientTimeout":
+        key = (connect, total)
+        timeout = self._timeouts.get(key)
+        if timeout is None:
+            timeout = self._timeouts[key] = aiohttp.ClientTimeout(total=total, connect=connect)
+        return timeout
 
     _stream_class = ModelizedStreamResponse
     _watcher_class = AioWatcher
@@ -210,7 +224,8 @@ class AioClient(BaseClient):
         return self._call_after_connect(op.name, args, kwargs)
 
     async def _call_after_connect(self, name: str, args: tuple, kwargs: Dict[str, Any]) -> Any:
-        await self._ensure_connected()
+        if not self._connected:
+            await self._ensure_connected()
         op = self.spec.operations.get(name)
         if op is None:
             raise errors.UnsupportedOperation(name, self.server_version, self.spec.first_version_with(name))
@@ -232,7 +247,8 @@ class AioClient(BaseClient):
 
     # -- the driver -------------------------------------------------------------------------------
     async def _run(self, flow: Flow) -> Any:
-        await self._ensure_connected()
+        if not self._connected:
+            await self._ensure_connected()
         done, item = step_flow(flow)
         while not done:
             if type(item) is WaitForChange:
@@ -248,18 +264,22 @@ class AioClient(BaseClient):
 
     async def _send(self, request: Request) -> Response:
         seconds = request.timeout or self.timeout or DEFAULT_TIMEOUT
-        read = None if request.stream or seconds == NO_TIMEOUT else seconds
-        timeout = aiohttp.ClientTimeout(total=None, connect=min(seconds, CONNECT_TIMEOUT), sock_read=read)
+        # one timer per request (total) for unary calls; streams only bound connecting
+        timeout = self._timeout(min(seconds, CONNECT_TIMEOUT),
+                                None if request.stream or seconds == NO_TIMEOUT else seconds)
+        session = self.session
+        common = self._common_headers
+        headers = {k: v for k, v in request.headers.items() if common.get(k) != v} or None
         try:
             try:
-                resp = await self.session.request(request.method, request.url, data=request.body,
-                                                  headers=request.headers, timeout=timeout)
+                resp = await session.request(request.method, request.url, data=request.body,
+                                             headers=headers, timeout=timeout)
             except aiohttp.ServerDisconnectedError:
                 if not request.idempotent:
                     raise
                 # most likely a pooled connection the server had closed: once more on a new one
-                resp = await self.session.request(request.method, request.url, data=request.body,
-                                                  headers=request.headers, timeout=timeout)
+                resp = await session.request(request.method, request.url, data=request.body,
+                                             headers=headers, timeout=timeout)
             if request.stream and resp.status == 200:
                 return Response(200, resp.headers, b"", raw=resp)
             body = await resp.read()

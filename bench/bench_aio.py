@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""AioClient vs a bare aiohttp session posting the same JSON, side by side in one
+run: 64 puts in flight, and 64 concurrent gets.  Target: >= 1.0x bare aiohttp.
+
+Usage: bench/bench_aio.py [--version 3.5.16] [--seconds 3]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import aiohttp  # noqa: E402
+
+from etcd3 import AioClient  # noqa: E402
+from etcd3.server import EtcdServer  # noqa: E402
+
+IN_FLIGHT = 64
+
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+async def rate(batch, seconds):
+    """Requests per second of running ``batch()`` (IN_FLIGHT requests) repeatedly."""
+    best = 0.0
+    for _ in range(3):
+        n, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds / 3:
+            await batch()
+            n += IN_FLIGHT
+        best = max(best, n / (time.perf_counter() - start))
+    return best
+
+
+async def main(server, seconds):
+    async with AioClient(server.host, server.port) as client:
+        base = server.endpoint + client.api_prefix
+        async with aiohttp.ClientSession() as session:
+            async def bare(path, body):
+                async with session.post(base + path, data=json.dumps(body)) as resp:
+                    resp.raise_for_status()
+                    return await resp.json()
+
+            value = "x" * 100
+            keys = ["/bench/aio/%02d" % i for i in range(IN_FLIGHT)]
+            cases = [
+                ("64 puts in flight",
+                 lambda: asyncio.gather(*(client.put(k, value) for k in keys)),
+                 lambda: asyncio.gather(*(bare("/kv/put", {"key": b64(k), "value": b64(value)}) for k in keys))),
+                ("64 concurrent gets",
+                 lambda: asyncio.gather(*(client.range(k) for k in keys)),
+                 lambda: asyncio.gather(*(bare("/kv/range", {"key": b64(k)}) for k in keys))),
+            ]
+            print("etcd %s, %s s per side per case" % (server.version, seconds))
+            print("%-22s %12s %12s %8s" % ("case", "etcd3 req/s", "aiohttp /s", "ratio"))
+            for name, ours, theirs in cases:
+                await ours(), await theirs()
+                a1, b1 = await rate(ours, seconds / 2), await rate(theirs, seconds / 2)
+                a2, b2 = await rate(ours, seconds / 2), await rate(theirs, seconds / 2)
+                a, b = max(a1, a2), max(b1, b2)
+                print("%-22s %12.0f %12.0f %7.2fx" % (name, a, b, a / b))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--version", default=None)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    args = parser.parse_args()
+    with EtcdServer(version=args.version) as etcd:
+        asyncio.run(main(etcd, args.seconds))

@@ -1,0 +1,44 @@
+"""An AioClient process for tests/test_aio.py (run as a script).
+
+    python tests/aio_lock_worker.py HOST PORT NAME N
+
+Prints "ready", waits for a line on stdin, then N times: acquire the lock with an
+AioClient, read the counter key, put value+1, release; prints one JSON line
+{"records": [[fencing_token, t_acquired, t_released], ...]} like lock_worker.py.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from etcd3 import AioClient  # noqa: E402
+
+COUNTER_KEY = "lock-test/counter"
+
+
+async def main(host: str, port: int, name: str, n: int) -> None:
+    async with AioClient(host=host, port=port) as client:
+        lock = client.Lock(name, lock_ttl=10)
+        print("ready", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        records = []
+        for _ in range(n):
+            await lock.acquire()
+            acquired = time.monotonic()
+            token = await lock.fencing_token
+            kvs = (await client.range(COUNTER_KEY)).kvs
+            await client.put(COUNTER_KEY, str((int(kvs[0].value) if kvs else 0) + 1))
+            released = time.monotonic()
+            await lock.release()
+            records.append([token, acquired, released])
+        await lock.close()
+        print(json.dumps({"records": records}), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])))

@@ -90,20 +90,11 @@ class ModelizedStreamResponse(BaseModelizedStreamResponse):
     def __init__(self, client: "AioClient", method: Optional[Operation], resp: "aiohttp.ClientResponse",
                  decode: bool = True) -> None:
         """:param resp: aiohttp.ClientResponse"""
-        self.client = client
-        self.method = method
-        self.resp = resp
-        self.decode = decode
-        self._closed = False
+        super().__init__(client, method, resp, decode)
 
     @property
     def connection(self) -> Any:
         return self.resp.connection
-
-    @property
-    def raw(self) -> Any:
-        """The aiohttp response."""
-        return self.resp
 
     @property
     def resp_iter(self) -> ResponseIter:

@@ -20,7 +20,7 @@ from . import errors
 from .core import Request, Response, StreamDecoder, unwrap_stream_item
 from .errors import UnsupportedOperation, error_from_response
 from .models import EtcdMessage
-from .spec import Operation, SpecBundle, bundle_for_server, bundled_versions, load_bundle
+from .spec import Operation, SpecBundle, bundle_for_server, bundled_versions, load_bundle, parse_version
 from .utils import Etcd3Warning, key_range
 
 __all__ = ["BaseClient", "BaseModelizedStreamResponse"]
@@ -45,6 +45,19 @@ def step_flow(flow: Flow, value: Any = None, error: Optional[BaseException] = No
 
 class BaseModelizedStreamResponse:
     """Model of a stream response"""
+
+    def __init__(self, client: Any, method: Optional[Operation], resp: Any, decode: bool = True) -> None:
+        """:param resp: the transport's response"""
+        self.client = client
+        self.method = method
+        self.resp = resp
+        self.decode = decode
+        self._closed = False
+
+    @property
+    def raw(self) -> Any:
+        """The transport's response object."""
+        return self.resp
 
     def close(self) -> None:
         """close the stream"""
@@ -255,6 +268,8 @@ class BaseClient:
 
     def _bind(self, op: Operation, args: tuple, kwargs: Dict[str, Any]) -> Dict[str, Any]:
         """Positional and keyword arguments of an RPC method -> the encoded request body."""
+        if op.min_version_tuple is not None and parse_version(self.server_version) < op.min_version_tuple:
+            raise UnsupportedOperation(op.name, self.server_version, op.min_version)
         fields = op.fields
         if len(args) > len(fields):
             raise TypeError("%s() takes at most %d positional arguments (%d given)"

@@ -43,16 +43,8 @@ class ModelizedStreamResponse(BaseModelizedStreamResponse):
     """Model of a stream response"""
 
     def __init__(self, client: "Client", method: Optional[Operation], resp: Any, decode: bool = True) -> None:
-        """:param resp: the transport's response (urllib3, as pooled by requests)"""
-        self.client = client
-        self.method = method
-        self.resp = resp
-        self.decode = decode
-        self._closed = False
-
-    @property
-    def raw(self) -> Any:
-        return self.resp
+        """:param resp: the transport's response (urllib3's, as pooled by requests)"""
+        super().__init__(client, method, resp, decode)
 
     def _chunks(self) -> Iterator[bytes]:
         try:

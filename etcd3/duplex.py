@@ -156,7 +156,30 @@ def ssl_context(verify, cert) -> ssl.SSLContext:
     return context
 
 
-class DuplexStream:
+class _ChunkedRequest:
+    """Writing a request whose body goes in chunks; ``_write`` is the transport's."""
+
+    host: str
+    port: int
+
+    def _write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def start(self, method: str, path: str, headers: Dict[str, str], first: bytes = b"") -> None:
+        """Send the request head (and a first piece of body)."""
+        self._write(request_head(method, path, "%s:%d" % (self.host, self.port), headers) + encode_chunk(first))
+
+    def send(self, data: bytes) -> None:
+        """Send one piece of the request body."""
+        if data:
+            self._write(encode_chunk(data))
+
+    def end(self) -> None:
+        """End the request body (the response may go on)."""
+        self._write(LAST_CHUNK)
+
+
+class DuplexStream(_ChunkedRequest):
     """One HTTP/1.1 request whose body is written in chunks while its response is
     read, on a socket of its own.  ``send`` may be called from any thread;
     ``read`` from one thread at a time."""
@@ -182,21 +205,7 @@ class DuplexStream:
             raise Etcd3ConnectionError("connection failed: %s" % e, endpoint, e) from e
         self.sock = sock
 
-    def start(self, method: str, path: str, headers: Dict[str, str], first: bytes = b"") -> None:
-        """Send the request head (and a first piece of body)."""
-        host = "%s:%d" % (self.host, self.port)
-        self._sendall(request_head(method, path, host, headers) + encode_chunk(first))
-
-    def send(self, data: bytes) -> None:
-        """Send one piece of the request body."""
-        if data:
-            self._sendall(encode_chunk(data))
-
-    def end(self) -> None:
-        """End the request body (the response may go on)."""
-        self._sendall(LAST_CHUNK)
-
-    def _sendall(self, data: bytes) -> None:
+    def _write(self, data: bytes) -> None:
         with self._send_lock:
             if self.closed:
                 raise Etcd3ConnectionError("stream is closed", self.endpoint)
@@ -266,7 +275,7 @@ class DuplexStream:
         self.sock.close()
 
 
-class AioDuplexStream:
+class AioDuplexStream(_ChunkedRequest):
     """``DuplexStream`` on asyncio streams, for the async client."""
 
     def __init__(self, endpoint: str, host: str, port: int, reader: asyncio.StreamReader,
@@ -291,16 +300,6 @@ class AioDuplexStream:
         except OSError as e:
             raise Etcd3ConnectionError("connection failed: %s" % e, endpoint, e) from e
         return cls(endpoint, host, port, reader, writer)
-
-    def start(self, method: str, path: str, headers: Dict[str, str], first: bytes = b"") -> None:
-        self._write(request_head(method, path, "%s:%d" % (self.host, self.port), headers) + encode_chunk(first))
-
-    def send(self, data: bytes) -> None:
-        if data:
-            self._write(encode_chunk(data))
-
-    def end(self) -> None:
-        self._write(LAST_CHUNK)
 
     def _write(self, data: bytes) -> None:
         # buffered by asyncio; the small request lines never need flow control

@@ -54,8 +54,11 @@ class UnsupportedOperation(Etcd3Exception, AttributeError):
     def __init__(self, name: str, server_version: str, first_version: Optional[str]) -> None:
         self.name, self.server_version, self.first_version = name, server_version, first_version
         if first_version:
-            text = "%s() is not supported by etcd %s: it was added in etcd %s" % (
-                name, server_version, ".".join(first_version.split(".")[:2]))
+            # a release that adds an RPC to its minor is named whole; else the minor
+            major_minor = ".".join(first_version.split(".")[:2])
+            added = first_version if first_version.split(".")[2:] not in ([], ["0"]) and \
+                first_version.startswith(".".join(server_version.split(".")[:2])) else major_minor
+            text = "%s() is not supported by etcd %s: it was added in etcd %s" % (name, server_version, added)
         else:
             text = "%s() is not an RPC of etcd %s" % (name, server_version)
         super().__init__(text)

@@ -23,6 +23,12 @@ __all__ = ["Operation", "SpecBundle", "bundled_versions", "load_bundle", "select
 
 DOCUMENTS = ("rpc", "v3lock", "v3election")
 
+# gateway routes that a patch release added after the spec of its minor was cut:
+# (method name, spec version) -> the first release that serves it
+ROUTES_ADDED_IN_PATCH = {
+    ("hash_kv", "3.5"): "3.5.10",  # /v3/maintenance/hashkv (etcd #16490); a 404 before
+}
+
 
 def _specs_root() -> Path:
     here = Path(__file__).resolve().parent
@@ -114,6 +120,9 @@ class Operation:
         self.document = document
         self.operation = operation
         self.extra_paths: List[str] = []
+        # the first server release that serves this operation, when newer than the spec's minor
+        self.min_version: Optional[str] = ROUTES_ADDED_IN_PATCH.get((name, bundle.version))
+        self.min_version_tuple = parse_version(self.min_version) if self.min_version else None
 
     def __repr__(self) -> str:
         return "<Operation %s %s %s%s>" % (self.name, self.http_method, self.path, " (stream)" if self.streaming else "")

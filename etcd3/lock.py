@@ -10,6 +10,7 @@ Every method is a flow, so the same code serves the sync and the async client.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import threading
@@ -41,6 +42,12 @@ def _identity(mode: Optional[str]) -> str:
         parts.append(str(os.getpid()))
     if mode == "thread":
         parts.append(str(threading.get_ident()))
+        try:  # in async code the task is the unit of execution, not the loop's thread
+            task = asyncio.current_task()
+        except RuntimeError:
+            task = None
+        if task is not None:
+            parts.append("task-%x" % id(task))
     return ":".join(parts)
 
 

@@ -34,6 +34,8 @@ class LoopThread:
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+        if not self.thread.is_alive():
+            self.loop.close()
 
 
 _WRAPPED = (etcd3.AioClient, aio_client.ModelizedStreamResponse, lock.Lock, lease.Lease, txn.Txn,

@@ -364,7 +364,7 @@ def test_threads_queue_in_campaign_order(client, clients):
     runs = []
     for i in (1, 2):
         runs.append(Background(lambda i=i: (elections[i].campaign("t%d" % i), order.append(i))))
-        wait_until(lambda: len(client.Election(name).candidates()) == i + 1, 10, message="t%d to stand" % i)
+        wait_until(lambda i=i: len(client.Election(name).candidates()) == i + 1, 10, message="t%d to stand" % i)
     elections[0].resign()
     runs[0].result(10)
     assert order == [1] and not runs[1].done.is_set()

@@ -61,7 +61,7 @@ def test_grant_ttl_alive(client):
     assert resp.TTL == 30 and lease.granted_ttl == 30
     assert 28 <= lease.ttl() <= 30
     assert lease.alive() is True
-    assert lease.ID in [l.ID for l in client.lease_leases().leases]
+    assert lease.ID in [granted.ID for granted in client.lease_leases().leases]
     assert "ID=%d" % lease.ID in repr(lease)
 
 
@@ -217,6 +217,19 @@ def test_context_manager_revokes_on_error(client):
     assert client.range("cme/k").count == 0
 
 
+def test_context_manager_exit_when_the_lease_is_already_gone(client, other_client):
+    """Leaving the block revokes the lease; one already gone (revoked elsewhere,
+    expired) needs nothing more, as Lock.close() and Election.resign() treat it.
+    Above all, an error raised in the block must come out as it is."""
+    with client.Lease(30) as lease:
+        other_client.lease_revoke(lease.ID)
+    assert lease.ttl() == -1
+    with pytest.raises(RuntimeError, match="the block's own error"):
+        with client.Lease(30) as lease:
+            other_client.lease_revoke(lease.ID)
+            raise RuntimeError("the block's own error")
+
+
 def test_cancel_cb_once_when_revoked_elsewhere(client, other_client):
     lease = client.Lease(3)
     lease.grant()
@@ -237,6 +250,18 @@ def test_cancel_cb_once_when_revoked_elsewhere(client, other_client):
     assert cancelled.count == 1
     assert kept.count == refreshes
     assert client.range("cb/k").count == 0
+
+
+def test_cancel_cb_once_for_an_expired_lease(client):
+    lease = client.Lease(2)
+    lease.grant()
+    wait_until(lambda: lease.ttl() == -1, 2 + 2, interval=0.1, message="the lease to expire")
+    kept, cancelled = Calls(), Calls()
+    lease.keepalive(keep_cb=kept, cancel_cb=cancelled)  # too late: the first refresh finds it gone
+    assert cancelled.event.wait(5), "cancel_cb not called"
+    assert not client._keepalive_stream().kept(lease.ID)
+    time.sleep(2 / 3.0 * 2 + 0.2)  # two refresh periods: nothing more comes
+    assert cancelled.count == 1 and kept.count == 0
 
 
 def test_cancel_cb_of_one_lease_leaves_the_others_kept(client, other_client):
@@ -263,8 +288,7 @@ def test_ten_leases_share_one_keepalive_stream(client):
         lease.keepalive(keep_cb=kept)
     stream = client._keepalive_stream()
     assert stream is client._keepalive_stream()
-    # each lease refreshed several times over more than two TTLs
-    # six refreshes each, every TTL/3: two TTLs and more
+    # six refreshes each, one every TTL/3: more than two TTLs
     wait_until(lambda: all(c.count >= 6 for c in calls), 10, message="six refreshes of every lease")
     for lease in leases:
         assert lease.alive(), lease
@@ -274,6 +298,28 @@ def test_ten_leases_share_one_keepalive_stream(client):
         lease.revoke()
     assert client.range("many/", prefix=True).count == 0
     assert stream.connections == 1
+
+
+@pytest.mark.sync_only  # the sync client's stream (AioDuplexStream reads with asyncio.wait_for)
+def test_keepalive_stream_read_with_a_refresh_due_now(client):
+    """The keepalive thread reads the stream with ``timeout=`` the time until the
+    next refresh, 0 when one is due right now.  Nothing to read then is no broken
+    stream: the read must say "nothing yet" (None), as with any other timeout,
+    or the shared stream is torn down and reopened (``connections`` grows)."""
+    from etcd3.duplex import DuplexStream
+
+    op = client.spec.operations["lease_keep_alive"]
+    lease = client.lease_grant(30).ID
+    stream = DuplexStream(client.baseurl, client.host, client.port)
+    try:
+        headers = client._rpc_request(op.path, b"", stream=True).headers
+        stream.start("POST", op.path, headers, b'{"ID":%d}\n' % lease)
+        assert stream.head(timeout=10)[0] == 200
+        assert stream.read(timeout=10)  # the answer
+        assert stream.read(timeout=0.05) is None  # nothing more yet
+        assert stream.read(timeout=0) is None  # the same, without waiting
+    finally:
+        stream.close()
 
 
 def test_jammed_reports_a_lease_not_refreshed(fresh_etcd):

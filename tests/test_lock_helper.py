@@ -132,7 +132,9 @@ def clients(etcd):
 
 # --------------------------------------------------------------------------- mutual exclusion between processes
 
-def test_eight_processes_count_to_800_without_overlap(etcd, client, workers):
+def test_eight_processes_count_to_800_without_overlap(etcd, clients, workers):
+    # the workers use the sync client; the test only reads the result (once per version)
+    client = clients()
     procs = [workers(etcd, "counter", "counter", 100) for _ in range(8)]
     for w in procs:
         assert w.line(60) == "ready"
@@ -157,6 +159,7 @@ def test_eight_processes_count_to_800_without_overlap(etcd, client, workers):
     by_time = sorted(records, key=lambda r: r[1])
     assert [r[0] for r in by_time] == [r[0] for r in by_token], "tokens do not grow with time"
     assert client.range("_locks/counter/", prefix=True).count == 0
+    client.delete_range(COUNTER_KEY)
 
 
 def test_sigkilled_holder_frees_the_lock_within_its_ttl(etcd, client, workers):
@@ -202,7 +205,7 @@ def test_waiters_are_served_in_fifo_order(etcd, client, clients):
         lock = clients().Lock("fifo")
         waiters.append(Background(wait_turn, lock, i))
         # the next waiter starts only once this one's key is queued
-        wait_until(lambda: holder.holders() == i + 2, 10, message="waiter %d to queue" % i)
+        wait_until(lambda i=i: holder.holders() == i + 2, 10, message="waiter %d to queue" % i)
     queued = client.range("_locks/fifo/", prefix=True, sort_target="CREATE", sort_order="ASCEND").kvs
     assert len(queued) == 9 and queued[0].key == holder.key
     assert not any(w.done.is_set() for w in waiters)
@@ -293,7 +296,7 @@ def test_release_when_not_held(client):
     with pytest.raises(EtcdLockError):
         lock.release()
     with pytest.raises(EtcdLockError):
-        lock.fencing_token
+        _ = lock.fencing_token
 
 
 def test_bad_arguments(client):
@@ -320,7 +323,7 @@ def test_reentrant_same_object(client):
 def test_reentrant_thread(client, clients):
     first = client.Lock("re-thread", reentrant="thread")
     first.acquire()
-    same_thread = clients().Lock("re-thread", reentrant="thread")
+    same_thread = client.Lock("re-thread", reentrant="thread")  # another Lock object, same caller
     assert same_thread.acquire(block=False) is True  # same thread: re-enters
     assert same_thread.holder().key == first.key and same_thread.holders() == 1
     assert same_thread.fencing_token == first.fencing_token

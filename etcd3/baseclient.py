@@ -27,6 +27,8 @@ __all__ = ["BaseClient", "BaseModelizedStreamResponse"]
 
 Flow = Generator[Request, Response, Any]
 
+_dumps = json.JSONEncoder(separators=(",", ":")).encode  # one encoder: json.dumps makes one per call
+
 DEFAULT_TIMEOUT = 30.0
 NO_TIMEOUT = float("inf")  # a request that may wait on the server for as long as it takes
 VERSION_TIMEOUT = 3.0
@@ -253,16 +255,27 @@ class BaseClient:
         headers.update(self.headers)
         return headers
 
+    def _rpc_headers(self) -> Dict[str, str]:
+        """The headers of an RPC, made once per token (a fresh copy each call)."""
+        key = (self.token, self.user_agent, tuple(self.headers.items()))
+        if key != self._rpc_headers_key:
+            headers = self._base_headers()
+            headers["Content-Type"] = "application/json"
+            if self.token:
+                headers["Authorization"] = self.token
+            self._rpc_headers_cache, self._rpc_headers_key = headers, key
+        return dict(self._rpc_headers_cache)
+
+    _rpc_headers_key: Any = None
+    _rpc_headers_cache: Dict[str, str] = {}
+
     def _rpc_request(self, path: str, body: Any, stream: bool = False, idempotent: bool = False,
                      headers: Optional[Dict[str, str]] = None, timeout: Optional[float] = None) -> Request:
-        all_headers = self._base_headers()
-        all_headers["Content-Type"] = "application/json"
-        if self.token:
-            all_headers["Authorization"] = self.token
+        all_headers = self._rpc_headers()
         if headers:
             all_headers.update(headers)
         if not isinstance(body, (bytes, bytearray)):
-            body = json.dumps(body if body is not None else {}, separators=(",", ":")).encode("utf-8")
+            body = _dumps(body if body is not None else {}).encode("utf-8")
         return Request("POST", self.baseurl + path, all_headers, body, stream=stream,
                        timeout=timeout, idempotent=idempotent)
 

@@ -113,7 +113,7 @@ class SwaggerNode:
     a ``$ref`` node is followed transparently.  As a schema it encodes and
     decodes payloads and gives the model class of the definition."""
 
-    __slots__ = ("root", "node", "path", "parent", "name", "__weakref__")
+    __slots__ = ("root", "node", "path", "parent", "name", "_resolved", "__weakref__")
 
     def __init__(self, root: SwaggerSpec, node: Any, path: str, parent: Optional["SwaggerNode"] = None,
                  name: Optional[str] = None) -> None:
@@ -130,6 +130,10 @@ class SwaggerNode:
     @property
     def resolved(self) -> "SwaggerNode":
         """The node a ``$ref`` points to (followed to the end), else this node."""
+        try:
+            return self._resolved
+        except AttributeError:
+            pass
         node = self
         seen = 0
         while isinstance(node.node, dict) and "$ref" in node.node:
@@ -137,6 +141,7 @@ class SwaggerNode:
             seen += 1
             if seen > 32:
                 raise ValueError("$ref loop at %s" % self.path)
+        self._resolved = node
         return node
 
     def _child(self, key: str) -> Any:
@@ -149,7 +154,7 @@ class SwaggerNode:
         return node if node is not None else SwaggerNode(self.root, raw, path, parent=target, name=str(key))
 
     def __getattr__(self, key: str) -> Any:
-        if key.startswith("__"):
+        if key.startswith("_"):  # our own (unset) slots and dunders, never spec keys
             raise AttributeError(key)
         try:
             return self._child(key)
@@ -433,7 +438,7 @@ def _build_array(codec: _Codec, node: SwaggerNode) -> None:
     def decode(data):
         if data is None:
             return []
-        item_decode = _decoder(items)
+        item_decode = _decoder(items)  # cheap once primed: a cached node and a dict lookup
         return [item_decode(v) for v in data]
 
     codec.encode, codec.decode = encode, decode

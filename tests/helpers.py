@@ -46,6 +46,7 @@ class Background:
 
     def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         self.done = threading.Event()
+        self.finished_at: Optional[float] = None  # time.monotonic() when fn returned or raised
         self._value: Any = None
         self._error: Optional[BaseException] = None
 
@@ -55,6 +56,7 @@ class Background:
             except BaseException as exc:  # re-raised in result()
                 self._error = exc
             finally:
+                self.finished_at = time.monotonic()
                 self.done.set()
 
         self.thread = threading.Thread(target=run, daemon=True, name="bg-%s" % getattr(fn, "__name__", "call"))
@@ -118,16 +120,22 @@ class SilentServer:
         self.close()
 
 
-def open_connections(port: int, host: str = "127.0.0.1") -> int:
-    """How many ESTABLISHED TCP connections this process has to ``host:port`` (Linux /proc)."""
-    mine = set()
+def socket_inodes() -> set:
+    """The inodes of this process's open sockets (from /proc/self/fd), as strings."""
+    inodes = set()
     for fd in os.listdir("/proc/self/fd"):
         try:
             target = os.readlink("/proc/self/fd/" + fd)
         except OSError:
             continue
         if target.startswith("socket:["):
-            mine.add(target[8:-1])
+            inodes.add(target[8:-1])
+    return inodes
+
+
+def open_connections(port: int, host: str = "127.0.0.1") -> int:
+    """How many ESTABLISHED TCP connections this process has to ``host:port`` (Linux /proc)."""
+    mine = socket_inodes()
     want = "%s:%04X" % ("".join(reversed([("%02X" % int(p)) for p in host.split(".")])), port)
     count = 0
     with open("/proc/net/tcp") as f:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_client
+from helpers import Background
 from etcd3 import errors
 from etcd3.election import EtcdElectionTimeout, NotLeader
 
@@ -106,30 +107,6 @@ def clients(etcd):
     yield make
     for c in made:
         c.close()
-
-
-class Background:
-    def __init__(self, fn, *args, **kwargs):
-        self.done = threading.Event()
-        self.finished_at = None
-        self._value = self._error = None
-
-        def run():
-            try:
-                self._value = fn(*args, **kwargs)
-            except BaseException as e:  # re-raised by result()
-                self._error = e
-            finally:
-                self.finished_at = time.monotonic()
-                self.done.set()
-
-        threading.Thread(target=run, daemon=True).start()
-
-    def result(self, timeout):
-        assert self.done.wait(timeout), "still running after %ss" % timeout
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 def server_watchers(client):

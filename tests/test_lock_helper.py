@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_client
+from helpers import Background
 from etcd3.lock import EtcdLockAcquireTimeout, EtcdLockError
 
 WORKER = Path(__file__).resolve().with_name("lock_worker.py")
@@ -87,33 +88,6 @@ def workers():
     yield start
     for w in started:
         w.stop()
-
-
-class Background:
-    """Run ``fn`` in a thread; ``result(timeout)`` returns its value or raises its error."""
-
-    def __init__(self, fn, *args, **kwargs):
-        self.done = threading.Event()
-        self.finished_at = None
-        self._value = self._error = None
-
-        def run():
-            try:
-                self._value = fn(*args, **kwargs)
-            except BaseException as e:  # re-raised by result()
-                self._error = e
-            finally:
-                self.finished_at = time.monotonic()
-                self.done.set()
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-
-    def result(self, timeout):
-        assert self.done.wait(timeout), "still running after %ss" % timeout
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ from etcd3 import errors
 from etcd3.core import StreamDecoder
 from etcd3.watch import WatchEvent, Watcher
 
+import helpers
 from conftest import make_client
 
 TESTS = Path(__file__).resolve().parent
@@ -132,16 +133,8 @@ def in_thread(fn, *args):
 
 
 def socket_inodes() -> set:
-    """The inodes of this process's open sockets (from /proc/self/fd)."""
-    inodes = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink("/proc/self/fd/" + fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(int(target[8:-1]))
-    return inodes
+    """The inodes of this process's open sockets, as ints."""
+    return {int(inode) for inode in helpers.socket_inodes()}
 
 
 def connections_to(port: int) -> set:

@@ -12,34 +12,18 @@ import base64
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import requests  # noqa: E402
 
+from common import rate  # noqa: E402
 from etcd3 import Client  # noqa: E402
 from etcd3.server import EtcdServer  # noqa: E402
 
 
 def b64(data):
     return base64.b64encode(data if isinstance(data, bytes) else data.encode()).decode()
-
-
-def rate(fn, seconds):
-    """Calls per second of fn, best of 3 rounds of `seconds` / 3 each."""
-    best = 0.0
-    for _ in range(3):
-        n, start = 0, time.perf_counter()
-        deadline = start + seconds / 3
-        while True:
-            fn()
-            n += 1
-            now = time.perf_counter()
-            if now >= deadline:
-                break
-        best = max(best, n / (now - start))
-    return best
 
 
 def main():

@@ -12,28 +12,14 @@ import base64
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import requests  # noqa: E402
 
+from common import rate  # noqa: E402
 from etcd3 import Client  # noqa: E402
 from etcd3.server import EtcdServer  # noqa: E402
-
-
-def rate(fn, seconds):
-    best = 0.0
-    for _ in range(3):
-        n, start = 0, time.perf_counter()
-        while True:
-            fn()
-            n += 1
-            now = time.perf_counter()
-            if now - start >= seconds / 3:
-                break
-        best = max(best, n / (now - start))
-    return best
 
 
 def main():

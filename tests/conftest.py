@@ -81,6 +81,21 @@ def client(etcd, client_kind):
         c.close()
 
 
+@pytest.fixture
+def clients(etcd):
+    """``clients()`` makes one more sync client of the session server; all closed afterwards."""
+    made = []
+
+    def make():
+        c = make_client(etcd)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "etcd_args(**kwargs): EtcdServer arguments for fresh_etcd")
     config.addinivalue_line("markers", "sync_only: the module's tests use the sync client only")

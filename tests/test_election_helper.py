@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_client
 from helpers import Background
 from etcd3 import errors
 from etcd3.election import EtcdElectionTimeout, NotLeader
@@ -93,20 +92,6 @@ def candidates():
     yield start
     for c in started:
         c.stop()
-
-
-@pytest.fixture
-def clients(etcd):
-    made = []
-
-    def make():
-        c = make_client(etcd)
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        c.close()
 
 
 def server_watchers(client):

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_client
 from helpers import Background
 from etcd3.lock import EtcdLockAcquireTimeout, EtcdLockError
 
@@ -88,20 +87,6 @@ def workers():
     yield start
     for w in started:
         w.stop()
-
-
-@pytest.fixture
-def clients(etcd):
-    made = []
-
-    def make():
-        c = make_client(etcd)
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        c.close()
 
 
 # --------------------------------------------------------------------------- mutual exclusion between processes

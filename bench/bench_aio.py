@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """AioClient vs a bare aiohttp session posting the same JSON, side by side in one
 run: 64 puts in flight, and 64 concurrent gets.  Target: >= 1.0x bare aiohttp.
+Batches of the two sides alternate; rates come from the median batch
+(bench/common.py: side_by_side_async).
 
 Usage: bench/bench_aio.py [--version 3.5.16] [--seconds 3]
 """
@@ -12,12 +14,12 @@ import base64
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import aiohttp  # noqa: E402
 
+from common import side_by_side_async  # noqa: E402
 from etcd3 import AioClient  # noqa: E402
 from etcd3.server import EtcdServer  # noqa: E402
 
@@ -26,18 +28,6 @@ IN_FLIGHT = 64
 
 def b64(text):
     return base64.b64encode(text.encode()).decode()
-
-
-async def rate(batch, seconds):
-    """Requests per second of running ``batch()`` (IN_FLIGHT requests) repeatedly."""
-    best = 0.0
-    for _ in range(3):
-        n, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds / 3:
-            await batch()
-            n += IN_FLIGHT
-        best = max(best, n / (time.perf_counter() - start))
-    return best
 
 
 async def main(server, seconds):
@@ -59,13 +49,12 @@ async def main(server, seconds):
                  lambda: asyncio.gather(*(client.range(k) for k in keys)),
                  lambda: asyncio.gather(*(bare("/kv/range", {"key": b64(k)}) for k in keys))),
             ]
-            print("etcd %s, %s s per side per case" % (server.version, seconds))
+            print("etcd %s, about %s s per case, the two sides alternating" % (server.version, 2 * seconds))
             print("%-22s %12s %12s %8s" % ("case", "etcd3 req/s", "aiohttp /s", "ratio"))
             for name, ours, theirs in cases:
                 await ours(), await theirs()
-                a1, b1 = await rate(ours, seconds / 2), await rate(theirs, seconds / 2)
-                a2, b2 = await rate(ours, seconds / 2), await rate(theirs, seconds / 2)
-                a, b = max(a1, a2), max(b1, b2)
+                a, b = await side_by_side_async(ours, theirs, seconds * 2)
+                a, b = a * IN_FLIGHT, b * IN_FLIGHT
                 print("%-22s %12.0f %12.0f %7.2fx" % (name, a, b, a / b))
 
 

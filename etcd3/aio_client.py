@@ -19,6 +19,7 @@ except ImportError as e:  # pragma: no cover - depends on the installation
 from . import errors
 from .baseclient import DEFAULT_TIMEOUT, NO_TIMEOUT, BaseClient, BaseModelizedStreamResponse, Flow, step_flow
 from .core import Request, Response, StreamDecoder
+from .aio_http import AioConnectionPool
 from .duplex import ssl_context
 from .lock import WaitForChange
 from .watch import AioWatcher
@@ -173,11 +174,28 @@ class AioClient(BaseClient):
             # the headers every request has are the session's; a request passes only the rest
             self._common_headers = self._base_headers()
             self._common_headers["Content-Type"] = "application/json"
+            self._extra_for = None
+            # etcd sets no cookies: a dummy jar spares a cookie lookup per request
             self._session = aiohttp.ClientSession(connector=connector, trust_env=False,
-                                                  headers=self._common_headers, skip_auto_headers=("Accept",))
+                                                  headers=self._common_headers,
+                                                  cookie_jar=aiohttp.DummyCookieJar())
         return self._session
 
     _common_headers: Dict[str, str] = {}
+
+    def _extra_headers(self, headers: Dict[str, str]) -> Optional[Dict[str, str]]:
+        """The headers of a request that the session does not send already; worked
+        out once for the RPC headers that every request shares (until they change)."""
+        if headers is self._extra_for:
+            return self._extra
+        common = self._common_headers
+        extra = {k: v for k, v in headers.items() if common.get(k) != v} or None
+        if headers is self._rpc_headers_cache:
+            self._extra_for, self._extra = headers, extra
+        return extra
+
+    _extra_for: Any = None
+    _extra: Optional[Dict[str, str]] = None
 
     def _timeout(self, connect: float, total: Optional[float]) -> "aiohttp.ClientTimeout":
         key = (connect, total)
@@ -253,14 +271,29 @@ class AioClient(BaseClient):
                 done, item = step_flow(flow, response)
         return item
 
+    async def _run_direct(self, op: Operation, request: Request) -> Any:
+        return self._direct_result(op, await self._send(request))
+
+    def _pool(self) -> AioConnectionPool:
+        pool = self._connection_pool
+        if pool is None:
+            pool = self._connection_pool = AioConnectionPool(
+                self.baseurl, self.host, self.port, self._ssl or None, self.pool_size, CONNECT_TIMEOUT)
+        return pool
+
+    _connection_pool: Optional[AioConnectionPool] = None
+
     async def _send(self, request: Request) -> Response:
         seconds = request.timeout or self.timeout or DEFAULT_TIMEOUT
+        if not (request.stream or request.raw):
+            # unary: on the client's own connections (see aio_http)
+            path = request.url[len(self.baseurl):] if request.url.startswith(self.baseurl) else request.url
+            return await self._pool().send(request, path, None if seconds == NO_TIMEOUT else seconds)
         # one timer per request (total) for unary calls; streams only bound connecting
         timeout = self._timeout(min(seconds, CONNECT_TIMEOUT),
                                 None if request.stream or seconds == NO_TIMEOUT else seconds)
         session = self.session
-        common = self._common_headers
-        headers = {k: v for k, v in request.headers.items() if common.get(k) != v} or None
+        headers = self._extra_headers(request.headers)
         try:
             try:
                 resp = await session.request(request.method, request.url, data=request.body,
@@ -322,6 +355,9 @@ class AioClient(BaseClient):
             if stream is not None:
                 await stream.close()
         self._shared_watch_stream = self._shared_keepalive_stream = None
+        if self._connection_pool is not None:
+            await self._connection_pool.close()
+            self._connection_pool = None
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -256,7 +256,7 @@ class BaseClient:
         return headers
 
     def _rpc_headers(self) -> Dict[str, str]:
-        """The headers of an RPC, made once per token (a fresh copy each call)."""
+        """The headers of an RPC, made once per token; shared by the requests: read only."""
         key = (self.token, self.user_agent, tuple(self.headers.items()))
         if key != self._rpc_headers_key:
             headers = self._base_headers()
@@ -264,20 +264,21 @@ class BaseClient:
             if self.token:
                 headers["Authorization"] = self.token
             self._rpc_headers_cache, self._rpc_headers_key = headers, key
-        return dict(self._rpc_headers_cache)
+        return self._rpc_headers_cache
 
     _rpc_headers_key: Any = None
     _rpc_headers_cache: Dict[str, str] = {}
 
     def _rpc_request(self, path: str, body: Any, stream: bool = False, idempotent: bool = False,
-                     headers: Optional[Dict[str, str]] = None, timeout: Optional[float] = None) -> Request:
+                     headers: Optional[Dict[str, str]] = None, timeout: Optional[float] = None,
+                     raw: bool = False) -> Request:
         all_headers = self._rpc_headers()
         if headers:
-            all_headers.update(headers)
+            all_headers = {**all_headers, **headers}
         if not isinstance(body, (bytes, bytearray)):
             body = _dumps(body if body is not None else {}).encode("utf-8")
         return Request("POST", self.baseurl + path, all_headers, body, stream=stream,
-                       timeout=timeout, idempotent=idempotent)
+                       timeout=timeout, idempotent=idempotent, raw=raw)
 
     def _bind(self, op: Operation, args: tuple, kwargs: Dict[str, Any]) -> Dict[str, Any]:
         """Positional and keyword arguments of an RPC method -> the encoded request body."""
@@ -330,7 +331,7 @@ class BaseClient:
         op = self.spec.operations["authenticate"]
         body = op.request.encode({"name": username or self.username, "password": password or self.password})
         request = self._rpc_request(op.path, body)
-        request.headers.pop("Authorization", None)
+        request.headers = {k: v for k, v in request.headers.items() if k != "Authorization"}
         response = yield request
         if response.status != 200:
             raise error_from_response(response.status, response.body)
@@ -338,7 +339,8 @@ class BaseClient:
         return self.token
 
     def _call_flow(self, op: Optional[Operation], path: str, body: Any, stream: bool = False,
-                   headers: Optional[Dict[str, str]] = None, timeout: Optional[float] = None) -> Flow:
+                   headers: Optional[Dict[str, str]] = None, timeout: Optional[float] = None,
+                   raw: bool = False) -> Flow:
         """Send one RPC; authenticate first when credentials are set and no token is
         held, and once more (then replay) when the server says the token is invalid."""
         can_auth = bool(self.username and self.password) and not (op is not None and op.name == "authenticate")
@@ -350,14 +352,14 @@ class BaseClient:
                 # authenticate when the server starts asking for one
                 self._auth_not_enabled = True
         idempotent = op is not None and op.name in IDEMPOTENT_RPCS
-        response = yield self._rpc_request(path, body, stream, idempotent, headers, timeout)
+        response = yield self._rpc_request(path, body, stream, idempotent, headers, timeout, raw)
         if response.status != 200:
             error = error_from_response(response.status, response.body)
             if can_auth and isinstance(error, (errors.ErrInvalidAuthToken, errors.ErrUserEmpty)):
                 self._auth_not_enabled = False
                 self.token = None
                 yield from self._authenticate_flow()
-                response = yield self._rpc_request(path, body, stream, idempotent, headers, timeout)
+                response = yield self._rpc_request(path, body, stream, idempotent, headers, timeout, raw)
                 if response.status != 200:
                     raise error_from_response(response.status, response.body)
             else:
@@ -373,7 +375,7 @@ class BaseClient:
         return self._stream_class(self, op, response.raw)
 
     def _raw_flow(self, op: Optional[Operation], path: str, body: Any, **options: Any) -> Flow:
-        response = yield from self._call_flow(op, path, body, **options)
+        response = yield from self._call_flow(op, path, body, raw=True, **options)
         return self._raw_response(response)
 
     def _raw_response(self, response: Response) -> Any:
@@ -417,7 +419,24 @@ class BaseClient:
         body = self._bind(op, args, kwargs)
         if op.streaming:
             return self._run(self._stream_flow(op, op.path, body))
-        return self._run(self._unary_flow(op, op.path, body))
+        request = self._direct_request(op, body)
+        if request is None:
+            return self._run(self._unary_flow(op, op.path, body))
+        # no flow to step: one request, one answer (most calls: the hot path)
+        return self._run_direct(op, request)
+
+    # -- unary calls without a flow: what _unary_flow does when there is nothing to authenticate
+    def _direct_request(self, op: Operation, body: Any) -> Optional[Request]:
+        """The one request of a unary call, or None when the call needs the flow
+        (credentials are set, so it may have to authenticate and replay)."""
+        if self.username and self.password and op.name != "authenticate":
+            return None
+        return self._rpc_request(op.path, body, idempotent=op.name in IDEMPOTENT_RPCS)
+
+    def _direct_result(self, op: Operation, response: Response) -> Any:
+        if response.status != 200:
+            raise error_from_response(response.status, response.body)
+        return self._decode(op, response)
 
     # -- the transport drivers implement these two ---------------------------------------------
     _stream_class: Callable[..., Any]
@@ -425,6 +444,11 @@ class BaseClient:
     def _run(self, flow: Flow) -> Any:
         """Run a flow: send each request it yields, send back the response; return
         its result (the sync driver) or an awaitable of it (the async driver)."""
+        raise NotImplementedError
+
+    def _run_direct(self, op: Operation, request: Request) -> Any:
+        """Send the one request of a ``_direct_request`` call; return ``_direct_result``
+        of its answer (the sync driver) or an awaitable of it (the async driver)."""
         raise NotImplementedError
 
     # -- public API written once for both drivers (values or awaitables) -------------------------

@@ -13,6 +13,8 @@ import urllib3
 from . import errors
 from .baseclient import DEFAULT_TIMEOUT, NO_TIMEOUT, BaseClient, BaseModelizedStreamResponse, Flow, step_flow
 from .core import Request, Response, StreamDecoder, iter_stream_items
+from .duplex import ssl_context
+from .http_pool import ConnectionPool
 from .lock import WaitForChange
 from .watch import Watcher
 from .spec import Operation
@@ -156,6 +158,9 @@ class Client(BaseClient):
                 done, item = step_flow(flow, response)
         return item
 
+    def _run_direct(self, op: Operation, request: Request) -> Any:
+        return self._direct_result(op, self._send(request))
+
     def _wait_for_change(self, wait: WaitForChange) -> None:
         watcher = Watcher(self, key=wait.key, range_end=wait.range_end, start_revision=wait.revision)
         try:
@@ -191,11 +196,39 @@ class Client(BaseClient):
             timeout=timeout, redirect=False, assert_same_host=False,
             preload_content=not request.stream, decode_content=True)
 
+    def _made_once(self, attribute: str, make: Callable[[], Any]) -> Any:
+        """The object in ``attribute``, made by ``make()`` on first use (once, whatever the threads)."""
+        value = getattr(self, attribute)
+        if value is None:
+            with self._auth_lock:
+                value = getattr(self, attribute)
+                if value is None:
+                    value = make()
+                    setattr(self, attribute, value)
+        return value
+
+    def _connections(self) -> ConnectionPool:
+        pool = self._connection_pool
+        if pool is not None:
+            return pool
+
+        def make() -> ConnectionPool:
+            context = ssl_context(self.verify, self.cert) if self.protocol == "https" else None
+            return ConnectionPool(self.baseurl, self.host, self.port, context, self.pool_size, CONNECT_TIMEOUT,
+                                  self.max_retries)
+
+        return self._made_once("_connection_pool", make)
+
+    _connection_pool: Optional[ConnectionPool] = None
+
     def _send(self, request: Request) -> Response:
         seconds = request.timeout or self.timeout or DEFAULT_TIMEOUT
         read = None if request.stream or seconds == NO_TIMEOUT else seconds
-        timeout = urllib3.Timeout(connect=min(seconds, CONNECT_TIMEOUT), read=read)
         path = request.url[len(self.baseurl):] if request.url.startswith(self.baseurl) else request.url
+        if not (request.stream or request.raw):
+            # unary: on the client's own connections (see http_pool)
+            return self._connections().send(request, path, read, min(seconds, CONNECT_TIMEOUT))
+        timeout = urllib3.Timeout(connect=min(seconds, CONNECT_TIMEOUT), read=read)
         try:
             if self.verify is False and self.protocol == "https":
                 # verify=False already warned once (Etcd3Warning): not once per request
@@ -225,29 +258,17 @@ class Client(BaseClient):
 
     def _watch_stream(self) -> Any:
         """The one watch stream all Watchers of this client share (made on first use)."""
-        stream = self._shared_watch_stream
-        if stream is None:
-            from .watch import WatchStream
+        from .watch import WatchStream
 
-            with self._auth_lock:
-                stream = self._shared_watch_stream
-                if stream is None:
-                    stream = self._shared_watch_stream = WatchStream(self)
-        return stream
+        return self._made_once("_shared_watch_stream", lambda: WatchStream(self))
 
     _shared_watch_stream: Any = None
 
     def _keepalive_stream(self) -> Any:
         """The one keepalive stream all leases of this client share (made on first use)."""
-        stream = self._shared_keepalive_stream
-        if stream is None:
-            from .lease import KeepaliveStream
+        from .lease import KeepaliveStream
 
-            with self._auth_lock:
-                stream = self._shared_keepalive_stream
-                if stream is None:
-                    stream = self._shared_keepalive_stream = KeepaliveStream(self)
-        return stream
+        return self._made_once("_shared_keepalive_stream", lambda: KeepaliveStream(self))
 
     _shared_keepalive_stream: Any = None
 
@@ -260,6 +281,8 @@ class Client(BaseClient):
             self._shared_keepalive_stream.close()
             self._shared_keepalive_stream = None
         self._cached_pool = None
+        if self._connection_pool is not None:
+            self._connection_pool.close()
         self.session.close()
 
 

@@ -28,6 +28,8 @@ class Request:
     timeout: Optional[float] = None
     # whether the request may be sent again after it may have reached the server
     idempotent: bool = False
+    # the caller wants the transport's own response object (``call_rpc(raw=True)``)
+    raw: bool = False
 
 
 @dataclass
@@ -39,7 +41,11 @@ class Response:
     raw: Any = None
 
     def json(self) -> Any:
-        return json.loads(self.body) if self.body else {}
+        # the gateway answers UTF-8 JSON: no encoding detection, no keyword checks
+        return _json_decode(self.body.decode("utf-8")) if self.body else {}
+
+
+_json_decode = json.JSONDecoder().decode
 
 
 class StreamDecoder:

@@ -16,7 +16,8 @@ from typing import Dict, List, Optional, Tuple
 
 from .errors import Etcd3ConnectionError, Etcd3TLSError, Etcd3Timeout
 
-__all__ = ["ResponseParser", "DuplexStream", "AioDuplexStream", "request_head", "encode_chunk", "LAST_CHUNK"]
+__all__ = ["ResponseParser", "DuplexStream", "AioDuplexStream", "request_head", "request_bytes", "header_lines",
+           "UnaryRequestWriter", "AnswerLost", "may_send_again", "encode_chunk", "LAST_CHUNK"]
 
 LAST_CHUNK = b"0\r\n\r\n"
 _MAX_HEAD = 64 * 1024
@@ -39,6 +40,51 @@ def request_head(method: str, path: str, host: str, headers: Dict[str, str]) -> 
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+def request_bytes(method: str, path: str, host: str, header_block: bytes, body: Optional[bytes]) -> bytes:
+    """A whole request with a length-delimited body; ``header_block`` is
+    ``header_lines(headers)`` (made once for headers that many requests share)."""
+    return b"%s %s HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %d\r\n\r\n%s" % (
+        method.encode("ascii"), path.encode("latin-1"), host.encode("latin-1"), header_block,
+        len(body or b""), body or b"")
+
+
+class UnaryRequestWriter:
+    """The bytes of unary requests to one endpoint (``netloc``: host:port); the header
+    block of the last header dict written is kept, as the RPC headers are one shared dict."""
+
+    def __init__(self, netloc: str) -> None:
+        self.netloc = netloc
+        self._headers: Tuple[object, bytes] = (None, b"")
+
+    def write(self, method: str, path: str, headers: Dict[str, str], body: Optional[bytes]) -> bytes:
+        cached = self._headers
+        if cached[0] is not headers:
+            cached = self._headers = (headers, header_lines(headers))
+        return request_bytes(method, path, self.netloc, cached[1], body)
+
+
+class AnswerLost(Exception):
+    """The connection ended before the whole answer was in."""
+
+    def __init__(self, cause: Optional[BaseException] = None, answered: bool = False) -> None:
+        super().__init__(str(cause) if cause else "connection closed by the server")
+        self.cause = cause
+        self.answered = answered  # some of the answer had arrived
+
+
+def may_send_again(reused: bool, lost: AnswerLost, idempotent: bool) -> bool:
+    """Whether a request whose connection ended before its answer goes once more on a
+    new connection: only from a reused connection (most likely one the server had
+    closed while it was idle), with nothing of the answer in, and if sending it twice
+    is harmless."""
+    return reused and not lost.answered and idempotent
+
+
+def header_lines(headers: Dict[str, str]) -> bytes:
+    return "".join("%s: %s\r\n" % (k, v) for k, v in headers.items()
+                   if k.lower() not in ("host", "content-length", "transfer-encoding")).encode("latin-1")
+
+
 def encode_chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data) if data else b""
 
@@ -53,6 +99,8 @@ class ResponseParser:
         self.reason = ""
         self.headers: Dict[str, str] = {}
         self.finished = False
+        # whether the connection may carry another request once this answer is in
+        self.keep_alive = False
         self._buffer = b""
         self._chunked = False
         self._remaining: Optional[int] = None  # bytes left in the current chunk / the body
@@ -125,6 +173,8 @@ class ResponseParser:
             if ":" in line:
                 key, value = line.split(":", 1)
                 self.headers[key.strip().lower()] = value.strip()
+        connection = self.headers.get("connection", "").lower()
+        self.keep_alive = connection == "keep-alive" if parts[0] == "HTTP/1.0" else connection != "close"
         if "chunked" in self.headers.get("transfer-encoding", "").lower():
             self._chunked = True
             self._state = "size"
@@ -134,6 +184,7 @@ class ResponseParser:
             self.finished = self._remaining == 0
         else:
             self._state = "until-close"
+            self.keep_alive = False
 
     def eof(self) -> None:
         """The peer closed the connection."""

@@ -105,6 +105,10 @@ class SilentServer:
             except OSError:
                 continue
             self.accepted.append(conn)
+            self.handle(conn, len(self.accepted))
+
+    def handle(self, conn: socket.socket, number: int) -> None:
+        """What to do with the ``number``-th connection: nothing (subclasses answer)."""
 
     def close(self) -> None:
         self._stop.set()

@@ -1,0 +1,165 @@
+"""The sync client's own keep-alive HTTP/1.1 connections for unary requests.
+
+A unary gateway call is one small POST and one length-delimited JSON answer;
+on plain sockets and the sans-IO ``duplex.ResponseParser`` (which the streams
+and the async pool use too) it costs less than urllib3's general machinery.
+requests (its urllib3 pool) stays the transport of server streams and of
+``call_rpc(raw=True)``, which hand out its own response objects.
+"""
+from __future__ import annotations
+
+import os
+import select
+import socket
+import ssl
+import threading
+from typing import List, Optional, Tuple
+
+from .core import Request, Response
+from .duplex import AnswerLost, ResponseParser, UnaryRequestWriter, may_send_again
+from .errors import Etcd3ConnectionError, Etcd3Timeout, Etcd3TLSError
+
+__all__ = ["ConnectionPool"]
+
+_READ_SIZE = 256 * 1024
+
+
+class ConnectionPool:
+    """Keep-alive connections to one endpoint, shared by threads: each request has
+    a connection to itself; at most ``maxsize`` idle ones are kept (like urllib3's
+    non-blocking pool, more may be open while many threads call at once)."""
+
+    def __init__(self, endpoint: str, host: str, port: int, context: Optional[ssl.SSLContext],
+                 maxsize: int, connect_timeout: float, connect_retries: int = 0) -> None:
+        self.endpoint = endpoint
+        self.host, self.port = host, port
+        self._writer = UnaryRequestWriter(endpoint.split("://", 1)[1])
+        self.context = context
+        self.maxsize = max(1, maxsize)
+        self.connect_timeout = connect_timeout
+        self.connect_retries = connect_retries
+        self._lock = threading.Lock()
+        self._idle: List[socket.socket] = []
+        self._closed_generation = 0  # sockets of an earlier generation are not kept
+        self._pid = os.getpid()
+
+    def send(self, request: Request, path: str, read_timeout: Optional[float],
+             connect_timeout: Optional[float] = None) -> Response:
+        """Send ``request`` (its ``path`` on this endpoint); ``read_timeout`` bounds each
+        wait for the answer's bytes (None: no bound).  Raises the clients' transport errors."""
+        data = self._writer.write(request.method, path, request.headers, request.body)
+        while True:
+            sock, reused, generation = self._take(connect_timeout)
+            try:
+                sock.settimeout(read_timeout)
+                sock.sendall(data)
+                parser = ResponseParser()
+                body: List[bytes] = []
+                while not parser.finished:
+                    chunk = sock.recv(_READ_SIZE)
+                    if not chunk:
+                        parser.eof()
+                        if not parser.finished:
+                            raise AnswerLost(answered=parser.status is not None)
+                        parser.keep_alive = False
+                        break
+                    body += parser.feed(chunk)
+            except AnswerLost as e:
+                sock.close()
+                if may_send_again(reused, e, request.idempotent):
+                    continue
+                raise Etcd3ConnectionError("connection lost: %s" % e, self.endpoint, e) from e
+            except socket.timeout as e:
+                sock.close()
+                raise Etcd3Timeout("timed out after %ss" % read_timeout, self.endpoint, e) from e
+            except ssl.SSLError as e:
+                sock.close()
+                raise Etcd3TLSError("TLS failure: %s" % e, self.endpoint, e) from e
+            except OSError as e:
+                sock.close()
+                if may_send_again(reused, AnswerLost(e, answered=False), request.idempotent):
+                    continue
+                raise Etcd3ConnectionError("connection failed: %s" % e, self.endpoint, e) from e
+            except BaseException:
+                sock.close()
+                raise
+            self._put(sock, parser.keep_alive, generation)
+            return Response(parser.status or 0, parser.headers, b"".join(body))
+
+    def _take(self, connect_timeout: Optional[float]) -> Tuple[socket.socket, bool, int]:
+        if self._pid != os.getpid():
+            # a forked child: the idle sockets are its parent's too; leave them to it
+            with self._lock:
+                self._idle, self._pid = [], os.getpid()
+                self._closed_generation += 1
+        with self._lock:
+            generation = self._closed_generation
+            while self._idle:
+                sock = self._idle.pop()
+                if _still_open(sock):
+                    return sock, True, generation
+                sock.close()
+        return self._connect(connect_timeout), False, generation
+
+    def _put(self, sock: socket.socket, keep_alive: bool, generation: int) -> None:
+        with self._lock:
+            if keep_alive and generation == self._closed_generation and len(self._idle) < self.maxsize:
+                self._idle.append(sock)
+                return
+        sock.close()
+
+    def _connect(self, connect_timeout: Optional[float]) -> socket.socket:
+        seconds = self.connect_timeout if connect_timeout is None else connect_timeout
+        attempt = 0
+        while True:
+            try:
+                sock = socket.create_connection((self.host, self.port), timeout=seconds)
+            except socket.timeout as e:
+                error: Exception = Etcd3Timeout("connecting timed out after %ss" % seconds, self.endpoint, e)
+            except OSError as e:
+                error = Etcd3ConnectionError("connection failed: %s" % e, self.endpoint, e)
+            else:
+                break
+            if attempt >= self.connect_retries:
+                raise error
+            attempt += 1
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.context is not None:
+            try:
+                sock = self.context.wrap_socket(sock, server_hostname=self.host)
+            except (ssl.SSLError, ssl.CertificateError) as e:
+                sock.close()
+                raise Etcd3TLSError("TLS failure: %s" % e, self.endpoint, e) from e
+            except OSError as e:
+                sock.close()
+                raise Etcd3ConnectionError("connection failed: %s" % e, self.endpoint, e) from e
+        return sock
+
+    def close(self) -> None:
+        """Close the idle connections; those in use are closed when their request ends."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+            self._closed_generation += 1
+        for sock in idle:
+            sock.close()
+
+
+    def __del__(self) -> None:
+        # a client dropped without close(): its idle sockets go with it, quietly
+        for sock in getattr(self, "_idle", ()):
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+
+def _still_open(sock: socket.socket) -> bool:
+    """An idle connection is readable only when the server closed it (or sent junk)."""
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return not poller.poll(0)
+        return not select.select([sock], [], [], 0)[0]
+    except (OSError, ValueError):
+        return False

@@ -11,6 +11,7 @@ which hand out aiohttp's own response objects.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from typing import Any, List, Optional, Set
 
@@ -96,6 +97,22 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
+    def abandon(self) -> None:
+        """The connection's event loop is gone: end the TCP connection all the same (a
+        closed loop cannot close its transport; the socket object goes at garbage collection)."""
+        transport = self.transport
+        if transport is None:
+            return
+        try:
+            transport.close()
+        except RuntimeError:  # "Event loop is closed"
+            sock = transport.get_extra_info("socket")
+            try:
+                if sock is not None:
+                    sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     @property
     def usable(self) -> bool:
         return self.transport is not None and not self.transport.is_closing()
@@ -121,7 +138,9 @@ class AioConnectionPool:
     def _bind_loop(self) -> None:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
-            # connections of another (likely closed) loop cannot be used from this one
+            # connections of another (likely ended) loop cannot be used from this one
+            for conn in self._all:
+                conn.abandon()
             self._loop, self._slots = loop, asyncio.Semaphore(self.limit)
             self._idle, self._all = [], set()
 
@@ -203,7 +222,9 @@ class AioConnectionPool:
         """Close every connection (requests on them fail) and wait until they are shut."""
         conns, self._idle, self._all = list(self._all), [], set()
         if self._loop is not asyncio.get_running_loop():
-            return  # connections of another loop: they went with it
+            for conn in conns:
+                conn.abandon()
+            return
         for conn in conns:
             conn.close()
         await asyncio.gather(*(conn.lost for conn in conns if conn.lost is not None))

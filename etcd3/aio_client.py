@@ -160,7 +160,6 @@ class AioClient(BaseClient):
                          password=password, token=token, server_version=server_version,
                          cluster_version=cluster_version)
         self._session: Optional["aiohttp.ClientSession"] = None
-        self._timeouts: Dict[Tuple[float, Optional[float]], "aiohttp.ClientTimeout"] = {}
         self._connected = False
         self._connecting: Optional["asyncio.Lock"] = None
         self._ssl: Union[bool, ssl.SSLContext] = (ssl_context(self.verify, self.cert)
@@ -171,38 +170,10 @@ class AioClient(BaseClient):
         """The aiohttp session (made on first use, inside the running loop)."""
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self.pool_size, ssl=self._ssl)
-            # the headers every request has are the session's; a request passes only the rest
-            self._common_headers = self._base_headers()
-            self._common_headers["Content-Type"] = "application/json"
-            self._extra_for = None
-            # etcd sets no cookies: a dummy jar spares a cookie lookup per request
+            # etcd sets no cookies
             self._session = aiohttp.ClientSession(connector=connector, trust_env=False,
-                                                  headers=self._common_headers,
                                                   cookie_jar=aiohttp.DummyCookieJar())
         return self._session
-
-    _common_headers: Dict[str, str] = {}
-
-    def _extra_headers(self, headers: Dict[str, str]) -> Optional[Dict[str, str]]:
-        """The headers of a request that the session does not send already; worked
-        out once for the RPC headers that every request shares (until they change)."""
-        if headers is self._extra_for:
-            return self._extra
-        common = self._common_headers
-        extra = {k: v for k, v in headers.items() if common.get(k) != v} or None
-        if headers is self._rpc_headers_cache:
-            self._extra_for, self._extra = headers, extra
-        return extra
-
-    _extra_for: Any = None
-    _extra: Optional[Dict[str, str]] = None
-
-    def _timeout(self, connect: float, total: Optional[float]) -> "aiohttp.ClientTimeout":
-        key = (connect, total)
-        timeout = self._timeouts.get(key)
-        if timeout is None:
-            timeout = self._timeouts[key] = aiohttp.ClientTimeout(total=total, connect=connect)
-        return timeout
 
     _stream_class = ModelizedStreamResponse
     _watcher_class = AioWatcher
@@ -287,13 +258,12 @@ class AioClient(BaseClient):
         seconds = request.timeout or self.timeout or DEFAULT_TIMEOUT
         if not (request.stream or request.raw):
             # unary: on the client's own connections (see aio_http)
-            path = request.url[len(self.baseurl):] if request.url.startswith(self.baseurl) else request.url
-            return await self._pool().send(request, path, None if seconds == NO_TIMEOUT else seconds)
-        # one timer per request (total) for unary calls; streams only bound connecting
-        timeout = self._timeout(min(seconds, CONNECT_TIMEOUT),
-                                None if request.stream or seconds == NO_TIMEOUT else seconds)
+            return await self._pool().send(request, self._path_of(request), None if seconds == NO_TIMEOUT else seconds)
+        # raw unary calls are bounded as a whole; streams only bound connecting
+        timeout = aiohttp.ClientTimeout(total=None if request.stream or seconds == NO_TIMEOUT else seconds,
+                                        connect=min(seconds, CONNECT_TIMEOUT))
         session = self.session
-        headers = self._extra_headers(request.headers)
+        headers = request.headers
         try:
             try:
                 resp = await session.request(request.method, request.url, data=request.body,

@@ -16,8 +16,8 @@ import ssl
 from typing import Any, List, Optional, Set
 
 from .core import Request, Response
-from .duplex import AnswerLost, ResponseParser, UnaryRequestWriter, may_send_again
-from .errors import Etcd3ConnectionError, Etcd3Timeout, Etcd3TLSError, Etcd3TransportError
+from .duplex import AnswerLost, ResponseParser, UnaryRequestWriter, connect_failure, may_send_again
+from .errors import Etcd3ConnectionError, Etcd3Timeout, Etcd3TransportError
 
 __all__ = ["AioConnectionPool"]
 
@@ -207,12 +207,8 @@ class AioConnectionPool:
             _, conn = await asyncio.wait_for(loop.create_connection(
                 _Connection, self.host, self.port, ssl=self.context,
                 server_hostname=self.host if self.context is not None else None), max(seconds, 0.0))
-        except (ssl.SSLError, ssl.CertificateError) as e:
-            raise Etcd3TLSError("TLS failure: %s" % e, self.endpoint, e) from e
-        except asyncio.TimeoutError as e:
-            raise Etcd3Timeout("connecting timed out after %.3gs" % seconds, self.endpoint, e) from e
-        except OSError as e:
-            raise Etcd3ConnectionError("connection failed: %s" % e, self.endpoint, e) from e
+        except (OSError, asyncio.TimeoutError) as e:
+            raise connect_failure(e, self.endpoint, seconds) from e
         self._all.add(conn)
         assert conn.lost is not None
         conn.lost.add_done_callback(lambda _: self._all.discard(conn))

@@ -338,12 +338,20 @@ class BaseClient:
         self.token = self._decode(op, response).token
         return self.token
 
+    def _may_authenticate(self, op: Optional[Operation]) -> bool:
+        """Whether a call may have to authenticate (and replay): credentials are set."""
+        return bool(self.username and self.password) and not (op is not None and op.name == "authenticate")
+
+    def _path_of(self, request: Request) -> str:
+        """The path of a request on this client's endpoint."""
+        return request.url[len(self.baseurl):] if request.url.startswith(self.baseurl) else request.url
+
     def _call_flow(self, op: Optional[Operation], path: str, body: Any, stream: bool = False,
                    headers: Optional[Dict[str, str]] = None, timeout: Optional[float] = None,
                    raw: bool = False) -> Flow:
         """Send one RPC; authenticate first when credentials are set and no token is
         held, and once more (then replay) when the server says the token is invalid."""
-        can_auth = bool(self.username and self.password) and not (op is not None and op.name == "authenticate")
+        can_auth = self._may_authenticate(op)
         if can_auth and not self.token and not self._auth_not_enabled:
             try:
                 yield from self._authenticate_flow()
@@ -351,7 +359,7 @@ class BaseClient:
                 # credentials for a server without auth: go on without a token, and
                 # authenticate when the server starts asking for one
                 self._auth_not_enabled = True
-        idempotent = op is not None and op.name in IDEMPOTENT_RPCS
+        idempotent = _idempotent(op)
         response = yield self._rpc_request(path, body, stream, idempotent, headers, timeout, raw)
         if response.status != 200:
             error = error_from_response(response.status, response.body)
@@ -429,9 +437,9 @@ class BaseClient:
     def _direct_request(self, op: Operation, body: Any) -> Optional[Request]:
         """The one request of a unary call, or None when the call needs the flow
         (credentials are set, so it may have to authenticate and replay)."""
-        if self.username and self.password and op.name != "authenticate":
+        if self._may_authenticate(op):
             return None
-        return self._rpc_request(op.path, body, idempotent=op.name in IDEMPOTENT_RPCS)
+        return self._rpc_request(op.path, body, idempotent=_idempotent(op))
 
     def _direct_result(self, op: Operation, response: Response) -> Any:
         if response.status != 200:
@@ -623,6 +631,10 @@ class BaseClient:
 
 
 # RPCs that read or are otherwise safe to send again (etcd's Go client retry rules)
+def _idempotent(op: Optional[Operation]) -> bool:
+    return op is not None and op.name in IDEMPOTENT_RPCS
+
+
 IDEMPOTENT_RPCS = frozenset({
     "range", "lease_grant", "lease_revoke", "lease_time_to_live", "lease_leases", "lease_keep_alive",
     "member_list", "status", "alarm", "hash", "hash_kv", "snapshot", "move_leader", "auth_status",

@@ -224,11 +224,12 @@ class Client(BaseClient):
     def _send(self, request: Request) -> Response:
         seconds = request.timeout or self.timeout or DEFAULT_TIMEOUT
         read = None if request.stream or seconds == NO_TIMEOUT else seconds
-        path = request.url[len(self.baseurl):] if request.url.startswith(self.baseurl) else request.url
+        connect = min(seconds, CONNECT_TIMEOUT)
+        path = self._path_of(request)
         if not (request.stream or request.raw):
             # unary: on the client's own connections (see http_pool)
-            return self._connections().send(request, path, read, min(seconds, CONNECT_TIMEOUT))
-        timeout = urllib3.Timeout(connect=min(seconds, CONNECT_TIMEOUT), read=read)
+            return self._connections().send(request, path, read, connect)
+        timeout = urllib3.Timeout(connect=connect, read=read)
         try:
             if self.verify is False and self.protocol == "https":
                 # verify=False already warned once (Etcd3Warning): not once per request

@@ -14,10 +14,11 @@ import ssl
 import threading
 from typing import Dict, List, Optional, Tuple
 
-from .errors import Etcd3ConnectionError, Etcd3TLSError, Etcd3Timeout
+from .errors import Etcd3ConnectionError, Etcd3TLSError, Etcd3Timeout, Etcd3TransportError
 
 __all__ = ["ResponseParser", "DuplexStream", "AioDuplexStream", "request_head", "request_bytes", "header_lines",
-           "UnaryRequestWriter", "AnswerLost", "may_send_again", "encode_chunk", "LAST_CHUNK"]
+           "UnaryRequestWriter", "AnswerLost", "may_send_again", "connect_failure", "open_socket", "encode_chunk",
+           "LAST_CHUNK"]
 
 LAST_CHUNK = b"0\r\n\r\n"
 _MAX_HEAD = 64 * 1024
@@ -192,6 +193,36 @@ class ResponseParser:
             self.finished = True
 
 
+def connect_failure(error: BaseException, endpoint: str, seconds: float) -> Etcd3TransportError:
+    """The clients' error for a connection that could not be made: TLS, time or refusal."""
+    if isinstance(error, ssl.SSLError):
+        return Etcd3TLSError("TLS failure: %s" % error, endpoint, error)
+    if isinstance(error, (socket.timeout, asyncio.TimeoutError)):
+        return Etcd3Timeout("connecting timed out after %.3gs" % seconds, endpoint, error)
+    return Etcd3ConnectionError("connection failed: %s" % error, endpoint, error)
+
+
+def open_socket(endpoint: str, host: str, port: int, context: Optional[ssl.SSLContext],
+                timeout: float, connect_retries: int = 0) -> socket.socket:
+    """A connected socket (TLS when ``context`` is given), without Nagle's delay;
+    connecting is tried ``connect_retries`` more times (the TLS handshake once)."""
+    for attempt in range(connect_retries + 1):
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout)
+            break
+        except OSError as e:
+            if attempt == connect_retries:
+                raise connect_failure(e, endpoint, timeout) from e
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if context is not None:
+            sock = context.wrap_socket(sock, server_hostname=host)
+    except OSError as e:
+        sock.close()
+        raise connect_failure(e, endpoint, timeout) from e
+    return sock
+
+
 def ssl_context(verify, cert) -> ssl.SSLContext:
     """An SSLContext for ``verify`` (True, False or a CA path) and ``cert``
     (a (cert, key) pair or one file), as the clients take them."""
@@ -243,18 +274,7 @@ class DuplexStream(_ChunkedRequest):
         self._parser = ResponseParser()
         self._pending: List[bytes] = []
         self.closed = False
-        try:
-            sock = socket.create_connection((host, port), timeout=connect_timeout)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if context is not None:
-                sock = context.wrap_socket(sock, server_hostname=host)
-        except ssl.SSLError as e:
-            raise Etcd3TLSError("TLS failure: %s" % e, endpoint, e) from e
-        except socket.timeout as e:
-            raise Etcd3Timeout("connecting timed out after %ss" % connect_timeout, endpoint, e) from e
-        except OSError as e:
-            raise Etcd3ConnectionError("connection failed: %s" % e, endpoint, e) from e
-        self.sock = sock
+        self.sock = open_socket(endpoint, host, port, context, connect_timeout)
 
     def _write(self, data: bytes) -> None:
         with self._send_lock:
@@ -344,12 +364,8 @@ class AioDuplexStream(_ChunkedRequest):
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(host, port, ssl=context, server_hostname=host if context else None),
                 connect_timeout)
-        except ssl.SSLError as e:
-            raise Etcd3TLSError("TLS failure: %s" % e, endpoint, e) from e
-        except asyncio.TimeoutError as e:
-            raise Etcd3Timeout("connecting timed out after %ss" % connect_timeout, endpoint, e) from e
-        except OSError as e:
-            raise Etcd3ConnectionError("connection failed: %s" % e, endpoint, e) from e
+        except (OSError, asyncio.TimeoutError) as e:
+            raise connect_failure(e, endpoint, connect_timeout) from e
         return cls(endpoint, host, port, reader, writer)
 
     def _write(self, data: bytes) -> None:

@@ -16,7 +16,7 @@ import threading
 from typing import List, Optional, Tuple
 
 from .core import Request, Response
-from .duplex import AnswerLost, ResponseParser, UnaryRequestWriter, may_send_again
+from .duplex import AnswerLost, ResponseParser, UnaryRequestWriter, may_send_again, open_socket
 from .errors import Etcd3ConnectionError, Etcd3Timeout, Etcd3TLSError
 
 __all__ = ["ConnectionPool"]
@@ -87,12 +87,11 @@ class ConnectionPool:
             return Response(parser.status or 0, parser.headers, b"".join(body))
 
     def _take(self, connect_timeout: Optional[float]) -> Tuple[socket.socket, bool, int]:
-        if self._pid != os.getpid():
-            # a forked child: the idle sockets are its parent's too; leave them to it
-            with self._lock:
+        with self._lock:
+            if self._pid != os.getpid():
+                # a forked child: the idle sockets are its parent's too; leave them to it
                 self._idle, self._pid = [], os.getpid()
                 self._closed_generation += 1
-        with self._lock:
             generation = self._closed_generation
             while self._idle:
                 sock = self._idle.pop()
@@ -110,30 +109,7 @@ class ConnectionPool:
 
     def _connect(self, connect_timeout: Optional[float]) -> socket.socket:
         seconds = self.connect_timeout if connect_timeout is None else connect_timeout
-        attempt = 0
-        while True:
-            try:
-                sock = socket.create_connection((self.host, self.port), timeout=seconds)
-            except socket.timeout as e:
-                error: Exception = Etcd3Timeout("connecting timed out after %ss" % seconds, self.endpoint, e)
-            except OSError as e:
-                error = Etcd3ConnectionError("connection failed: %s" % e, self.endpoint, e)
-            else:
-                break
-            if attempt >= self.connect_retries:
-                raise error
-            attempt += 1
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self.context is not None:
-            try:
-                sock = self.context.wrap_socket(sock, server_hostname=self.host)
-            except (ssl.SSLError, ssl.CertificateError) as e:
-                sock.close()
-                raise Etcd3TLSError("TLS failure: %s" % e, self.endpoint, e) from e
-            except OSError as e:
-                sock.close()
-                raise Etcd3ConnectionError("connection failed: %s" % e, self.endpoint, e) from e
-        return sock
+        return open_socket(self.endpoint, self.host, self.port, self.context, seconds, self.connect_retries)
 
     def close(self) -> None:
         """Close the idle connections; those in use are closed when their request ends."""

@@ -461,6 +461,9 @@ def _build_array(codec: _Codec, node: SwaggerNode) -> None:
         if data is None:
             return []
         item_decode = _decoder(items)  # cheap once primed: a cached node and a dict lookup
+        decode_list = _codec(items.resolved).decode_list
+        if decode_list is not None:  # messages: the whole list in one loop
+            return decode_list(data)
         return [item_decode(v) for v in data]
 
     codec.encode, codec.decode = encode, decode
@@ -528,17 +531,8 @@ def _build_object(codec: _Codec, node: SwaggerNode) -> None:
                 return binascii.a2b_base64
             return _decoder(field)
 
-        def list_converter(items: SwaggerNode) -> Optional[Callable]:
-            if _kind(node.root, items.node) == "object":
-                item_codec = _codec(items.resolved)
-                item_codec.prime()
-                if item_codec.decode_list is not None:  # (None while a recursive schema builds)
-                    return item_codec.decode_list
-            item = converter(items)
-            return None if item is None else lambda value: [item(v) for v in value]
-
-        # straight-line code per schema: this runs once per decoded message, and a
-        # list of messages is one loop (1,000 KeyValues cost no extra call each)
+        # straight-line code per schema: this runs once per decoded message (and a list
+        # of messages is one loop of it: decode_list, which the list's codec calls)
         # the decoded values replace the JSON ones in place: decoders get a fresh copy
         # (SwaggerNode.decode) or JSON that nobody else holds (the clients' responses)
         body: List[str] = []
@@ -547,7 +541,9 @@ def _build_object(codec: _Codec, node: SwaggerNode) -> None:
             field = node.properties[name]
             convert = "convert_%d" % i
             if _kind(node.root, field.node) == "array":
-                env[convert] = list_converter(field.resolved.items)
+                # lists of JSON-ready values stay as they are; others go through the list's codec
+                ready = _kind(node.root, field.resolved.items.node) in _IDENTITY_KINDS
+                env[convert] = None if ready else converter(field)
                 body += ["value = values.get(%r)" % name, "if value is None:", "    values[%r] = []" % name]
                 if env[convert] is not None:
                     body += ["else:", "    values[%r] = %s(value)" % (name, convert)]

@@ -21,21 +21,26 @@ from etcd3 import AioClient  # noqa: E402
 COUNTER_KEY = "lock-test/counter"
 
 
+async def count_under_lock(client, lock, n: int, records: list) -> None:
+    """``n`` times: acquire ``lock``, read the counter, put value+1, release; appends
+    [fencing token, acquired at, released at] to ``records`` (test_aio.py's tasks too)."""
+    for _ in range(n):
+        await lock.acquire()
+        acquired = time.monotonic()
+        token = await lock.fencing_token
+        kvs = (await client.range(COUNTER_KEY)).kvs
+        await client.put(COUNTER_KEY, str((int(kvs[0].value) if kvs else 0) + 1))
+        records.append([token, acquired, time.monotonic()])
+        await lock.release()
+
+
 async def main(host: str, port: int, name: str, n: int) -> None:
     async with AioClient(host=host, port=port) as client:
         lock = client.Lock(name, lock_ttl=10)
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-        records = []
-        for _ in range(n):
-            await lock.acquire()
-            acquired = time.monotonic()
-            token = await lock.fencing_token
-            kvs = (await client.range(COUNTER_KEY)).kvs
-            await client.put(COUNTER_KEY, str((int(kvs[0].value) if kvs else 0) + 1))
-            released = time.monotonic()
-            await lock.release()
-            records.append([token, acquired, released])
+        records: list = []
+        await count_under_lock(client, lock, n, records)
         await lock.close()
         print(json.dumps({"records": records}), flush=True)
 

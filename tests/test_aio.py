@@ -14,12 +14,12 @@ import time
 
 import pytest
 
+from aio_lock_worker import COUNTER_KEY, count_under_lock
 from etcd3 import AioClient, Client
 from etcd3.errors import Etcd3ConnectionError
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-COUNTER_KEY = "lock-test/counter"
 
 
 def run(coro, timeout=120):
@@ -84,14 +84,7 @@ def test_unreachable_server_is_a_clear_error(etcd):
 def test_eight_tasks_count_to_800_under_one_lock(etcd):
     async def worker(client, n, records):
         lock = client.Lock("aio-counter", lock_ttl=10)
-        for _ in range(n):
-            await lock.acquire()
-            acquired = time.monotonic()
-            token = await lock.fencing_token
-            kvs = (await client.range(COUNTER_KEY)).kvs
-            await client.put(COUNTER_KEY, str((int(kvs[0].value) if kvs else 0) + 1))
-            records.append((token, acquired, time.monotonic()))
-            await lock.release()
+        await count_under_lock(client, lock, n, records)
         await lock.close()
 
     async def go():

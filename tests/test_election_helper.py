@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import Background
+from helpers import Background, wait_for
 from etcd3 import errors
 from etcd3.election import EtcdElectionTimeout, NotLeader
 
@@ -21,18 +21,6 @@ WORKER = Path(__file__).resolve().with_name("election_worker.py")
 
 
 # --------------------------------------------------------------------------- helpers
-
-def wait_until(predicate, timeout, interval=0.02, message="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        last = predicate()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout, message, last))
-        time.sleep(interval)
-
 
 class Candidate:
     """tests/election_worker.py in a process of its own; its stdout lines in a queue."""
@@ -151,7 +139,7 @@ def open_observer(client, election):
     """An observer whose watch is registered on the server before returning."""
     before = server_watchers(client)
     observer = Observer(election)
-    wait_until(lambda: server_watchers(client) > before, 10, message="the observe watch to open")
+    wait_for(lambda: server_watchers(client) > before, 10, message="the observe watch to open")
     return observer
 
 
@@ -165,9 +153,9 @@ def test_three_processes_take_turns_and_observe_sees_each(etcd, client, clients,
         a = candidates(etcd, name, "a")
         assert a.line(60) == "leader a"
         b = candidates(etcd, name, "b")
-        wait_until(lambda: len(watcher.candidates()) == 2, 30, message="b to stand")
+        wait_for(lambda: len(watcher.candidates()) == 2, 30, message="b to stand")
         c = candidates(etcd, name, "c")
-        wait_until(lambda: len(watcher.candidates()) == 3, 30, message="c to stand")
+        wait_for(lambda: len(watcher.candidates()) == 3, 30, message="c to stand")
         assert watcher.candidates() == [b"a", b"b", b"c"]
         assert watcher.leader().kv.value == b"a"
         assert observer.wait_for(1) == [b"a"]
@@ -189,7 +177,7 @@ def test_three_processes_take_turns_and_observe_sees_each(etcd, client, clients,
 
         c.send("resign")
         assert c.line(10) == "resigned"
-        wait_until(lambda: not watcher.candidates(), 10, message="the last candidate to leave")
+        wait_for(lambda: not watcher.candidates(), 10, message="the last candidate to leave")
         with pytest.raises(errors.ErrElectionNoLeader):
             watcher.leader()
         for proc in (a, b, c):
@@ -234,7 +222,7 @@ def test_sigkilled_leader_is_replaced_within_its_ttl(etcd, client, candidates):
     assert leader.line(60) == "leader doomed"
     successor = client.Election(name, lease_ttl=10)
     campaign = Background(successor.campaign, "next")
-    wait_until(lambda: len(successor.candidates()) == 2, 10, message="the successor to stand")
+    wait_for(lambda: len(successor.candidates()) == 2, 10, message="the successor to stand")
     assert not campaign.done.is_set()
     assert successor.leader().kv.value == b"doomed"
 
@@ -326,7 +314,7 @@ def test_threads_queue_in_campaign_order(client, clients):
     runs = []
     for i in (1, 2):
         runs.append(Background(lambda i=i: (elections[i].campaign("t%d" % i), order.append(i))))
-        wait_until(lambda i=i: len(client.Election(name).candidates()) == i + 1, 10, message="t%d to stand" % i)
+        wait_for(lambda i=i: len(client.Election(name).candidates()) == i + 1, 10, message="t%d to stand" % i)
     elections[0].resign()
     runs[0].result(10)
     assert order == [1] and not runs[1].done.is_set()
@@ -355,12 +343,12 @@ def test_leader_loses_when_its_lease_is_revoked(client, clients):
     answer = leader.campaign("old")
     successor = clients().Election(name)
     campaign = Background(successor.campaign, "new")
-    wait_until(lambda: len(leader.candidates()) == 2, 10, message="the successor to stand")
+    wait_for(lambda: len(leader.candidates()) == 2, 10, message="the successor to stand")
     clients().lease_revoke(answer.leader.lease)
     campaign.result(10)
     assert successor.leader().kv.value == b"new"
     # the old leader learns it from its keepalive (within TTL/3)
-    wait_until(lambda: not leader.is_leader, 3, message="the old leader to notice")
+    wait_for(lambda: not leader.is_leader, 3, message="the old leader to notice")
     successor.resign()
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import Background
+from helpers import Background, wait_for
 from etcd3.lock import EtcdLockAcquireTimeout, EtcdLockError
 
 WORKER = Path(__file__).resolve().with_name("lock_worker.py")
@@ -22,18 +22,6 @@ COUNTER_KEY = "lock-test/counter"
 
 
 # --------------------------------------------------------------------------- helpers
-
-def wait_until(predicate, timeout, interval=0.02, message="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        last = predicate()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout, message, last))
-        time.sleep(interval)
-
 
 class Worker:
     """tests/lock_worker.py in a process of its own; its stdout lines in a queue."""
@@ -131,7 +119,7 @@ def test_sigkilled_holder_frees_the_lock_within_its_ttl(etcd, client, workers):
     assert lock.holders() == 1
     assert lock.holder().key.decode() == words[2]
     waiter = Background(lock.acquire, timeout=30)
-    wait_until(lambda: lock.holders() == 2, 10, message="the waiter to queue")
+    wait_for(lambda: lock.holders() == 2, 10, message="the waiter to queue")
     assert not waiter.done.is_set()
 
     killed = time.monotonic()
@@ -164,7 +152,7 @@ def test_waiters_are_served_in_fifo_order(etcd, client, clients):
         lock = clients().Lock("fifo")
         waiters.append(Background(wait_turn, lock, i))
         # the next waiter starts only once this one's key is queued
-        wait_until(lambda i=i: holder.holders() == i + 2, 10, message="waiter %d to queue" % i)
+        wait_for(lambda i=i: holder.holders() == i + 2, 10, message="waiter %d to queue" % i)
     queued = client.range("_locks/fifo/", prefix=True, sort_target="CREATE", sort_order="ASCEND").kvs
     assert len(queued) == 9 and queued[0].key == holder.key
     assert not any(w.done.is_set() for w in waiters)
@@ -226,9 +214,9 @@ def test_timeout_with_other_waiters_keeps_their_order(client, clients):
     impatient = clients().Lock("to2")
     patient = clients().Lock("to2")
     late = Background(impatient.acquire, timeout=1.5)
-    wait_until(lambda: holder.holders() == 2, 10, message="the impatient waiter")
+    wait_for(lambda: holder.holders() == 2, 10, message="the impatient waiter")
     waiting = Background(patient.acquire, timeout=30)
-    wait_until(lambda: holder.holders() == 3, 10, message="the patient waiter")
+    wait_for(lambda: holder.holders() == 3, 10, message="the patient waiter")
     with pytest.raises(EtcdLockAcquireTimeout):
         late.result(10)
     assert holder.holders() == 2
@@ -412,7 +400,7 @@ def test_holder_and_holders(client, clients):
     assert kv.key == lock.key and kv.key.startswith(b"_locks/hh/")
     assert kv.lease > 0
     waiter = Background(clients().Lock("hh").acquire, timeout=30)
-    wait_until(lambda: lock.holders() == 2, 10, message="a waiter")
+    wait_for(lambda: lock.holders() == 2, 10, message="a waiter")
     assert lock.holder().key == lock.key  # the holder is still first in line
     lock.release()
     waiter.result(10)
@@ -436,7 +424,7 @@ def test_short_lock_ttl_held_longer_than_its_ttl(client, clients):
     key = lock.key
     waiter_lock = clients().Lock("long", lock_ttl=ttl)
     waiter = Background(waiter_lock.acquire, timeout=30)
-    wait_until(lambda: lock.holders() == 2, 10, message="a waiter")
+    wait_for(lambda: lock.holders() == 2, 10, message="a waiter")
     # 3 TTLs: the holder's and the waiter's leases are both refreshed meanwhile
     deadline = time.monotonic() + 3 * ttl
     while time.monotonic() < deadline:
@@ -506,7 +494,7 @@ def test_lock_lost_when_its_lease_is_revoked(client, clients):
     lease = lock.holder().lease
     clients().lease_revoke(lease)  # e.g. an operator
     # the keepalive notices within TTL/3 and the lock is no longer ours
-    wait_until(lambda: not lock.is_acquired, 3, message="the lock to be reported lost")
+    wait_for(lambda: not lock.is_acquired, 3, message="the lock to be reported lost")
     assert lock.holders() == 0
     other = clients().Lock("lost")
     assert other.acquire(block=False) is True

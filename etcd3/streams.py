@@ -151,10 +151,7 @@ class BackgroundStream(StreamPolicy):
             try:
                 stream = self._open()
                 attempt = 0
-                try:
-                    self._pump(stream)
-                finally:
-                    stream.close()  # ended or broken: its socket goes now, not at garbage collection
+                self._pump(stream)
                 continue
             except Exception as e:  # noqa: BLE001 - classified below; a stream must never die silently
                 error: BaseException = e
@@ -247,10 +244,7 @@ class AioBackgroundStream(StreamPolicy):
             try:
                 stream = await self._open()
                 attempt = 0
-                try:
-                    await self._pump(stream)
-                finally:
-                    stream.close()  # ended or broken: its transport goes now, not at garbage collection
+                await self._pump(stream)
                 continue
             except asyncio.CancelledError:
                 raise

@@ -151,7 +151,10 @@ class BackgroundStream(StreamPolicy):
             try:
                 stream = self._open()
                 attempt = 0
-                self._pump(stream)
+                try:
+                    self._pump(stream)
+                finally:
+                    stream.close()  # ended or broken: its socket goes now, not at garbage collection
                 continue
             except Exception as e:  # noqa: BLE001 - classified below; a stream must never die silently
                 error: BaseException = e
@@ -244,7 +247,10 @@ class AioBackgroundStream(StreamPolicy):
             try:
                 stream = await self._open()
                 attempt = 0
-                await self._pump(stream)
+                try:
+                    await self._pump(stream)
+                finally:
+                    stream.close()  # ended or broken: its transport goes now, not at garbage collection
                 continue
             except asyncio.CancelledError:
                 raise

@@ -22,6 +22,25 @@ def version_at_least(version: str, wanted: str) -> bool:
     return parse_version(version) >= parse_version(wanted)
 
 
+
+def require_kept_writes(version: str, written: list, stored: set) -> None:
+    """Check that etcd still has every write it acknowledged before a SIGKILL.
+
+    etcd 3.5.0-3.5.2 can lose committed writes when killed under load (etcd issue
+    13766, fixed in 3.5.3), and then reuses their revisions for later writes; no
+    watch can resume exactly through a history the server rewrote, so a run where
+    that happened is skipped, naming what was lost.  On any other version a lost
+    write fails the test: the server broke its promise and we want to know."""
+    lost = [key for key in written if key not in stored]
+    if not lost:
+        return
+    import pytest
+
+    what = "etcd %s lost %d acknowledged write(s) when killed: %s" % (version, len(lost), lost[:5])
+    if version_at_least(version, "3.5.0") and not version_at_least(version, "3.5.3"):
+        pytest.skip(what + " (etcd issue 13766, fixed in 3.5.3)")
+    raise AssertionError(what)
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05,
              message: str = "condition") -> Any:
     """Call ``predicate`` until it returns something truthy (returned) or the deadline

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from aio_lock_worker import COUNTER_KEY, count_under_lock
+from helpers import require_kept_writes
 from etcd3 import AioClient, Client
 from etcd3.errors import Etcd3ConnectionError
 
@@ -166,18 +167,21 @@ def test_watch_resume_after_kill9_loses_nothing(fresh_etcd):
         await loop.run_in_executor(None, server.restart)
         out, _ = await asyncio.wait_for(writer.communicate(), 90)
         assert writer.returncode == 0, out
+        stored = {kv.key for kv in (await clients[0].range("resume/", prefix=True, keys_only=True)).kvs or []}
         deadline = time.monotonic() + 30
-        while any(len(box) < 1000 for box in seen) and time.monotonic() < deadline:
+        while stored.issuperset(expected) and any(len(box) < 1000 for box in seen) \
+                and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         connections = [c._watch_stream().connections for c in clients]
         for w in watchers:
             await w.stop()
         for c in clients:
             await c.close()
-        return seen, connections
+        return seen, connections, stored
 
-    seen, connections = run(go(), timeout=200)
     expected = [b"resume/%04d" % i for i in range(1000)]
+    seen, connections, stored = run(go(), timeout=200)
+    require_kept_writes(server.version, expected, stored)
     for box in seen:
         assert box == expected
     assert all(n >= 2 for n in connections), "the streams did not reconnect: %r" % connections

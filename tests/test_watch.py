@@ -718,6 +718,9 @@ def test_resume_after_kill9_loses_nothing_and_repeats_nothing(fresh_etcd):
         out, err = writer.communicate(timeout=max(1.0, deadline - time.monotonic()))
         assert writer.returncode == 0, err[-3000:]
         report = json.loads(out.strip().splitlines()[-1])
+        expected = [(prefix + "%04d" % i).encode() for i in range(count)]
+        stored = {kv.key for kv in shared.range(prefix, prefix=True, keys_only=True).kvs or []}
+        helpers.require_kept_writes(server.version, expected, stored)
         for got in collectors:
             got.wait_for(count, timeout=max(1.0, deadline - time.monotonic()))
         streams_opened = (shared._watch_stream().connections, alone._watch_stream().connections)
@@ -731,7 +734,6 @@ def test_resume_after_kill9_loses_nothing_and_repeats_nothing(fresh_etcd):
         alone.close()
     assert seen_at_kill < count, "the kill came after the last write: nothing was tested"
     assert report["retries"] > 0, "the writer never saw the server down"
-    expected = [(prefix + "%04d" % i).encode() for i in range(count)]
     for got in collectors:
         keys = got.keys()
         assert len(keys) == count, "%s: %d events" % (got.name, len(keys))

@@ -34,11 +34,9 @@ def request_head(method: str, path: str, host: str, headers: Dict[str, str]) -> 
     the server marks the connection close-after-reply instead and leaves the
     body to the handler.  The body is sent without waiting for ``100 Continue``.
     """
-    lines = ["%s %s HTTP/1.1" % (method, path), "Host: %s" % host, "Transfer-Encoding: chunked",
-             "Expect: 100-continue"]
-    lines += ["%s: %s" % (k, v) for k, v in headers.items()
-              if k.lower() not in ("host", "content-length", "transfer-encoding")]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    head = "%s %s HTTP/1.1\r\nHost: %s\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n" % (
+        method, path, host)
+    return head.encode("latin-1") + header_lines(headers) + b"\r\n"
 
 
 def request_bytes(method: str, path: str, host: str, header_block: bytes, body: Optional[bytes]) -> bytes:
@@ -82,6 +80,7 @@ def may_send_again(reused: bool, lost: AnswerLost, idempotent: bool) -> bool:
 
 
 def header_lines(headers: Dict[str, str]) -> bytes:
+    """``headers`` as request header lines, without those the request line's writer sets."""
     return "".join("%s: %s\r\n" % (k, v) for k, v in headers.items()
                    if k.lower() not in ("host", "content-length", "transfer-encoding")).encode("latin-1")
 

@@ -50,10 +50,10 @@ class ConnectionPool:
         data = self._writer.write(request.method, path, request.headers, request.body)
         while True:
             sock, reused, generation = self._take(connect_timeout)
+            parser = ResponseParser()
             try:
                 sock.settimeout(read_timeout)
                 sock.sendall(data)
-                parser = ResponseParser()
                 body: List[bytes] = []
                 while not parser.finished:
                     chunk = sock.recv(_READ_SIZE)
@@ -77,7 +77,7 @@ class ConnectionPool:
                 raise Etcd3TLSError("TLS failure: %s" % e, self.endpoint, e) from e
             except OSError as e:
                 sock.close()
-                if may_send_again(reused, AnswerLost(e, answered=False), request.idempotent):
+                if may_send_again(reused, AnswerLost(e, answered=parser.status is not None), request.idempotent):
                     continue
                 raise Etcd3ConnectionError("connection failed: %s" % e, self.endpoint, e) from e
             except BaseException:
@@ -118,7 +118,6 @@ class ConnectionPool:
             self._closed_generation += 1
         for sock in idle:
             sock.close()
-
 
     def __del__(self) -> None:
         # a client dropped without close(): its idle sockets go with it, quietly

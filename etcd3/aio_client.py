@@ -245,7 +245,7 @@ class AioClient(BaseClient):
     async def _run_direct(self, op: Operation, request: Request) -> Any:
         return self._direct_result(op, await self._send(request))
 
-    def _pool(self) -> AioConnectionPool:
+    def _connections(self) -> AioConnectionPool:
         pool = self._connection_pool
         if pool is None:
             pool = self._connection_pool = AioConnectionPool(
@@ -258,7 +258,8 @@ class AioClient(BaseClient):
         seconds = request.timeout or self.timeout or DEFAULT_TIMEOUT
         if not (request.stream or request.raw):
             # unary: on the client's own connections (see aio_http)
-            return await self._pool().send(request, self._path_of(request), None if seconds == NO_TIMEOUT else seconds)
+            total = None if seconds == NO_TIMEOUT else seconds
+            return await self._connections().send(request, self._path_of(request), total)
         # raw unary calls are bounded as a whole; streams only bound connecting
         timeout = aiohttp.ClientTimeout(total=None if request.stream or seconds == NO_TIMEOUT else seconds,
                                         connect=min(seconds, CONNECT_TIMEOUT))

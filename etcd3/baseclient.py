@@ -631,15 +631,16 @@ class BaseClient:
 
 
 # RPCs that read or are otherwise safe to send again (etcd's Go client retry rules)
-def _idempotent(op: Optional[Operation]) -> bool:
-    return op is not None and op.name in IDEMPOTENT_RPCS
-
-
 IDEMPOTENT_RPCS = frozenset({
     "range", "lease_grant", "lease_revoke", "lease_time_to_live", "lease_leases", "lease_keep_alive",
     "member_list", "status", "alarm", "hash", "hash_kv", "snapshot", "move_leader", "auth_status",
     "user_get", "user_list", "role_get", "role_list", "authenticate", "leader", "observe", "watch",
 })
+
+
+def _idempotent(op: Optional[Operation]) -> bool:
+    """Whether a request of ``op`` may be sent again after it may have reached the server."""
+    return op is not None and op.name in IDEMPOTENT_RPCS
 
 _METRIC_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)')
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')

@@ -21,7 +21,7 @@ import aiohttp  # noqa: E402
 
 from common import side_by_side_async  # noqa: E402
 from etcd3 import AioClient  # noqa: E402
-from etcd3.server import EtcdServer  # noqa: E402
+from etcd3.testing.server import EtcdServer  # noqa: E402
 
 IN_FLIGHT = 64
 

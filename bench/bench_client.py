@@ -26,7 +26,7 @@ import requests  # noqa: E402
 
 from common import side_by_side  # noqa: E402
 from etcd3 import Client  # noqa: E402
-from etcd3.server import EtcdServer  # noqa: E402
+from etcd3.testing.server import EtcdServer  # noqa: E402
 
 
 def b64(data):

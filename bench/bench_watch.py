@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import requests  # noqa: E402
 
 from etcd3 import Client  # noqa: E402
-from etcd3.server import EtcdServer  # noqa: E402
+from etcd3.testing.server import EtcdServer  # noqa: E402
 
 PREFIX = "/bench/watch/"
 SENTINEL = PREFIX + "~done"

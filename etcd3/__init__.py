@@ -5,12 +5,12 @@ __version__ = "0.2.0"
 
 from .baseclient import BaseClient  # noqa: E402
 from .client import Client  # noqa: E402
-from .election import Election  # noqa: E402
-from .lease import Lease  # noqa: E402
-from .lock import Lock  # noqa: E402
+from .stateful.election import Election  # noqa: E402
+from .stateful.lease import Lease  # noqa: E402
+from .stateful.lock import Lock  # noqa: E402
 from .models import EtcdModel  # noqa: E402
-from .txn import Txn  # noqa: E402
-from .watch import Watcher  # noqa: E402
+from .stateful.transaction import Txn  # noqa: E402
+from .stateful.watch import Watcher  # noqa: E402
 
 __all__ = ["Client", "AioClient", "BaseClient", "Txn", "Lease", "Watcher", "Lock", "Election", "EtcdModel",
            "EventType", "__version__"]

@@ -19,10 +19,10 @@ except ImportError as e:  # pragma: no cover - depends on the installation
 from . import errors
 from .baseclient import DEFAULT_TIMEOUT, NO_TIMEOUT, BaseClient, BaseModelizedStreamResponse, Flow, step_flow
 from .core import Request, Response, StreamDecoder
-from .aio_http import AioConnectionPool
-from .duplex import ssl_context
-from .lock import WaitForChange
-from .watch import AioWatcher
+from .transport.aio_http import AioConnectionPool
+from .transport.duplex import ssl_context
+from .stateful.lock import WaitForChange
+from .stateful.watch import AioWatcher
 from .spec import Operation, bundled_versions, load_bundle
 
 __all__ = ["AioClient", "ModelizedResponse", "ModelizedStreamResponse", "ResponseIter"]
@@ -297,7 +297,7 @@ class AioClient(BaseClient):
     def _watch_stream(self) -> Any:
         stream = self._shared_watch_stream
         if stream is None:
-            from .watch import AioWatchStream
+            from .stateful.watch import AioWatchStream
 
             stream = self._shared_watch_stream = AioWatchStream(self)
         return stream
@@ -305,7 +305,7 @@ class AioClient(BaseClient):
     def _keepalive_stream(self) -> Any:
         stream = self._shared_keepalive_stream
         if stream is None:
-            from .lease import AioKeepaliveStream
+            from .stateful.lease import AioKeepaliveStream
 
             stream = self._shared_keepalive_stream = AioKeepaliveStream(self)
         return stream

@@ -530,7 +530,7 @@ class BaseClient:
                      no_delete: bool = False, fragment: Optional[bool] = None) -> Any:
         """Open a watch stream of its own for one key/range: an iterable of WatchResponses
         (close it to stop).  ``Watcher`` shares one stream between many watches instead."""
-        from .watch import watch_create_fields
+        from .stateful.watch import watch_create_fields
 
         return self.watch(create_request=watch_create_fields(
             key, range_end, start_revision, progress_notify, prev_kv, prefix, all, no_put, no_delete, fragment))
@@ -538,7 +538,7 @@ class BaseClient:
     # -- stateful helpers --------------------------------------------------------------------------
     def Txn(self) -> Any:
         """Initialize a Transaction"""
-        from .txn import Txn
+        from .stateful.transaction import Txn
 
         return Txn(self)
 
@@ -549,7 +549,7 @@ class BaseClient:
         :param ID: ID is the requested ID for the lease. If ID is set to 0, the lessor chooses an ID.
         :param new: whether grant a new lease or maintain a exist lease by its id [default: True]
         """
-        from .lease import Lease
+        from .stateful.lease import Lease
 
         return Lease(self, ttl=ttl, ID=ID, new=new)
 
@@ -563,13 +563,13 @@ class BaseClient:
             identity re-acquire a lock they hold instead of waiting for it
         :param lock_prefix: the key prefix of locks
         """
-        from .lock import Lock
+        from .stateful.lock import Lock
 
         return Lock(self, lock_name, lock_ttl=lock_ttl, reentrant=reentrant, lock_prefix=lock_prefix)
 
     def Election(self, name: str, lease_ttl: int = 60) -> Any:
         """Initialize an Election (campaign, proclaim, leader, observe, resign)"""
-        from .election import Election
+        from .stateful.election import Election
 
         return Election(self, name, lease_ttl=lease_ttl)
 

@@ -13,10 +13,10 @@ import urllib3
 from . import errors
 from .baseclient import DEFAULT_TIMEOUT, NO_TIMEOUT, BaseClient, BaseModelizedStreamResponse, Flow, step_flow
 from .core import Request, Response, StreamDecoder, iter_stream_items
-from .duplex import ssl_context
-from .http_pool import ConnectionPool
-from .lock import WaitForChange
-from .watch import Watcher
+from .transport.duplex import ssl_context
+from .transport.http_pool import ConnectionPool
+from .stateful.lock import WaitForChange
+from .stateful.watch import Watcher
 from .spec import Operation
 
 __all__ = ["Client", "ModelizedStreamResponse", "iter_response"]
@@ -259,7 +259,7 @@ class Client(BaseClient):
 
     def _watch_stream(self) -> Any:
         """The one watch stream all Watchers of this client share (made on first use)."""
-        from .watch import WatchStream
+        from .stateful.watch import WatchStream
 
         return self._made_once("_shared_watch_stream", lambda: WatchStream(self))
 
@@ -267,7 +267,7 @@ class Client(BaseClient):
 
     def _keepalive_stream(self) -> Any:
         """The one keepalive stream all leases of this client share (made on first use)."""
-        from .lease import KeepaliveStream
+        from .stateful.lease import KeepaliveStream
 
         return self._made_once("_shared_keepalive_stream", lambda: KeepaliveStream(self))
 

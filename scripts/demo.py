@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from etcd3 import Client
-from etcd3.server import EtcdServer
+from etcd3.testing.server import EtcdServer
 
 
 def show(title, value):

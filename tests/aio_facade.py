@@ -14,7 +14,9 @@ import threading
 from typing import Any
 
 import etcd3
-from etcd3 import aio_client, election, lease, lock, txn, watch
+from etcd3 import aio_client
+from etcd3.stateful import election, lease, lock, watch
+from etcd3.stateful import transaction as txn
 
 RESULT_TIMEOUT = 120
 

@@ -1,7 +1,7 @@
 """Fixtures: real etcd servers started by the tests themselves.
 
 The server versions come from ``ETCD_VERSIONS`` (comma separated; default: the
-whole matrix of ``etcd3.server.MATRIX``).  Every test that takes ``etcd`` or
+whole matrix of ``etcd3.testing.server.MATRIX``).  Every test that takes ``etcd`` or
 ``client`` runs once per version.  A version that cannot be fetched fails the
 run loudly; it is never skipped.
 """
@@ -11,7 +11,7 @@ import warnings
 
 import pytest
 
-from etcd3.server import EtcdServer, versions_from_env
+from etcd3.testing.server import EtcdServer, versions_from_env
 
 VERSIONS = versions_from_env()
 

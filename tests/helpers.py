@@ -16,7 +16,7 @@ def version_at_least(version: str, wanted: str) -> bool:
     """``version_at_least('3.4.23', '3.4')`` -> True; a matrix alias ('sid') is
     resolved to the release it stands for."""
     if not version[:1].isdigit():
-        from etcd3.server import binary_version, ensure_etcd
+        from etcd3.testing.server import binary_version, ensure_etcd
 
         version = binary_version(ensure_etcd(version))
     return parse_version(version) >= parse_version(wanted)

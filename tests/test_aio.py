@@ -66,7 +66,7 @@ def test_64_requests_in_flight(etcd):
 
 
 def test_unreachable_server_is_a_clear_error(etcd):
-    from etcd3.server import free_port
+    from etcd3.testing.server import free_port
 
     async def go():
         client = AioClient(host="127.0.0.1", port=free_port())

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import make_client
 from etcd3 import errors
-from etcd3.server import supported_flags
+from etcd3.testing.server import supported_flags
 from helpers import version_at_least, wait_for
 
 ROOT_PASSWORD = "r00t-s3cret-pw"
@@ -253,7 +253,7 @@ def test_change_password(auth_server):
 # --------------------------------------------------------------------------- tokens
 
 def token_ttl_supported(etcd_version):
-    from etcd3.server import ensure_etcd
+    from etcd3.testing.server import ensure_etcd
 
     return "--auth-token-ttl" in supported_flags(ensure_etcd(etcd_version))
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import make_client
 from etcd3 import Client, errors
 from etcd3.models import EventEventType, RangeRequestSortOrder
-from etcd3.server import free_port
+from etcd3.testing.server import free_port
 from etcd3.utils import Etcd3Warning
 from helpers import Background, SilentServer, open_connections, version_at_least
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import make_client
 from etcd3 import errors
 from etcd3.models import etcdserverpbAlarmType
-from etcd3.server import free_port
+from etcd3.testing.server import free_port
 from helpers import Background, etcd_tool, version_at_least
 
 

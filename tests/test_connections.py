@@ -1,5 +1,5 @@
-"""The clients' own keep-alive connections for unary calls (etcd3/http_pool.py for
-Client, etcd3/aio_http.py for AioClient): their I/O-free parts, then their
+"""The clients' own keep-alive connections for unary calls (etcd3/transport/http_pool.py for
+Client, etcd3/transport/aio_http.py for AioClient): their I/O-free parts, then their
 behaviour against real etcd servers and against scripted TCP peers for the
 network conditions a server cannot be asked to produce."""
 from __future__ import annotations
@@ -17,7 +17,7 @@ from conftest import make_client
 from helpers import SilentServer, open_connections
 from etcd3 import AioClient, Client, errors
 from etcd3.utils import Etcd3Warning
-from etcd3.duplex import ResponseParser, header_lines, request_bytes
+from etcd3.transport.duplex import ResponseParser, header_lines, request_bytes
 
 
 def client_of(server, kind, **kwargs):

@@ -15,7 +15,7 @@ import pytest
 
 from helpers import Background, wait_for
 from etcd3 import errors
-from etcd3.election import EtcdElectionTimeout, NotLeader
+from etcd3.stateful.election import EtcdElectionTimeout, NotLeader
 
 WORKER = Path(__file__).resolve().with_name("election_worker.py")
 

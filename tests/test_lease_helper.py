@@ -306,7 +306,7 @@ def test_keepalive_stream_read_with_a_refresh_due_now(client):
     next refresh, 0 when one is due right now.  Nothing to read then is no broken
     stream: the read must say "nothing yet" (None), as with any other timeout,
     or the shared stream is torn down and reopened (``connections`` grows)."""
-    from etcd3.duplex import DuplexStream
+    from etcd3.transport.duplex import DuplexStream
 
     op = client.spec.operations["lease_keep_alive"]
     lease = client.lease_grant(30).ID

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from helpers import Background, wait_for
-from etcd3.lock import EtcdLockAcquireTimeout, EtcdLockError
+from etcd3.stateful.lock import EtcdLockAcquireTimeout, EtcdLockError
 
 WORKER = Path(__file__).resolve().with_name("lock_worker.py")
 COUNTER_KEY = "lock-test/counter"

@@ -53,7 +53,7 @@ def test_helper_factories_match_the_seed():
         assert callable(getattr(etcd3.Txn, name)), name
     for name in ("release", "wait", "holders", "__enter__", "__exit__"):
         assert callable(getattr(etcd3.Lock, name)), name
-    from etcd3.lock import EtcdLockAcquireTimeout, EtcdLockError
+    from etcd3.stateful.lock import EtcdLockAcquireTimeout, EtcdLockError
 
     assert issubclass(EtcdLockAcquireTimeout, EtcdLockError)
 

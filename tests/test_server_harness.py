@@ -1,4 +1,4 @@
-"""Real-etcd tests of etcd3/server.py (the test harness), one run per version.
+"""Real-etcd tests of etcd3/testing/server.py (the test harness), one run per version.
 
 Versions come from $ETCD_VERSIONS (comma separated, default the whole matrix); a listed
 version that cannot be fetched fails the run, it is never skipped.
@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVER_PY = ROOT / "etcd3" / "server.py"
+SERVER_PY = ROOT / "etcd3" / "testing" / "server.py"
 
 
 def _load_server_module():
     try:
-        from etcd3 import server as module
+        from etcd3.testing import server as module
         if Path(module.__file__).resolve() == SERVER_PY:  # this checkout's, not an installed one
             return module
     except Exception:  # noqa: BLE001 - etcd3/__init__.py may need what is not installed

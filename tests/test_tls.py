@@ -1,4 +1,4 @@
-"""TLS: server certificates from our own CA (etcd3.server.make_certs), client certificates.
+"""TLS: server certificates from our own CA (etcd3.testing.server.make_certs), client certificates.
 
 Seen on the matrix: a missing client certificate fails the handshake with Etcd3TLSError
 on every version (the alert is SSLV3_ALERT_BAD_CERTIFICATE up to 3.5.1, TLS 1.3's
@@ -14,7 +14,7 @@ import pytest
 from urllib3.exceptions import InsecureRequestWarning
 
 from etcd3 import Client, errors
-from etcd3.server import EtcdServer, make_certs
+from etcd3.testing.server import EtcdServer, make_certs
 from etcd3.utils import Etcd3Warning
 from helpers import Background
 

@@ -12,7 +12,7 @@ import pytest
 
 from etcd3 import errors
 from etcd3.spec import parse_version
-from etcd3.txn import Compare
+from etcd3.stateful.transaction import Compare
 
 
 def at_least(client, wanted):
@@ -530,7 +530,7 @@ def test_ops_the_spec_lacks_are_unsupported(etcd):
     """A client on an etcd 3.2 spec refuses the 3.3+ features before sending
     anything (the builder checks the spec)."""
     from etcd3 import Client
-    from etcd3.server import free_port
+    from etcd3.testing.server import free_port
     from etcd3.utils import Etcd3Warning
 
     # no server behind that port: the client falls back to the version it was given

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 import etcd3
 from etcd3 import errors
 from etcd3.core import StreamDecoder
-from etcd3.watch import WatchEvent, Watcher
+from etcd3.stateful.watch import WatchEvent, Watcher
 
 import helpers
 from conftest import make_client

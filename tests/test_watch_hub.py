@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from etcd3.duplex import ResponseParser, encode_chunk, request_head
+from etcd3.transport.duplex import ResponseParser, encode_chunk, request_head
 from etcd3.errors import Etcd3WatchCanceled, Etcd3WatchCompacted, ErrCompacted
 from etcd3.spec import load_bundle
-from etcd3.watch import CREATED, ENDED, ERROR, EVENTS, WatchHub, watch_create_fields
+from etcd3.stateful.watch import CREATED, ENDED, ERROR, EVENTS, WatchHub, watch_create_fields
 
 OP = load_bundle("3.5").operations["watch"]
 

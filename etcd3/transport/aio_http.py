@@ -15,9 +15,9 @@ import socket
 import ssl
 from typing import Any, List, Optional, Set
 
-from .core import Request, Response
+from ..core import Request, Response
 from .duplex import AnswerLost, ResponseParser, UnaryRequestWriter, connect_failure, may_send_again
-from .errors import Etcd3ConnectionError, Etcd3Timeout, Etcd3TransportError
+from ..errors import Etcd3ConnectionError, Etcd3Timeout, Etcd3TransportError
 
 __all__ = ["AioConnectionPool"]
 

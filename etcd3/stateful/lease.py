@@ -15,10 +15,10 @@ import logging
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from . import errors
-from .core import StreamDecoder, unwrap_stream_item
-from .duplex import DuplexStream
-from .streams import AioBackgroundStream, BackgroundStream
+from .. import errors
+from ..core import StreamDecoder, unwrap_stream_item
+from ..transport.duplex import DuplexStream
+from ..transport.streams import AioBackgroundStream, BackgroundStream
 
 __all__ = ["Lease", "KeepaliveSchedule", "KeepaliveStream", "AioKeepaliveStream", "KeepaliveConnection"]
 

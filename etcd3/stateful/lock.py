@@ -17,9 +17,9 @@ import threading
 import time
 from typing import Any, Optional
 
-from . import errors
-from .errors import Etcd3Exception
-from .utils import incr_last_byte
+from .. import errors
+from ..errors import Etcd3Exception
+from ..utils import incr_last_byte
 
 __all__ = ["Lock", "EtcdLockError", "EtcdLockAcquireTimeout"]
 

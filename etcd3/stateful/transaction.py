@@ -15,8 +15,8 @@ from __future__ import annotations
 import copy
 from typing import Any, Dict, List, Optional
 
-from .errors import UnsupportedOperation
-from .utils import key_range
+from ..errors import UnsupportedOperation
+from ..utils import key_range
 
 __all__ = ["Txn", "KeyTarget", "Compare"]
 

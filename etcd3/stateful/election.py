@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from . import errors
+from .. import errors
 from .lock import EtcdLockAcquireTimeout
-from .utils import incr_last_byte
+from ..utils import incr_last_byte
 
 __all__ = ["Election", "EtcdElectionTimeout", "NotLeader"]
 

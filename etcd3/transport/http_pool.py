@@ -15,9 +15,9 @@ import ssl
 import threading
 from typing import List, Optional, Tuple
 
-from .core import Request, Response
+from ..core import Request, Response
 from .duplex import AnswerLost, ResponseParser, UnaryRequestWriter, may_send_again, open_socket
-from .errors import Etcd3ConnectionError, Etcd3Timeout, Etcd3TLSError
+from ..errors import Etcd3ConnectionError, Etcd3Timeout, Etcd3TLSError
 
 __all__ = ["ConnectionPool"]
 

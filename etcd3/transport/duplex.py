@@ -14,7 +14,7 @@ import ssl
 import threading
 from typing import Dict, List, Optional, Tuple
 
-from .errors import Etcd3ConnectionError, Etcd3TLSError, Etcd3Timeout, Etcd3TransportError
+from ..errors import Etcd3ConnectionError, Etcd3TLSError, Etcd3Timeout, Etcd3TransportError
 
 __all__ = ["ResponseParser", "DuplexStream", "AioDuplexStream", "request_head", "request_bytes", "header_lines",
            "UnaryRequestWriter", "AnswerLost", "may_send_again", "connect_failure", "open_socket", "encode_chunk",

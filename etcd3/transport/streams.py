@@ -14,9 +14,9 @@ import logging
 import threading
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import errors
+from .. import errors
 from .duplex import AioDuplexStream, DuplexStream, ssl_context
-from .errors import Etcd3TransportError
+from ..errors import Etcd3TransportError
 
 __all__ = ["StreamPolicy", "BackgroundStream", "AioBackgroundStream"]
 

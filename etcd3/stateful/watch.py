@@ -26,12 +26,12 @@ import threading
 import time
 from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterator, List, Optional, Pattern, Tuple, Union
 
-from . import errors
-from .core import StreamDecoder, unwrap_stream_item
-from .duplex import DuplexStream
-from .errors import Etcd3Exception, Etcd3WatchCanceled, Etcd3WatchCompacted
-from .streams import AioBackgroundStream, BackgroundStream
-from .utils import key_range
+from .. import errors
+from ..core import StreamDecoder, unwrap_stream_item
+from ..transport.duplex import DuplexStream
+from ..errors import Etcd3Exception, Etcd3WatchCanceled, Etcd3WatchCompacted
+from ..transport.streams import AioBackgroundStream, BackgroundStream
+from ..utils import key_range
 
 __all__ = ["WatchEvent", "WatchHub", "WatchState", "WatchStream", "AioWatchStream", "WatchConnection", "Watcher",
            "AioWatcher", "watch_create_fields"]

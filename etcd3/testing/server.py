@@ -2,7 +2,7 @@
 
 Pure standard library.  Typical use from a pytest fixture::
 
-    from etcd3.server import EtcdServer
+    from etcd3.testing.server import EtcdServer
 
     @pytest.fixture
     def etcd():
@@ -53,7 +53,7 @@ __all__ = [
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 BINARIES = ("etcd", "etcdctl", "etcdutl")
 
 

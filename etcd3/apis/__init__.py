@@ -1,0 +1,1 @@
+"""The API groups of etcd v3 (KV, Lease, Watch, Auth, Cluster, Maintenance, Lock, Extra)."""

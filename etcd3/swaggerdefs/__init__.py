@@ -1,0 +1,1 @@
+"""The bundled etcd swagger specs, by version."""

@@ -10,7 +10,7 @@ bundled spec and are created on first access from the specs themselves.
 from __future__ import annotations
 
 import enum
-from typing import Any, Dict, Iterable, Tuple
+from typing import Any, Dict, Iterable, Iterator, Optional, Tuple
 
 __all__ = ["EtcdModel", "EtcdMessage", "enum_class"]
 
@@ -23,22 +23,39 @@ class EtcdModel:
 
 class EtcdMessage(EtcdModel):
     """A decoded message: fields by attribute, defaults filled per the gogoproto
-    rule (int 0, bool False, str "", bytes b"", message None, array [])."""
+    rule as etcd3-py 0.1.6 applied it (int 0, bool False, str "", bytes None,
+    message None, array None; an enum its first member).
+
+    ``Model(data)`` takes a decoded dict (what ``SwaggerNode.decode`` returns), as
+    0.1.6's ``getModel()`` classes did; ``Model(field=value, ...)`` takes fields.
+    Iterating a message, and ``in``, see the fields the server actually sent."""
 
     __slots__ = ("__dict__",)
     _fields: Tuple[str, ...] = ()
     _array_fields: Tuple[str, ...] = ()
     _ref: str = ""
 
-    def __init__(self, **fields: Any) -> None:
-        unknown = set(fields) - set(self._fields)
+    def __init__(self, _data: Optional[Dict[str, Any]] = None, /, **fields: Any) -> None:
+        if _data is not None:
+            if not isinstance(_data, dict):
+                raise TypeError("%s(data): a dict expected, got %r" % (type(self).__name__, _data))
+            fields = {**_data, **fields}
+        unknown = set(fields) - self._field_set
         if unknown:
             raise TypeError("%s has no field(s) %s; fields are: %s"
                             % (type(self).__name__, ", ".join(sorted(unknown)), ", ".join(self._fields)))
-        for name in self._array_fields:
-            if name not in fields:
-                fields[name] = []
         self.__dict__.update(fields)
+
+    @property
+    def _data(self) -> Dict[str, Any]:
+        """The fields present in the message (0.1.6's name for them)."""
+        return self.__dict__
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self.__dict__))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.__dict__
 
     def _items(self) -> Iterable[Tuple[str, Any]]:
         for name in self._fields:
@@ -63,7 +80,7 @@ class EtcdMessage(EtcdModel):
         cls = type(self)
         for name, value in self._items():
             default = cls.__dict__.get(name, _NO_DEFAULT) if name in self._field_set else _NO_DEFAULT
-            if value == default or (value == [] and name in self._array_fields):
+            if value is default or value == default:
                 continue
             parts.append("%s=%r" % (name, value))
         return "%s(%s)" % (cls.__name__, ", ".join(parts))

@@ -202,8 +202,9 @@ class SwaggerNode:
         """The model class of the schema: an ``EtcdMessage`` subclass for a message,
         an ``enum.Enum`` (and ``EtcdModel``) subclass for an enum; one per node.
 
-        Null handling follows gogoproto's deserialization rule: int -> 0,
-        bool -> False, object -> None, array -> [], string -> "", bytes -> b""."""
+        Null handling follows gogoproto's deserialization rule, as etcd3-py 0.1.6
+        applied it: int -> 0, bool -> False, object -> None, array -> None,
+        string -> "", bytes -> None; an absent enum is its first (default) member."""
         target = self.resolved
         model = target.root._models.get(target.path)
         if model is None:
@@ -260,7 +261,7 @@ def _kind(root: SwaggerSpec, schema: dict) -> str:
 
 
 _INT_FORMATS = ("int64", "uint64")
-_DEFAULTS = {"bytes": b"", "string": "", "int64": 0, "integer": 0, "number": 0.0, "boolean": False}
+_DEFAULTS = {"bytes": None, "string": "", "int64": 0, "integer": 0, "number": 0.0, "boolean": False}
 
 
 def _default(root: SwaggerSpec, schema: dict) -> Any:
@@ -274,7 +275,7 @@ def _default(root: SwaggerSpec, schema: dict) -> Any:
         members = target.get("enum") or [None]
         cls = node.getModel() if node is not None else enum_class("Enum", members)
         return cls(members[0]) if members[0] is not None else None
-    return _DEFAULTS.get(kind)  # message and map: None; array: filled per instance
+    return _DEFAULTS.get(kind)  # bytes, message, array and map: None
 
 
 # -- codec ------------------------------------------------------------------
@@ -361,7 +362,7 @@ def _build_bytes(codec: _Codec, node: SwaggerNode) -> None:
         return b2a(data, newline=False).decode("ascii")
 
     def decode(data):
-        return a2b(data) if data is not None else b""
+        return a2b(data) if data else None
 
     codec.encode, codec.decode = encode, decode
 
@@ -459,7 +460,7 @@ def _build_array(codec: _Codec, node: SwaggerNode) -> None:
 
     def decode(data):
         if data is None:
-            return []
+            return None
         item_decode = _decoder(items)  # cheap once primed: a cached node and a dict lookup
         decode_list = _codec(items.resolved).decode_list
         if decode_list is not None:  # messages: the whole list in one loop
@@ -544,9 +545,10 @@ def _build_object(codec: _Codec, node: SwaggerNode) -> None:
                 # lists of JSON-ready values stay as they are; others go through the list's codec
                 ready = _kind(node.root, field.resolved.items.node) in _IDENTITY_KINDS
                 env[convert] = None if ready else converter(field)
-                body += ["value = values.get(%r)" % name, "if value is None:", "    values[%r] = []" % name]
+                # an absent list stays absent: the class default (None) answers for it
                 if env[convert] is not None:
-                    body += ["else:", "    values[%r] = %s(value)" % (name, convert)]
+                    body += ["value = values.get(%r)" % name, "if value is not None:",
+                             "    values[%r] = %s(value)" % (name, convert)]
                 continue
             env[convert] = converter(field)
             if env[convert] is not None:

@@ -73,7 +73,7 @@ def client(etcd, client_kind):
         c = make_client(etcd)
     yield c
     c.delete_range(all=True)
-    for lease in c.lease_leases().leases if "lease_leases" in c.operations else ():
+    for lease in (c.lease_leases().leases or ()) if "lease_leases" in c.operations else ():
         c.lease_revoke(lease.ID)
     if client_kind == "aio":
         close_aio_client(c)

@@ -119,4 +119,4 @@ class Election:
         prefix = self.name.encode() + b"/"
         answer = yield from self.client._op_flow(
             "range", prefix, incr_last_byte(prefix), sort_order="ASCEND", sort_target="CREATE")
-        return [kv.value for kv in answer.kvs]
+        return [kv.value for kv in answer.kvs or ()]

@@ -216,9 +216,9 @@ class WatchHub:
             self._by_server_id.pop(response.watch_id, None)
             return self._canceled(state, response)
         if response.fragment:
-            state.fragments.extend(response.events)
+            state.fragments.extend(response.events or ())
             return []
-        events = response.events
+        events = response.events or []
         if state.fragments:
             events = state.fragments + list(events)
             state.fragments = []

@@ -203,7 +203,7 @@ def test_revoke_permission_role_and_delete(auth_server):
     alice = make_client(server, username="alice", password=USER_PASSWORD)
     alice.put("app/k", "v")
     root.role_revoke_permission(role="app-rw", key="app/", range_end="app0")
-    assert root.role_get(role="app-rw").perm == []
+    assert root.role_get(role="app-rw").perm is None
     with pytest.raises(errors.ErrPermissionDenied):
         alice.put("app/k", "w")
     root.role_grant_permission(name="app-rw", perm={"permType": "READWRITE", "key": "app/", "range_end": "app0"})

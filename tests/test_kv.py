@@ -108,7 +108,7 @@ def test_range_single_key_and_missing_key(client):
     resp = client.range("kv/one")
     assert keys_of(resp) == [b"kv/one"] and resp.count == 1 and resp.more is False
     missing = client.range("kv/none")
-    assert missing.kvs == [] and missing.count == 0
+    assert missing.kvs is None and missing.count == 0
     assert missing.header.revision == resp.header.revision
 
 
@@ -148,11 +148,11 @@ def test_range_old_revision(client):
     r1 = client.put("kv/hist", "v1").header.revision
     r2 = client.put("kv/hist", "v2").header.revision
     client.delete_range("kv/hist")
-    assert client.range("kv/hist").kvs == []
+    assert client.range("kv/hist").kvs is None
     assert values_of(client.range("kv/hist", revision=r1)) == [b"v1"]
     old = client.range("kv/hist", revision=r2).kvs[0]
     assert (old.value, old.version, old.mod_revision) == (b"v2", 2, r2)
-    assert client.range("kv/hist", revision=r1 - 1).kvs == []  # before it existed
+    assert client.range("kv/hist", revision=r1 - 1).kvs is None  # before it existed
 
 
 def test_range_future_revision_is_future_rev(client):
@@ -196,10 +196,10 @@ def test_range_keys_only_and_count_only(client):
     put_many(client, {"ko/a": "value-a", "ko/b": "value-b"})
     keys_only = client.range("ko/", prefix=True, keys_only=True)
     assert keys_of(keys_only) == [b"ko/a", b"ko/b"]
-    assert values_of(keys_only) == [b"", b""]
+    assert values_of(keys_only) == [None, None]
     assert keys_only.kvs[0].create_revision > 0  # metadata still there
     count_only = client.range("ko/", prefix=True, count_only=True)
-    assert count_only.kvs == [] and count_only.count == 2
+    assert count_only.kvs is None and count_only.count == 2
 
 
 def test_range_min_max_revisions(client):
@@ -219,7 +219,7 @@ def test_delete_single_key(client):
     client.put("d/one", "1")
     client.put("d/one1", "2")
     resp = client.delete_range("d/one")
-    assert resp.deleted == 1 and resp.prev_kvs == []
+    assert resp.deleted == 1 and resp.prev_kvs is None
     assert keys_of(client.range("d/", prefix=True)) == [b"d/one1"]
     assert client.delete_range("d/one").deleted == 0
 
@@ -303,7 +303,7 @@ def test_value_over_max_request_bytes_is_request_too_large(client):
         client.put("big/1.75mib", b"x" * (MiB + 3 * MiB // 4))
     assert isinstance(info.value, errors.InvalidArgument)
     assert info.value.http_status == 400 and "too large" in info.value.message
-    assert client.range("big/1.75mib").kvs == []
+    assert client.range("big/1.75mib").kvs is None
 
 
 def test_value_over_grpc_receive_limit_is_resource_exhausted(client):

@@ -18,12 +18,13 @@ CASES = [
     (400, b'{"code":11,"message":"etcdserver: mvcc: required revision has been compacted"}', errors.ErrCompacted, 11),
     (503, b'{"code":14,"message":"etcdserver: request timed out, possibly due to previous leader failure"}',
      errors.ErrTimeoutDueToLeaderFail, 14),
-    # an unknown message: the gRPC code's class
-    (400, b'{"code":3,"message":"proto: invalid value for bytes field key"}', errors.InvalidArgument, 3),
+    # an unknown message: ErrUnknownError of the gRPC code's class
+    (400, b'{"code":3,"message":"proto: invalid value for bytes field key"}',
+     errors.ErrUnknownError.InvalidArgument, 3),
     # no JSON at all: the HTTP status decides
-    (503, b"upstream connect error", errors.Unavailable, 14),
-    (429, b"", errors.ResourceExhausted, 8),
-    (500, b"{}", errors.Internal, 13),
+    (503, b"upstream connect error", errors.ErrUnknownError.Unavailable, 14),
+    (429, b"", errors.ErrUnknownError.ResourceExhausted, 8),
+    (500, b"{}", errors.ErrUnknownError.Internal, 13),
 ]
 
 
@@ -34,6 +35,14 @@ def test_mapping(status, body, cls, code):
     assert isinstance(error, errors.Etcd3APIError) and isinstance(error, errors.Etcd3Exception)
     assert error.code == code and error.http_status == status
     assert error.message and error.message in str(error)
+    # 0.1.6's attributes
+    assert error.status == status and error.codeText == errors.GRPC_CODES[code]
+    assert error.as_dict() == {"error": error.error, "code": code, "codeText": error.codeText, "status": status}
+    if cls.__qualname__.startswith("ErrUnknownError."):
+        assert isinstance(error, errors.ErrUnknownError) and isinstance(error, cls.__mro__[2])
+        assert error.error == error.message
+    else:
+        assert error.error == cls.etcd_message and not isinstance(error, errors.ErrUnknownError)
 
 
 def test_hierarchy_by_grpc_code():

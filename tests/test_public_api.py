@@ -85,8 +85,8 @@ def test_utils_names():
                  "run_coro", "cached_property", "iter_json_string", "enum_value", "retry", "exec_cmd",
                  "Etcd3Warning", "find_executable"):
         assert hasattr(utils, name), name
-    assert utils.incr_last_byte(b"ab") == b"ac" and utils.incr_last_byte("a\xff".encode("latin-1")) == b"b"
-    assert utils.incr_last_byte(b"\xff\xff") == b"\0"
+    assert utils.incr_last_byte(b"ab") == b"ac" and utils.prefix_range_end("a\xff".encode("latin-1")) == b"b"
+    assert utils.prefix_range_end(b"\xff\xff") == b"\0"
     assert utils.merge_two_dicts({"a": 1}, {"b": 2}) == {"a": 1, "b": 2}
     assert utils.enum_value(models.EventEventType.DELETE) == "DELETE" and utils.enum_value(3) == 3
 

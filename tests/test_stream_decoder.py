@@ -80,6 +80,8 @@ def test_errors_inside_a_stream_raise_stream_errors(error, cls):
 
 
 def test_seed_iter_json_string_splits_objects_ignoring_braces_in_strings():
+    # 0.1.6's yields: (True, object, index of its closing brace) ... (False, rest, end of the last piece)
     text = '{"a": "}"}{"b": 1}{"c"'
     parts = list(iter_json_string(text))
-    assert parts == [(True, '{"a": "}"}', 10), (True, '{"b": 1}', 18), (False, '{"c"', 18)]
+    assert parts == [(True, '{"a": "}"}', 9), (True, '{"b": 1}', 17), (False, '{"c"', 17)]
+    assert list(iter_json_string(text.encode())) == [(ok, piece.encode(), i) for ok, piece, i in parts]

@@ -3,8 +3,9 @@
     Etcd3Exception
     ├── Etcd3APIError                 the server answered with an error
     │   ├── one class per gRPC code   (InvalidArgument, NotFound, Unavailable, ...)
-    │   │   └── one class per etcd error, named as etcd's Go ``rpctypes`` names
-    │   │       it (ErrKeyNotFound, ErrCompacted, ErrLeaseNotFound, ...)
+    │   │   ├── one class per etcd error, named as etcd's Go ``rpctypes`` names
+    │   │   │   it (ErrKeyNotFound, ErrCompacted, ErrLeaseNotFound, ...)
+    │   │   └── ErrUnknownError.<code>   a message none of those (also ErrUnknownError)
     │   └── Etcd3StreamError          an error inside a stream (watch, keepalive, ...)
     │       └── Etcd3WatchCanceled    the server canceled a watch (compact_revision)
     ├── Etcd3TransportError           no answer: names the endpoint
@@ -15,26 +16,29 @@
     └── UnsupportedOperation          the RPC is not in the server's version
 
 Every ``Etcd3APIError`` carries ``code`` (gRPC code), ``code_name``,
-``http_status``, ``message`` (the server's text) and ``details``.
-``Etcd3APIError.from_response`` maps every body shape the gateway uses.
+``http_status``, ``message`` (the server's text) and ``details``, and etcd3-py
+0.1.6's ``error``, ``codeText``, ``status``, ``response`` and ``as_dict()``; it is
+built with 0.1.6's arguments ``(error=None, code=None, status=None, response=None)``.
+``Etcd3APIError.from_response`` maps every body shape the gateway uses;
+``get_client_error`` is 0.1.6's exact-message lookup.  0.1.6's submodules
+(``go_etcd_rpctypes_error``, ``go_grpc_codes``, ``go_net_http_status``,
+``go_grpc_gateway_errors``, ``errors``) name these same classes.
 """
 from __future__ import annotations
 
 import json
 from typing import Any, Dict, Optional, Type
 
+from .go_grpc_codes import codeText
+
 __all__ = [
     "Etcd3Exception", "Etcd3APIError", "Etcd3StreamError", "Etcd3WatchCanceled",
-    "Etcd3TransportError", "Etcd3ConnectionError", "Etcd3Timeout", "Etcd3TLSError",
+    "Etcd3TransportError", "Etcd3ConnectionError", "Etcd3Timeout", "Etcd3TLSError", "Etcd3ProtocolError",
     "UnsupportedServerVersion", "UnsupportedOperation", "GRPC_CODES", "error_from_response",
+    "get_client_error", "ErrUnknownError",
 ]
 
-GRPC_CODES = {
-    0: "OK", 1: "Canceled", 2: "Unknown", 3: "InvalidArgument", 4: "DeadlineExceeded",
-    5: "NotFound", 6: "AlreadyExists", 7: "PermissionDenied", 8: "ResourceExhausted",
-    9: "FailedPrecondition", 10: "Aborted", 11: "OutOfRange", 12: "Unimplemented",
-    13: "Internal", 14: "Unavailable", 15: "DataLoss", 16: "Unauthenticated",
-}
+GRPC_CODES = codeText  # code -> name: 3 -> "InvalidArgument"
 # the gateway's status for each code; the reverse map is the fallback for bodies without a code
 _HTTP_STATUS_TO_CODE = {400: 3, 401: 16, 403: 7, 404: 5, 409: 10, 412: 9, 429: 8, 499: 1,
                         500: 13, 501: 12, 503: 14, 504: 4}
@@ -65,28 +69,58 @@ class UnsupportedOperation(Etcd3Exception, AttributeError):
 
 
 class Etcd3APIError(Etcd3Exception):
-    """The server (or its gateway) answered with an error."""
+    """The server (or its gateway) answered with an error.
+
+    Built as etcd3-py 0.1.6 built its errors, ``(error=None, code=None, status=None,
+    response=None)``, every argument optional.  Attributes: ``error`` (etcd's text for
+    the per-error classes, else the server's message), ``code`` (gRPC code),
+    ``codeText`` (name of the code the server sent; None when built without one),
+    ``status`` (HTTP status), ``response``; and ours: ``message`` (the server's own
+    text), ``code_name``, ``http_status`` (= ``status``), ``details``, ``body``."""
 
     code: int = 2
     etcd_message: Optional[str] = None  # etcd's text for the per-error classes
 
-    def __init__(self, message: str = "", code: Optional[int] = None, http_status: Optional[int] = None,
+    def __init__(self, error: Any = None, code: Optional[int] = None, status: Optional[int] = None,
+                 response: Any = None, *, message: Optional[str] = None, http_status: Optional[int] = None,
                  details: Any = None, body: Any = None) -> None:
-        if code is not None:
-            self.code = code
-        self.message = message or self.etcd_message or ""
-        self.http_status = http_status
+        # no Exception.__init__: ``args`` stays the tuple actually passed, as in 0.1.6
+        text = error if message is None else message
+        if isinstance(text, (bytes, bytearray)):
+            text = bytes(text).decode("utf-8", "replace")
+        text = "" if text is None else str(text).strip()
+        if code is not None and self.etcd_message is None:
+            self.code = code  # a per-error class keeps its own code (its place in the hierarchy)
+        self.codeText = GRPC_CODES.get(code) if code is not None else None
+        self.message = text or self.etcd_message or ""
+        self.error = self.etcd_message or self.message
+        self.http_status = status if status is not None else http_status
+        self.response = response
         self.details = details
         self.body = body
-        super().__init__(self.message)
+
+    @property
+    def status(self) -> Optional[int]:
+        """The HTTP status (0.1.6's name of ``http_status``)."""
+        return self.http_status
+
+    @status.setter
+    def status(self, value: Optional[int]) -> None:
+        self.http_status = value
 
     @property
     def code_name(self) -> str:
         return GRPC_CODES.get(self.code, str(self.code))
 
+    def as_dict(self) -> Dict[str, Any]:
+        return {"error": self.error, "code": self.code, "codeText": self.codeText, "status": self.status}
+
     def __str__(self) -> str:
         status = " HTTP %s" % self.http_status if self.http_status else ""
         return "%s (gRPC %s%s)" % (self.message, self.code_name, status)
+
+    def __repr__(self) -> str:
+        return "<%s error:'%s', code:%s>" % (type(self).__name__, self.error, self.code)
 
     @staticmethod
     def from_response(status: Optional[int], body: Any) -> "Etcd3APIError":
@@ -94,20 +128,33 @@ class Etcd3APIError(Etcd3Exception):
 
 
 class Etcd3StreamError(Etcd3APIError):
-    """An error reported inside a stream."""
+    """An error reported inside a stream, or a stream that could not be decoded.
+    0.1.6's constructor ``(error, buf, resp)``: ``buf`` the undecodable bytes,
+    ``resp`` the HTTP response; keywords as ``Etcd3APIError``."""
+
+    def __init__(self, error: Any = None, buf: Any = None, resp: Any = None, **kwargs: Any) -> None:
+        self.buf = buf
+        self.resp = resp
+        super().__init__(error, **kwargs)
 
 
 class Etcd3WatchCanceled(Etcd3StreamError):
-    """The server canceled a watch; ``compact_revision`` is set when the watch
-    asked for a revision that has been compacted."""
+    """The server canceled a watch.  0.1.6's constructor ``(error, resp)``: ``error``
+    the reason, ``resp`` the watch response; ``compact_revision`` is set when the
+    watch asked for a revision that has been compacted."""
 
     code = 1
 
-    def __init__(self, message: str = "", compact_revision: int = 0, watch_id: Optional[int] = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, error: Any = None, resp: Any = None, *, compact_revision: Optional[int] = None,
+                 watch_id: Optional[int] = None, **kwargs: Any) -> None:
+        if compact_revision is None:
+            compact_revision = getattr(resp, "compact_revision", 0) or 0
+        if watch_id is None:
+            watch_id = getattr(resp, "watch_id", None)
         self.compact_revision = compact_revision
         self.watch_id = watch_id
-        super().__init__(message or "watch canceled", **kwargs)
+        super().__init__(error or "watch canceled", None, resp, **kwargs)
+        self.error = self.message  # the reason given, as in 0.1.6 (also for Etcd3WatchCompacted)
 
 
 class Etcd3TransportError(Etcd3Exception):
@@ -129,6 +176,19 @@ class Etcd3Timeout(Etcd3TransportError):
 
 class Etcd3TLSError(Etcd3ConnectionError):
     """The TLS handshake or certificate verification failed."""
+
+
+class Etcd3ProtocolError(Etcd3TransportError):
+    """The endpoint answered, but not as an etcd gateway does: a malformed HTTP
+    response, a body that is not the JSON object of the RPC, an answer larger than
+    the client accepts.  ``seen`` holds the first bytes of what came."""
+
+    def __init__(self, message: str, endpoint: str = "", cause: Optional[BaseException] = None,
+                 seen: bytes = b"") -> None:
+        self.seen = bytes(seen[:200])
+        if self.seen:
+            message = "%s; it began %r" % (message, self.seen[:80])
+        super().__init__(message, endpoint, cause)
 
 
 # -- one class per gRPC code -----------------------------------------------------
@@ -233,12 +293,40 @@ class Etcd3WatchTimeout(Etcd3Exception, TimeoutError):
 
 
 __all__ += ["Etcd3WatchCompacted", "Etcd3WatchTimeout"]
+
+
+class ErrUnknownError(Etcd3APIError):
+    """An error whose message is none of etcd's known ones (0.1.6's name).  Every
+    instance is also of the class of its gRPC code: ``ErrUnknownError(msg, 5, 404)``
+    gives an ``ErrUnknownError.NotFound``, which ``except NotFound`` catches too.
+    Without a code, the HTTP status decides it, as for bodies that are not JSON."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "ErrUnknownError":
+        if cls is ErrUnknownError:
+            code = args[1] if len(args) > 1 else kwargs.get("code")
+            if code is None:
+                status = args[2] if len(args) > 2 else kwargs.get("status", kwargs.get("http_status"))
+                code = _HTTP_STATUS_TO_CODE.get(status, 2) if isinstance(status, int) else 2
+            cls = _UNKNOWN_CLASSES.get(code, cls)
+        return super().__new__(cls, *args, **kwargs)
+
+
+# ErrUnknownError.NotFound, ErrUnknownError.Unavailable, ... (an unknown message, by gRPC code)
+_UNKNOWN_CLASSES: Dict[int, Type[ErrUnknownError]] = {}
+for _code, _code_class in _CODE_CLASSES.items():
+    _unknown = type("ErrUnknownError", (ErrUnknownError, _code_class), {
+        "code": _code, "__module__": __name__, "__qualname__": "ErrUnknownError." + _code_class.__name__,
+        "__doc__": "An unknown error message with gRPC code %s (%d)." % (_code_class.__name__, _code)})
+    setattr(ErrUnknownError, _code_class.__name__, _unknown)
+    _UNKNOWN_CLASSES[_code] = _unknown
+
 # longest first, so "request timed out, possibly ..." wins over "request timed out"
 _MESSAGES_LONGEST_FIRST = sorted(_BY_MESSAGE, key=len, reverse=True)
 
 
 def error_class(message: str, code: Optional[int]) -> Type[Etcd3APIError]:
-    """The most specific class for an error message and gRPC code."""
+    """The most specific class for an error message and gRPC code: etcd's error
+    whose text the message is (or contains), else ``ErrUnknownError`` of the code."""
     cls = _BY_MESSAGE.get(message)
     if cls is None and message:
         for known in _MESSAGES_LONGEST_FIRST:
@@ -247,10 +335,22 @@ def error_class(message: str, code: Optional[int]) -> Type[Etcd3APIError]:
                 break
     if cls is not None:
         return cls
-    return _CODE_CLASSES.get(code, Etcd3APIError) if code is not None else Etcd3APIError
+    return _UNKNOWN_CLASSES.get(code, ErrUnknownError) if code is not None else ErrUnknownError
 
 
-def error_from_response(status: Optional[int], body: Any, stream: bool = False) -> Etcd3APIError:
+def get_client_error(error: Any, code: Optional[int] = None, status: Optional[int] = None,
+                     response: Any = None) -> Etcd3APIError:
+    """The error (returned, not raised) for etcd's message ``error`` (bytes are
+    UTF-8 decoded) as 0.1.6 made it: the class whose text is exactly the message,
+    else ``ErrUnknownError`` keeping ``code``."""
+    if isinstance(error, (bytes, bytearray)):
+        error = bytes(error).decode("utf-8", "replace")
+    cls = _BY_MESSAGE.get(error) if isinstance(error, str) else None
+    return (cls or ErrUnknownError)(error, code, status, response)
+
+
+def error_from_response(status: Optional[int], body: Any, stream: bool = False,
+                        response: Any = None) -> Etcd3APIError:
     """Map an error answer to an exception.  Accepts the body as bytes, text or
     decoded JSON, in every shape the gateway uses: ``{"error": str, "code"}``
     (3.2-3.3), ``{"error", "code", "message", "details"}`` (3.4-3.5),
@@ -280,7 +380,9 @@ def error_from_response(status: Optional[int], body: Any, stream: bool = False) 
     cls = error_class(message, code)
     if stream and not issubclass(cls, Etcd3StreamError):
         cls = _stream_class(cls)
-    return cls(message, code=code, http_status=status, details=data.get("details"), body=body)
+    if stream:  # a stream class is built as (error, buf, resp)
+        return cls(message, code=code, status=status, response=response, details=data.get("details"), body=body)
+    return cls(message, code, status, response, details=data.get("details"), body=body)
 
 
 _STREAM_CLASSES: Dict[type, type] = {}

@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from .. import errors
 from .lock import EtcdLockAcquireTimeout
-from ..utils import incr_last_byte
+from ..utils import prefix_range_end
 
 __all__ = ["Election", "EtcdElectionTimeout", "NotLeader"]
 
@@ -118,5 +118,5 @@ class Election:
     def _candidates_flow(self) -> Any:
         prefix = self.name.encode() + b"/"
         answer = yield from self.client._op_flow(
-            "range", prefix, incr_last_byte(prefix), sort_order="ASCEND", sort_target="CREATE")
+            "range", prefix, prefix_range_end(prefix), sort_order="ASCEND", sort_target="CREATE")
         return [kv.value for kv in answer.kvs or ()]

@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 from .. import errors
 from ..errors import Etcd3Exception
-from ..utils import incr_last_byte
+from ..utils import prefix_range_end
 
 __all__ = ["Lock", "EtcdLockError", "EtcdLockAcquireTimeout"]
 
@@ -166,7 +166,7 @@ class Lock:
             success=[{"request_put": {"key": key, "value": b"", "lease": lease}}],
             failure=[])
         line = yield from self.client._op_flow(
-            "range", prefix, incr_last_byte(prefix), limit=1, sort_order="ASCEND", sort_target="CREATE")
+            "range", prefix, prefix_range_end(prefix), limit=1, sort_order="ASCEND", sort_target="CREATE")
         if not line.kvs or line.kvs[0].key != key:
             if answer.succeeded:
                 yield from self.client._op_flow("delete_range", key)
@@ -196,7 +196,7 @@ class Lock:
     def _holder_flow(self) -> Any:
         prefix = self.name.encode() + b"/"
         line = yield from self.client._op_flow(
-            "range", prefix, incr_last_byte(prefix), limit=1, sort_order="ASCEND", sort_target="CREATE")
+            "range", prefix, prefix_range_end(prefix), limit=1, sort_order="ASCEND", sort_target="CREATE")
         return line.kvs[0] if line.kvs else None
 
     def holders(self) -> Any:
@@ -205,7 +205,7 @@ class Lock:
 
     def _holders_flow(self) -> Any:
         prefix = self.name.encode() + b"/"
-        answer = yield from self.client._op_flow("range", prefix, incr_last_byte(prefix), count_only=True)
+        answer = yield from self.client._op_flow("range", prefix, prefix_range_end(prefix), count_only=True)
         return answer.count
 
     def holder(self) -> Any:
@@ -235,13 +235,13 @@ class Lock:
         deadline = None if timeout is None else time.monotonic() + timeout
         prefix = self.name.encode() + b"/"
         while True:
-            line = yield from self.client._op_flow("range", prefix, incr_last_byte(prefix), count_only=True)
+            line = yield from self.client._op_flow("range", prefix, prefix_range_end(prefix), count_only=True)
             if line.count == 0:
                 return True
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return False
-            yield WaitForChange(prefix, incr_last_byte(prefix), line.header.revision + 1, left)
+            yield WaitForChange(prefix, prefix_range_end(prefix), line.header.revision + 1, left)
 
     def close(self) -> Any:
         """Release if held and revoke the lease behind the lock."""

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
-from .errors import Etcd3StreamError, error_from_response
+from .errors import Etcd3ProtocolError, Etcd3StreamError, error_from_response
 
 __all__ = ["Request", "Response", "StreamDecoder"]
 
@@ -39,10 +39,23 @@ class Response:
     body: bytes = b""
     # the transport's own response object (for ``raw=True`` and open streams)
     raw: Any = None
+    # who answered, for error messages
+    endpoint: str = ""
 
-    def json(self) -> Any:
-        # the gateway answers UTF-8 JSON: no encoding detection, no keyword checks
-        return _json_decode(self.body.decode("utf-8")) if self.body else {}
+    def json(self) -> Dict[str, Any]:
+        """The body as the JSON object every gateway answer is; anything else (HTML
+        from a proxy, a JSON array, invalid UTF-8, a cut body) is an Etcd3ProtocolError."""
+        if not self.body:
+            return {}
+        try:
+            # the gateway answers UTF-8 JSON: no encoding detection, no keyword checks
+            data = _json_decode(self.body.decode("utf-8"))
+        except ValueError as e:  # JSONDecodeError and UnicodeDecodeError both are
+            raise Etcd3ProtocolError("the answer is not JSON (%s)" % e, self.endpoint, e, seen=self.body) from None
+        if type(data) is not dict:
+            raise Etcd3ProtocolError("the answer is a JSON %s, not an object" % type(data).__name__,
+                                     self.endpoint, seen=self.body)
+        return data
 
 
 _json_decode = json.JSONDecoder().decode

@@ -41,8 +41,8 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
         self.lost = asyncio.get_running_loop().create_future()
 
-    def send(self, data: bytes) -> asyncio.Future:
-        self.parser = ResponseParser()
+    def send(self, data: bytes, endpoint: str = "", max_body: Optional[int] = None) -> asyncio.Future:
+        self.parser = ResponseParser(endpoint, max_body)
         self.body = []
         self.answer = asyncio.get_running_loop().create_future()
         assert self.transport is not None
@@ -134,6 +134,8 @@ class AioConnectionPool:
         self._slots: Optional[asyncio.Semaphore] = None
         self._idle: List[_Connection] = []
         self._all: Set[_Connection] = set()
+        # the largest answer accepted (None: any); the client sets it from max_response_size
+        self.max_response_size: Optional[int] = None
 
     def _bind_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -173,7 +175,7 @@ class AioConnectionPool:
             conn = self._take_idle() or await self._connect(deadline)
             timer = loop.call_at(deadline, conn.expire) if deadline is not None else None
             try:
-                status, headers, body, keep_alive = await conn.send(data)
+                status, headers, body, keep_alive = await conn.send(data, self.endpoint, self.max_response_size)
             except _Expired as e:
                 raise Etcd3Timeout("timed out after %ss" % timeout, self.endpoint, e) from None
             except AnswerLost as e:
@@ -191,7 +193,7 @@ class AioConnectionPool:
                 self._idle.append(conn)
             else:
                 conn.close()
-            return Response(status, headers, body)
+            return Response(status, headers, body, endpoint=self.endpoint)
 
     def _take_idle(self) -> Optional[_Connection]:
         while self._idle:

@@ -14,7 +14,7 @@ import ssl
 import threading
 from typing import Dict, List, Optional, Tuple
 
-from ..errors import Etcd3ConnectionError, Etcd3TLSError, Etcd3Timeout, Etcd3TransportError
+from ..errors import Etcd3ConnectionError, Etcd3ProtocolError, Etcd3TLSError, Etcd3Timeout, Etcd3TransportError
 
 __all__ = ["ResponseParser", "DuplexStream", "AioDuplexStream", "request_head", "request_bytes", "header_lines",
            "UnaryRequestWriter", "AnswerLost", "may_send_again", "connect_failure", "open_socket", "encode_chunk",
@@ -22,6 +22,8 @@ __all__ = ["ResponseParser", "DuplexStream", "AioDuplexStream", "request_head", 
 
 LAST_CHUNK = b"0\r\n\r\n"
 _MAX_HEAD = 64 * 1024
+_MAX_LINE = 4096
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
 
 
 def request_head(method: str, path: str, host: str, headers: Dict[str, str]) -> bytes:
@@ -92,9 +94,17 @@ def encode_chunk(data: bytes) -> bytes:
 class ResponseParser:
     """Incremental HTTP/1.1 response parser: ``feed(bytes)`` returns the body bytes
     the data completes; ``status``/``headers`` are set once the head is in;
-    ``finished`` once the body has ended (chunked: the last chunk; else the length)."""
+    ``finished`` once the body has ended (chunked: the last chunk; else the length).
 
-    def __init__(self) -> None:
+    It is strict where a lenient reading could loop, grow without bound or return
+    bytes the server did not mean: a status, a length or a chunk size that is not a
+    plain number, a chunk not followed by CRLF, a head, chunk line or trailer beyond
+    its bound, a body beyond ``max_body``: each is an ``Etcd3ProtocolError`` naming
+    ``endpoint`` and the first bytes received."""
+
+    def __init__(self, endpoint: str = "", max_body: Optional[int] = None) -> None:
+        self.endpoint = endpoint
+        self.max_body = max_body
         self.status: Optional[int] = None
         self.reason = ""
         self.headers: Dict[str, str] = {}
@@ -102,35 +112,51 @@ class ResponseParser:
         # whether the connection may carry another request once this answer is in
         self.keep_alive = False
         self._buffer = b""
+        self._seen = b""  # the first bytes received, for error messages
         self._chunked = False
         self._remaining: Optional[int] = None  # bytes left in the current chunk / the body
+        self._body_size = 0
+        self._trailer_size = 0
         self._state = "head"
 
+    def _error(self, message: str) -> Etcd3ProtocolError:
+        return Etcd3ProtocolError(message, self.endpoint, seen=self._seen)
+
+    def _count_body(self, size: int) -> None:
+        self._body_size += size
+        if self.max_body is not None and self._body_size > self.max_body:
+            raise self._error("the answer is larger than the client's limit of %d bytes (max_response_size)"
+                              % self.max_body)
+
     def feed(self, data: bytes) -> List[bytes]:
+        if len(self._seen) < 200:
+            self._seen += data[:200 - len(self._seen)]
         self._buffer += data
         out: List[bytes] = []
         while not self.finished:
             if self._state == "head":
+                if not self._buffer[:5] == b"HTTP/"[:len(self._buffer)]:
+                    raise self._error("not an HTTP/1.x response")
                 end = self._buffer.find(b"\r\n\r\n")
                 if end < 0:
                     if len(self._buffer) > _MAX_HEAD:
-                        raise Etcd3ConnectionError("response head too large")
+                        raise self._error("response head larger than %d bytes" % _MAX_HEAD)
                     break
                 head = self._buffer[:end].decode("latin-1")
                 self._buffer = self._buffer[end + 4:]
-                if head.startswith("HTTP/1.1 1") or head.startswith("HTTP/1.0 1"):
-                    continue  # an interim answer (100 Continue): the real one follows
                 self._parse_head(head)
             elif self._state == "size":
                 end = self._buffer.find(b"\r\n")
                 if end < 0:
+                    if len(self._buffer) > _MAX_LINE:
+                        raise self._error("chunk size line longer than %d bytes" % _MAX_LINE)
                     break
                 size_text = self._buffer[:end].split(b";", 1)[0].strip()
                 self._buffer = self._buffer[end + 2:]
-                try:
-                    self._remaining = int(size_text, 16)
-                except ValueError:
-                    raise Etcd3ConnectionError("bad chunk size %r" % size_text) from None
+                if not size_text or len(size_text) > 16 or size_text.strip(_HEX_DIGITS):
+                    raise self._error("bad chunk size %r" % size_text[:40])
+                self._remaining = int(size_text, 16)
+                self._count_body(self._remaining)
                 self._state = "data" if self._remaining else "trailer"
             elif self._state == "data":
                 if not self._buffer:
@@ -146,17 +172,25 @@ class ResponseParser:
             elif self._state == "data-end":
                 if len(self._buffer) < 2:
                     break
+                if self._buffer[:2] != b"\r\n":
+                    raise self._error("chunk data not followed by CRLF (got %r)" % self._buffer[:2])
                 self._buffer = self._buffer[2:]
                 self._state = "size"
             elif self._state == "trailer":
                 end = self._buffer.find(b"\r\n")
                 if end < 0:
+                    if len(self._buffer) > _MAX_HEAD:
+                        raise self._error("trailer larger than %d bytes" % _MAX_HEAD)
                     break
                 line, self._buffer = self._buffer[:end], self._buffer[end + 2:]
+                self._trailer_size += end + 2
+                if self._trailer_size > _MAX_HEAD:
+                    raise self._error("trailer larger than %d bytes" % _MAX_HEAD)
                 if not line:
                     self.finished = True
             elif self._state == "until-close":
                 if self._buffer:
+                    self._count_body(len(self._buffer))
                     out.append(self._buffer)
                     self._buffer = b""
                 break
@@ -165,21 +199,33 @@ class ResponseParser:
     def _parse_head(self, head: str) -> None:
         lines = head.split("\r\n")
         parts = lines[0].split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/"):
-            raise Etcd3ConnectionError("not an HTTP response: %r" % lines[0][:80])
-        self.status = int(parts[1])
+        if len(parts) < 2 or parts[0] not in ("HTTP/1.1", "HTTP/1.0"):
+            raise self._error("not an HTTP/1.x response")
+        code = parts[1]
+        if len(code) != 3 or not code.isdigit() or not "100" <= code <= "599":
+            raise self._error("bad HTTP status %r" % code[:20])
+        if code[0] == "1":
+            return  # an interim answer (100 Continue): the real head follows
+        self.status = int(code)
         self.reason = parts[2] if len(parts) > 2 else ""
         for line in lines[1:]:
             if ":" in line:
                 key, value = line.split(":", 1)
-                self.headers[key.strip().lower()] = value.strip()
+                key, value = key.strip().lower(), value.strip()
+                if key == "content-length" and self.headers.get(key, value) != value:
+                    raise self._error("conflicting Content-Length headers")
+                self.headers[key] = value
         connection = self.headers.get("connection", "").lower()
         self.keep_alive = connection == "keep-alive" if parts[0] == "HTTP/1.0" else connection != "close"
         if "chunked" in self.headers.get("transfer-encoding", "").lower():
             self._chunked = True
             self._state = "size"
         elif "content-length" in self.headers:
-            self._remaining = int(self.headers["content-length"])
+            length = self.headers["content-length"]
+            if not length.isdigit() or not length.isascii() or len(length) > 18:
+                raise self._error("bad Content-Length %r" % length[:40])
+            self._remaining = int(length)
+            self._count_body(self._remaining)
             self._state = "data" if self._remaining else "done"
             self.finished = self._remaining == 0
         else:
@@ -270,7 +316,7 @@ class DuplexStream(_ChunkedRequest):
         self.endpoint = endpoint
         self.host, self.port = host, port
         self._send_lock = threading.Lock()
-        self._parser = ResponseParser()
+        self._parser = ResponseParser(endpoint)
         self._pending: List[bytes] = []
         self.closed = False
         self.sock = open_socket(endpoint, host, port, context, connect_timeout)
@@ -352,7 +398,7 @@ class AioDuplexStream(_ChunkedRequest):
                  writer: asyncio.StreamWriter) -> None:
         self.endpoint, self.host, self.port = endpoint, host, port
         self._reader, self._writer = reader, writer
-        self._parser = ResponseParser()
+        self._parser = ResponseParser(endpoint)
         self._pending: List[bytes] = []
         self.closed = False
 

@@ -13,6 +13,7 @@ import select
 import socket
 import ssl
 import threading
+import time
 from typing import List, Optional, Tuple
 
 from ..core import Request, Response
@@ -42,20 +43,29 @@ class ConnectionPool:
         self._idle: List[socket.socket] = []
         self._closed_generation = 0  # sockets of an earlier generation are not kept
         self._pid = os.getpid()
+        # the largest answer accepted (None: any); the client sets it from max_response_size
+        self.max_response_size: Optional[int] = None
 
     def send(self, request: Request, path: str, read_timeout: Optional[float],
              connect_timeout: Optional[float] = None) -> Response:
-        """Send ``request`` (its ``path`` on this endpoint); ``read_timeout`` bounds each
-        wait for the answer's bytes (None: no bound).  Raises the clients' transport errors."""
+        """Send ``request`` (its ``path`` on this endpoint) and read its answer within
+        ``read_timeout`` seconds in all (None: no bound), however the server drips its
+        bytes.  Raises the clients' transport errors."""
         data = self._writer.write(request.method, path, request.headers, request.body)
+        deadline = None if read_timeout is None else time.monotonic() + read_timeout
         while True:
             sock, reused, generation = self._take(connect_timeout)
-            parser = ResponseParser()
+            parser = ResponseParser(self.endpoint, self.max_response_size)
             try:
                 sock.settimeout(read_timeout)
                 sock.sendall(data)
                 body: List[bytes] = []
                 while not parser.finished:
+                    if deadline is not None:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            raise socket.timeout()
+                        sock.settimeout(left)
                     chunk = sock.recv(_READ_SIZE)
                     if not chunk:
                         parser.eof()
@@ -71,7 +81,7 @@ class ConnectionPool:
                 raise Etcd3ConnectionError("connection lost: %s" % e, self.endpoint, e) from e
             except socket.timeout as e:
                 sock.close()
-                raise Etcd3Timeout("timed out after %ss" % read_timeout, self.endpoint, e) from e
+                raise Etcd3Timeout("no complete answer within %ss" % read_timeout, self.endpoint, e) from e
             except ssl.SSLError as e:
                 sock.close()
                 raise Etcd3TLSError("TLS failure: %s" % e, self.endpoint, e) from e
@@ -84,7 +94,7 @@ class ConnectionPool:
                 sock.close()
                 raise
             self._put(sock, parser.keep_alive, generation)
-            return Response(parser.status or 0, parser.headers, b"".join(body))
+            return Response(parser.status or 0, parser.headers, b"".join(body), endpoint=self.endpoint)
 
     def _take(self, connect_timeout: Optional[float]) -> Tuple[socket.socket, bool, int]:
         with self._lock:

@@ -60,6 +60,10 @@ class Response:
 
 _json_decode = json.JSONDecoder().decode
 
+# one stream item (a watch response, a snapshot piece) is far smaller; beyond this an
+# item that does not end is a broken or hostile server, not data to buffer
+MAX_STREAM_ITEM = 256 * 1024 * 1024
+
 
 class StreamDecoder:
     """Split a gateway stream body into its JSON objects, incrementally.
@@ -70,17 +74,24 @@ class StreamDecoder:
     chunk boundaries anywhere (including inside a multi-byte UTF-8 character).
     """
 
-    __slots__ = ("_utf8", "_buffer", "_decoder")
+    __slots__ = ("_utf8", "_buffer", "_decoder", "max_item")
 
-    def __init__(self) -> None:
+    def __init__(self, max_item: int = MAX_STREAM_ITEM) -> None:
         self._utf8 = codecs.getincrementaldecoder("utf-8")()
         self._buffer = ""
         self._decoder = json.JSONDecoder()
+        self.max_item = max_item  # characters one unfinished item may hold before it is refused
 
     def feed(self, data: bytes) -> List[Any]:
-        text = self._utf8.decode(data)
+        try:
+            text = self._utf8.decode(data)
+        except UnicodeDecodeError as e:
+            raise Etcd3StreamError("stream data is not UTF-8 (%s) near %r" % (e.reason, data[:60])) from None
         self._buffer += text
         if "}" not in text:
+            if len(self._buffer) > self.max_item:
+                raise Etcd3StreamError("a stream item grew past %d characters without ending: %r"
+                                       % (self.max_item, self._buffer[:60]))
             return []  # no object can have ended in this chunk: don't re-parse the tail
         return self._split()
 
@@ -100,14 +111,23 @@ class StreamDecoder:
                 if e.pos >= end or _incomplete(buffer, pos):
                     break  # the object goes on in the next chunk
                 raise Etcd3StreamError("malformed stream data at %r: %s" % (buffer[pos:pos + 60], e.msg)) from None
+            if type(obj) is not dict:
+                raise Etcd3StreamError("stream item is a JSON %s, not an object: %r"
+                                       % (type(obj).__name__, buffer[pos:pos + 60]))
             items.append(obj)
             pos = pos_after
         self._buffer = buffer[pos:]
+        if len(self._buffer) > self.max_item:
+            raise Etcd3StreamError("a stream item grew past %d characters without ending: %r"
+                                   % (self.max_item, self._buffer[:60]))
         return items
 
     def flush(self) -> List[Any]:
         """End of stream: what is left must be whitespace."""
-        self._buffer += self._utf8.decode(b"", final=True)
+        try:
+            self._buffer += self._utf8.decode(b"", final=True)
+        except UnicodeDecodeError as e:
+            raise Etcd3StreamError("stream data ended inside a UTF-8 character (%s)" % e.reason) from None
         items = self._split()
         if self._buffer.strip():
             rest = self._buffer

@@ -8,8 +8,9 @@ made outside a running event loop; the server's version is read on first use.
 from __future__ import annotations
 
 import asyncio
+import collections
 import ssl
-from typing import Any, AsyncIterator, Dict, Optional, Tuple, Union
+from typing import Any, AsyncIterator, Deque, Dict, Optional, Tuple, Union
 
 try:
     import aiohttp
@@ -18,6 +19,7 @@ except ImportError as e:  # pragma: no cover - depends on the installation
 
 from . import errors
 from .baseclient import DEFAULT_TIMEOUT, NO_TIMEOUT, BaseClient, BaseModelizedStreamResponse, Flow, step_flow
+from .client import JSONObjectSplitter
 from .core import Request, Response, StreamDecoder
 from .transport.aio_http import AioConnectionPool
 from .transport.duplex import ssl_context
@@ -33,50 +35,63 @@ CONNECT_TIMEOUT = 10.0
 class ResponseIter:
     """yield response content by every json object
 
-    Objects are split with a JSON decoder (newline-delimited or not), never by
-    counting braces.
+    ``await it.next()`` (or ``async for``) gives the bytes of each complete JSON
+    object of a gateway stream, as the sync ``iter_response`` does; objects are
+    split with a JSON decoder (newline-delimited or not), never by counting braces.
 
     :param resp: aiohttp.ClientResponse
-    :return: dict
     """
 
     def __init__(self, resp: "aiohttp.ClientResponse") -> None:
         self.resp = resp
-        self._decoder = StreamDecoder()
-        self._ready: list = []
+        self._splitter = JSONObjectSplitter()
+        self._ready: Deque[bytes] = collections.deque()
         self._done = False
 
     def __aiter__(self) -> "ResponseIter":
         return self
 
-    async def next(self) -> Any:
+    async def next(self) -> bytes:
         while not self._ready:
             if self._done:
                 raise StopAsyncIteration
             chunk = await self.resp.content.readany()
             if chunk:
-                self._ready.extend(self._decoder.feed(chunk))
+                self._ready.extend(self._splitter.feed(chunk))
             else:
                 self._done = True
-                self._ready.extend(self._decoder.flush())
-        return self._ready.pop(0)
+                self._ready.extend(self._splitter.flush())
+        return self._ready.popleft()
 
     __anext__ = next
 
 
-class ModelizedResponse:
-    """An awaitable of the decoded model of a unary response."""
+def _operation(client: Any, method: Union[None, str, Operation]) -> Optional[Operation]:
+    # 0.1.6 named the RPC by its path ('/kv/range'); ours are Operations
+    return client._find_operation(method) if isinstance(method, str) else method
 
-    def __init__(self, client: "AioClient", method: Optional[Operation], resp: "aiohttp.ClientResponse",
+
+class ModelizedResponse:
+    """An awaitable of the decoded model of a unary response.
+
+    ``resp`` is an ``aiohttp.ClientResponse`` or what gives one when awaited (the
+    request context manager of ``session.post(...)``, a coroutine); awaiting the
+    ModelizedResponse sends the request if needed, raises the mapped error of a
+    failed call and returns the model."""
+
+    def __init__(self, client: "AioClient", method: Union[None, str, Operation], resp: Any,
                  decode: bool = True) -> None:
         self.client = client
-        self.method = method
+        self.method = _operation(client, method)
         self.resp = resp
         self.decode = decode
 
     async def _result(self) -> Any:
-        body = await self.resp.read()
-        response = Response(self.resp.status, self.resp.headers, body, raw=self.resp)
+        resp = self.resp
+        if not isinstance(resp, aiohttp.ClientResponse):
+            resp = self.resp = await resp
+        body = await resp.read()
+        response = Response(resp.status, resp.headers, body, raw=resp)
         if response.status != 200:
             raise errors.error_from_response(response.status, body)
         return self.client._decode(self.method if self.decode else None, response)
@@ -86,12 +101,17 @@ class ModelizedResponse:
 
 
 class ModelizedStreamResponse(BaseModelizedStreamResponse):
-    """Model of a stream response"""
+    """Model of a stream response
 
-    def __init__(self, client: "AioClient", method: Optional[Operation], resp: "aiohttp.ClientResponse",
+    ``async for`` over it yields one model per streamed message (the ``result``
+    of each item; an ``error`` item raises).  ``close()``, ``with`` or
+    ``async with`` end it."""
+
+    def __init__(self, client: "AioClient", method: Union[None, str, Operation], resp: "aiohttp.ClientResponse",
                  decode: bool = True) -> None:
         """:param resp: aiohttp.ClientResponse"""
-        super().__init__(client, method, resp, decode)
+        super().__init__(client, _operation(client, method), resp, decode)
+        self._items: Optional[AsyncIterator[Any]] = None
 
     @property
     def connection(self) -> Any:
@@ -99,6 +119,7 @@ class ModelizedStreamResponse(BaseModelizedStreamResponse):
 
     @property
     def resp_iter(self) -> ResponseIter:
+        """A new ResponseIter on the response (the bytes of each JSON object)."""
         return ResponseIter(self.resp)
 
     async def _chunks(self) -> AsyncIterator[bytes]:
@@ -113,7 +134,7 @@ class ModelizedStreamResponse(BaseModelizedStreamResponse):
                 return
             raise errors.Etcd3ConnectionError("stream broke: %s" % e, self.client.baseurl, e) from e
 
-    async def __aiter__(self) -> AsyncIterator[Any]:
+    async def _iterate(self) -> AsyncIterator[Any]:
         op = self.method if self.decode else None
         decoder = StreamDecoder()
         async for chunk in self._chunks():
@@ -121,6 +142,20 @@ class ModelizedStreamResponse(BaseModelizedStreamResponse):
                 yield self.client._decode_stream_item(op, item)
         for item in decoder.flush():
             yield self.client._decode_stream_item(op, item)
+
+    def __aiter__(self) -> "ModelizedStreamResponse":
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._items is None:
+            self._items = self._iterate()
+        return await self._items.__anext__()
+
+    async def aclose(self) -> None:
+        """close the stream (what ends an ``async for`` that broke off early)"""
+        self.close()
+        if self._items is not None:
+            await self._items.aclose()  # type: ignore[attr-defined]
 
     def close(self) -> None:
         """close the stream"""
@@ -172,11 +207,22 @@ class AioClient(BaseClient):
             connector = aiohttp.TCPConnector(limit=self.pool_size, ssl=self._ssl)
             # etcd sets no cookies
             self._session = aiohttp.ClientSession(connector=connector, trust_env=False,
-                                                  cookie_jar=aiohttp.DummyCookieJar())
+                                                  cookie_jar=aiohttp.DummyCookieJar(),
+                                                  headers=self._base_headers())
         return self._session
 
     _stream_class = ModelizedStreamResponse
     _watcher_class = AioWatcher
+
+    # -- 0.1.6's transport hooks: plain aiohttp calls on the client's session (await them,
+    # or ``async with``)
+    def _get(self, url: str, **kwargs: Any) -> Any:
+        """GET ``url`` (see ``_url``) on the client's aiohttp session."""
+        return self.session.get(url, **kwargs)
+
+    def _post(self, url: str, data: Any = None, json: Any = None, **kwargs: Any) -> Any:
+        """POST ``data`` (a raw body) or ``json`` to ``url`` on the client's aiohttp session."""
+        return self.session.post(url, data=data, json=json, **kwargs)
 
     # -- connecting: read the server's version without blocking the loop ------------------------
     async def _ensure_connected(self) -> None:

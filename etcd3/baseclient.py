@@ -9,6 +9,7 @@ by the thin drivers of the two transports.
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -88,6 +89,77 @@ class HealthInfo(EtcdMessage):
     reason = ""
 
 
+@functools.total_ordering
+class SemanticVersion:
+    """A version string made comparable, for ``server_version_sem``: ordered by the
+    semver rules (``3.3.0-rc.4 < 3.3.0 < 3.3.10``), compared with another version, a
+    version string or anything with ``major``/``minor``/``patch`` (semantic_version's
+    ``Version``, which 0.1.6 used and which is not a dependency here)."""
+
+    __slots__ = ("major", "minor", "patch", "prerelease", "build", "_key")
+
+    _PATTERN = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?(?:\+([0-9A-Za-z.-]+))?$")
+
+    def __init__(self, version: str) -> None:
+        m = self._PATTERN.match(str(version).strip())
+        if m is None:
+            raise ValueError("not a semantic version: %r" % (version,))
+        self.major, self.minor, self.patch = (int(g or 0) for g in m.group(1, 2, 3))
+        self.prerelease: Tuple[str, ...] = tuple(m.group(4).split(".")) if m.group(4) else ()
+        self.build: Tuple[str, ...] = tuple(m.group(5).split(".")) if m.group(5) else ()
+        self._key = _semver_key(self.major, self.minor, self.patch, self.prerelease)
+
+    def __iter__(self):
+        return iter((self.major, self.minor, self.patch, self.prerelease, self.build))
+
+    def __str__(self) -> str:
+        text = "%d.%d.%d" % (self.major, self.minor, self.patch)
+        if self.prerelease:
+            text += "-" + ".".join(self.prerelease)
+        if self.build:
+            text += "+" + ".".join(self.build)
+        return text
+
+    def __repr__(self) -> str:
+        return "Version(%r)" % str(self)
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    @staticmethod
+    def _other_key(other: Any) -> Any:
+        if isinstance(other, SemanticVersion):
+            return other._key
+        if isinstance(other, str):
+            try:
+                return SemanticVersion(other)._key
+            except ValueError:
+                return NotImplemented  # not a version: unequal, and unordered
+        if all(hasattr(other, name) for name in ("major", "minor", "patch")):
+            return _semver_key(other.major, other.minor or 0, other.patch or 0,
+                               tuple(getattr(other, "prerelease", ()) or ()))
+        return NotImplemented
+
+    def __eq__(self, other: Any) -> bool:
+        key = self._other_key(other)
+        if key is NotImplemented:
+            return NotImplemented
+        return self._key == key
+
+    def __lt__(self, other: Any) -> bool:
+        key = self._other_key(other)
+        if key is NotImplemented:
+            return NotImplemented
+        return self._key < key
+
+
+def _semver_key(major: int, minor: int, patch: int, prerelease: Tuple[str, ...]) -> tuple:
+    # a release sorts after its pre-releases; numeric identifiers before alphanumeric ones
+    return (major, minor, patch, not prerelease,
+            tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in prerelease))
+
+
+
 class _RpcMethod:
     """A class attribute standing for one RPC: the method function (with the real
     signature and a docstring from the spec) is made on first access."""
@@ -137,16 +209,18 @@ class BaseClient:
         self.host = host
         self.port = int(port)
         self.protocol = protocol
-        self.cert = tuple(cert) if isinstance(cert, (tuple, list)) and cert else (cert or None)
+        self.cert = tuple(cert) if isinstance(cert, (tuple, list)) and cert else (cert or ())
         if protocol == "https":
             if verify is None:
-                verify = True
+                verify = True  # (0.1.6 verified nothing unless told to)
             elif verify is False:
                 warnings.warn("TLS certificate verification is off for %s: anyone on the path can "
                               "impersonate the server" % self.baseurl, Etcd3Warning, stacklevel=3)
+        elif verify is None:
+            verify = False  # nothing to verify over plain http (0.1.6's value)
         self.verify = verify
         self.timeout = timeout
-        self.headers = dict(headers or {})
+        self.headers = headers if headers is not None else {}  # the caller's dict, as 0.1.6 kept it
         self.user_agent = user_agent or "etcd3-py/%s" % _version()
         self.pool_size = pool_size
         self.username = username
@@ -178,6 +252,26 @@ class BaseClient:
     def api_prefix(self) -> str:
         """The gateway prefix of the connected server (``/v3beta``, ``/v3``, ...)."""
         return self.spec.prefix
+
+    @property
+    def server_version_sem(self) -> "SemanticVersion":
+        """``server_version`` as a comparable version (0.1.6: a ``semantic_version.Version``)."""
+        return SemanticVersion(self.server_version)
+
+    @property
+    def cluster_version_sem(self) -> "SemanticVersion":
+        """``cluster_version`` as a comparable version."""
+        return SemanticVersion(self.cluster_version)
+
+    @property
+    def api_spec(self) -> Any:
+        """The ``SwaggerSpec`` of the connected server's rpc API."""
+        return self.spec.rpc
+
+    def _url(self, method: str, prefix: bool = True) -> str:
+        """The URL of a gateway path: ``_url('/kv/range')`` -> ``<baseurl><api_prefix>/kv/range``;
+        ``prefix=False`` leaves the API prefix out (``/version``, ``/health``)."""
+        return self.baseurl + (self.api_prefix if prefix else "") + "/" + method.lstrip("/")
 
     @property
     def spec(self) -> SpecBundle:
@@ -229,6 +323,13 @@ class BaseClient:
         self.server_version = info.etcdserver or self.server_version
         self.cluster_version = info.etcdcluster or self.cluster_version
         self._use_spec(self.server_version)
+        # the warnings 0.1.6 gave for old servers (older than 3.2 is refused above)
+        if parse_version(self.server_version) < (3, 2, 2):
+            warnings.warn("etcd %s: the gRPC-JSON gateway of etcd before 3.2.2 has known bugs"
+                          % self.server_version, Etcd3Warning, stacklevel=4)
+        elif parse_version(self.server_version) < (3, 3, 0):
+            warnings.warn("etcd %s: authentication through the gRPC-JSON gateway needs etcd 3.3 or newer"
+                          % self.server_version, Etcd3Warning, stacklevel=4)
         return info
 
     def _version_fallback(self, error: Exception) -> None:

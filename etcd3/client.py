@@ -1,10 +1,12 @@
 """synchronous client (on requests)"""
 from __future__ import annotations
 
+import codecs
+import json
 import socket
 import ssl
 import warnings
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import requests
 import requests.adapters
@@ -12,7 +14,8 @@ import urllib3
 
 from . import errors
 from .baseclient import DEFAULT_TIMEOUT, NO_TIMEOUT, BaseClient, BaseModelizedStreamResponse, Flow, step_flow
-from .core import Request, Response, StreamDecoder, iter_stream_items
+from .core import Request, Response, iter_stream_items
+from .core import _incomplete as incomplete_json
 from .transport.duplex import ssl_context
 from .transport.http_pool import ConnectionPool
 from .stateful.lock import WaitForChange
@@ -25,34 +28,112 @@ __all__ = ["Client", "ModelizedStreamResponse", "iter_response"]
 CONNECT_TIMEOUT = 10.0
 
 
-def iter_response(resp: requests.Response) -> Iterator[Any]:
+class JSONObjectSplitter:
+    """Cut a gateway stream body into the bytes of its JSON objects, incrementally:
+    ``feed(chunk)`` returns the objects the chunk completed, ``flush()`` checks that
+    the stream did not end inside one.  Newline-delimited or not; braces inside
+    strings and chunk boundaries anywhere (also inside a UTF-8 character) are fine."""
+
+    def __init__(self) -> None:
+        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        self._raw_decode = json.JSONDecoder().raw_decode
+        self._buffer = ""
+
+    def feed(self, chunk: bytes) -> List[bytes]:
+        text = self._utf8.decode(chunk)
+        self._buffer += text
+        if "}" not in text:
+            return []  # no object can have ended in this chunk
+        buffer, pieces = self._buffer, []
+        pos, end = 0, len(buffer)
+        while True:
+            while pos < end and buffer[pos] in " \t\r\n":
+                pos += 1
+            if pos >= end:
+                break
+            try:
+                _, after = self._raw_decode(buffer, pos)
+            except json.JSONDecodeError as e:
+                if e.pos >= end or incomplete_json(buffer, pos):
+                    break  # the object goes on in the next chunk
+                raise errors.Etcd3StreamError("Stream decode error: %r" % buffer[pos:pos + 80]) from None
+            pieces.append(buffer[pos:after].encode("utf-8"))
+            pos = after
+        self._buffer = buffer[pos:]
+        return pieces
+
+    def flush(self) -> List[bytes]:
+        # every object ends with a '}', so feed() has cut each one already: only a broken
+        # object can be left
+        self._buffer += self._utf8.decode(b"", final=True)
+        if self._buffer.strip():
+            rest, self._buffer = self._buffer, ""
+            raise errors.Etcd3StreamError("Stream decode error: the stream ended inside %r" % rest[:80])
+        return []
+
+
+def iter_response(resp: Any) -> Iterator[bytes]:
     """yield response content by every json object
 
-    The content of etcd's gRPC-JSON-Gateway stream response is newline-delimited
-    on recent servers and had no delimiter at all on old ones; objects are
-    split with a JSON decoder, never by counting braces or by line.
+    Each complete JSON object of a gateway stream, as its bytes.  The content is
+    newline-delimited on recent servers and had no delimiter at all on old ones;
+    objects are split with a JSON decoder, never by counting braces or by line.
 
-    :param resp: Response
-    :return: dict
+    :param resp: a ``requests.Response`` of a stream (or urllib3's response)
+    :raises Etcd3StreamError: the stream ended inside an object, or sent what is not JSON
     """
-    decoder = StreamDecoder()
-    for chunk in resp.iter_content(chunk_size=None):
-        yield from decoder.feed(chunk)
-    yield from decoder.flush()
+    chunks = resp.iter_content(chunk_size=65536) if hasattr(resp, "iter_content") else resp.stream(65536)
+    splitter = JSONObjectSplitter()
+    for chunk in chunks:
+        yield from splitter.feed(chunk)
+    yield from splitter.flush()
+
+
+def _as_requests_response(resp: Any, url: str) -> requests.Response:
+    """urllib3's response of a stream wrapped as requests would (``stream.resp``, as 0.1.6 had it)."""
+    wrapped = requests.Response()
+    wrapped.raw = resp
+    wrapped.status_code = resp.status
+    wrapped.headers = requests.structures.CaseInsensitiveDict(resp.headers)
+    wrapped.reason = resp.reason
+    wrapped.url = url
+    wrapped.encoding = requests.utils.get_encoding_from_headers(wrapped.headers)
+    return wrapped
 
 
 class ModelizedStreamResponse(BaseModelizedStreamResponse):
-    """Model of a stream response"""
+    """Model of a stream response
 
-    def __init__(self, client: "Client", method: Optional[Operation], resp: Any, decode: bool = True) -> None:
-        """:param resp: the transport's response (urllib3's, as pooled by requests)"""
+    Iterating it yields one model per streamed message (the ``result`` of each
+    item; an ``error`` item raises its exception).  ``resp`` is the
+    ``requests.Response``, ``raw`` its urllib3 response; ``close()`` or leaving
+    the ``with`` block ends the stream, also one that another thread is reading.
+    """
+
+    def __init__(self, client: Any, method: Union[None, str, Operation], resp: Any, decode: bool = True) -> None:
+        """
+        :param client: the Client the stream belongs to
+        :param method: the RPC (an Operation, its path like ``'/watch'`` or its name)
+        :param resp: the stream's ``requests.Response`` (or urllib3's response)
+        :param decode: yield models (True) or the JSON dicts of the results (False)
+        """
+        if isinstance(method, str):
+            method = client._find_operation(method)
+        if not isinstance(resp, requests.Response):
+            resp = _as_requests_response(resp, getattr(client, "baseurl", ""))
         super().__init__(client, method, resp, decode)
 
+    @property
+    def raw(self) -> Any:
+        """urllib3's response (``resp.raw``)."""
+        return self.resp.raw
+
     def _chunks(self) -> Iterator[bytes]:
+        raw = self.resp.raw
         try:
             while True:
                 # read1: whatever has arrived (one chunk), without waiting for a full buffer
-                chunk = self.resp.read1(65536)
+                chunk = raw.read1(65536)
                 if not chunk:
                     return
                 yield chunk
@@ -74,15 +155,16 @@ class ModelizedStreamResponse(BaseModelizedStreamResponse):
         if self._closed:
             return
         self._closed = True
+        raw = self.resp.raw
         # shut the socket down so that a reader blocked in another thread wakes up now
-        sock = getattr(getattr(self.resp, "_connection", None) or getattr(self.resp, "connection", None), "sock", None)
+        sock = getattr(getattr(raw, "_connection", None) or getattr(raw, "connection", None), "sock", None)
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        self.resp.close()
-        self.resp.release_conn()
+        raw.close()
+        raw.release_conn()
 
     def __enter__(self) -> "ModelizedStreamResponse":
         return self
@@ -101,31 +183,44 @@ class Client(BaseClient):
                  cert: Union[Tuple[str, str], str, Tuple[()]] = (), verify: Union[None, bool, str] = None,
                  timeout: Optional[float] = None, headers: Optional[Dict[str, str]] = None,
                  user_agent: Optional[str] = None, pool_size: int = 30, username: Optional[str] = None,
-                 password: Optional[str] = None, token: Optional[str] = None, max_retries: int = 0,
+                 password: Optional[str] = None, token: Optional[str] = None,
+                 max_retries: Union[int, urllib3.Retry] = 0,
                  server_version: str = "3.3.0", cluster_version: str = "3.3.0") -> None:
         """
-        :param max_retries: The maximum number of retries each connection should attempt.
+        :param max_retries: The maximum number of retries each connection should attempt
+            (an int, or a ``urllib3.Retry`` for finer control, as requests' HTTPAdapter takes).
             Note, this applies only to failed DNS lookups, socket connections and connection
             timeouts, never to requests where data has made it to the server.
         """
+        if isinstance(max_retries, int):
+            if max_retries < 0:
+                raise ValueError("max_retries must be >= 0, got %d" % max_retries)
+        elif not isinstance(max_retries, urllib3.Retry):
+            raise TypeError("max_retries must be an int or a urllib3.Retry, got %r" % (max_retries,))
         super().__init__(host=host, port=port, protocol=protocol, cert=cert, verify=verify, timeout=timeout,
                          headers=headers, user_agent=user_agent, pool_size=pool_size, username=username,
                          password=password, token=token, server_version=server_version,
                          cluster_version=cluster_version)
         self.max_retries = max_retries
-        self.session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size,
+        # requests carries the server streams and call_rpc(raw=True), and is there for code
+        # that used 0.1.6's ``_session`` (or ``_get``/``_post``) itself
+        self._session = self.session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size,
                                                 max_retries=max_retries)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.trust_env = False  # no proxies from the environment for a loopback/cluster API
-        # like requests' own max_retries: connection failures only, never once data was sent
-        self._retries = urllib3.Retry(total=max_retries, connect=max_retries, read=False, redirect=False,
-                                      status=None, other=0, raise_on_status=False)
-        if self.protocol == "https":
-            self.session.verify = self.verify
-            if self.cert:
-                self.session.cert = self.cert
+        self.session.headers["User-Agent"] = self.user_agent
+        self.session.headers.update(self.headers)
+        self.session.verify = self.verify
+        if self.cert:
+            self.session.cert = self.cert
+        if isinstance(max_retries, urllib3.Retry):
+            self._retries = max_retries  # the caller's own rules, as requests applied them
+        else:
+            # like requests' own int max_retries: connection failures only, never once data was sent
+            self._retries = urllib3.Retry(total=max_retries, connect=max_retries, read=False, redirect=False,
+                                          status=None, other=0, raise_on_status=False)
         self._connect()
 
     def _connect(self) -> None:
@@ -214,6 +309,9 @@ class Client(BaseClient):
 
         def make() -> ConnectionPool:
             context = ssl_context(self.verify, self.cert) if self.protocol == "https" else None
+            if isinstance(self.max_retries, urllib3.Retry):
+                return RetryingConnectionPool(self.baseurl, self.host, self.port, context, self.pool_size,
+                                              CONNECT_TIMEOUT, self.max_retries)
             return ConnectionPool(self.baseurl, self.host, self.port, context, self.pool_size, CONNECT_TIMEOUT,
                                   self.max_retries)
 
@@ -252,6 +350,17 @@ class Client(BaseClient):
             return Response(resp.status, resp.headers, body, raw=resp)
         return Response(resp.status, resp.headers, resp.data, raw=resp)
 
+    # -- 0.1.6's transport hooks: plain requests calls on the client's session --------------------
+    def _get(self, url: str, **kwargs: Any) -> requests.Response:
+        """GET ``url`` (see ``_url``) on the client's session; the client's timeout unless given."""
+        kwargs.setdefault("timeout", self.timeout)
+        return self.session.get(url, **kwargs)
+
+    def _post(self, url: str, data: Any = None, json: Any = None, **kwargs: Any) -> requests.Response:
+        """POST ``data`` (a raw body) or ``json`` to ``url`` on the client's session."""
+        kwargs.setdefault("timeout", self.timeout)
+        return self.session.post(url, data=data, json=json, **kwargs)
+
     def _raw_response(self, response: Response) -> requests.Response:
         # a requests.Response, as the seed's call_rpc(raw=True) gave
         prepared = requests.Request("POST", self.baseurl).prepare()
@@ -285,6 +394,36 @@ class Client(BaseClient):
         if self._connection_pool is not None:
             self._connection_pool.close()
         self.session.close()
+
+
+class RetryingConnectionPool(ConnectionPool):
+    """The unary pool for ``max_retries=urllib3.Retry(...)``: connecting is retried by the
+    Retry's own rules (its connect and total counts, its backoff), as urllib3 does for
+    requests.  Only connections that could not be made are retried (refused, DNS,
+    connect timeouts); a TLS failure and anything after the request went out are not."""
+
+    def __init__(self, endpoint: str, host: str, port: int, context: Optional[ssl.SSLContext],
+                 maxsize: int, connect_timeout: float, retry: urllib3.Retry) -> None:
+        super().__init__(endpoint, host, port, context, maxsize, connect_timeout, 0)
+        self.retry = retry
+
+    def _connect(self, connect_timeout: Optional[float]) -> socket.socket:
+        retry = self.retry.new()  # each request starts with the whole budget
+        while True:
+            try:
+                return super()._connect(connect_timeout)
+            except errors.Etcd3TransportError as failure:
+                if isinstance(failure, errors.Etcd3TLSError):
+                    raise
+                if isinstance(failure, errors.Etcd3Timeout):
+                    cause: Exception = urllib3.exceptions.ConnectTimeoutError(str(failure))
+                else:
+                    cause = urllib3.exceptions.NewConnectionError(None, str(failure))  # type: ignore[arg-type]
+                try:
+                    retry = retry.increment("POST", self.endpoint, error=cause)
+                except (urllib3.exceptions.MaxRetryError, urllib3.exceptions.HTTPError):
+                    raise failure from None
+                retry.sleep()
 
 
 def _transport_error(error: BaseException, endpoint: str, seconds: float) -> errors.Etcd3TransportError:

@@ -60,6 +60,32 @@ def test_a_client_cert_implies_https(tls_server, certs):
     assert client.range("tls/none").count == 0
 
 
+def test_the_requests_session_has_the_tls_settings(tls_server, certs):
+    # 0.1.6 code used client._session / _get itself: it reaches the TLS server as the client does
+    client = tls_client(tls_server, cert=client_cert(certs), verify=str(certs.ca))
+    assert (client.protocol, client.cert, client.verify) == ("https", client_cert(certs), str(certs.ca))
+    assert client._session.cert == client_cert(certs) and client._session.verify == str(certs.ca)
+    answer = client._get(client._url("/version", prefix=False))
+    assert answer.json()["etcdserver"] == tls_server.version
+    client.close()
+
+
+def test_aio_client_mutual_tls(tls_server, certs):
+    import asyncio
+    from etcd3 import AioClient
+
+    async def go():
+        async with AioClient(tls_server.host, tls_server.port, cert=client_cert(certs),
+                             verify=str(certs.ca)) as client:
+            assert client.protocol == "https" and client.server_version == tls_server.version
+            await client.put("tls/aio", "v")
+            value = (await client.range("tls/aio")).kvs[0].value
+            await client.delete_range("tls/aio")
+            return value
+
+    assert asyncio.run(asyncio.wait_for(go(), 60)) == b"v"
+
+
 def test_without_client_cert_is_a_tls_error(tls_server, certs):
     start = time.monotonic()
     with pytest.raises(errors.Etcd3ConnectionError) as info:

@@ -9,8 +9,8 @@ watch from there, so nothing is lost and nothing is delivered twice.
 
 ``WatchStream`` drives a hub over one full-duplex HTTP stream per client (a
 chunked request body of newline-delimited WatchRequests) in a reader thread,
-reconnecting with capped exponential backoff.  ``Watcher`` is the seed's
-callback API on top of it.
+reconnecting with capped exponential backoff.  ``Watcher`` is etcd3-py 0.1.6's
+callback API on top of it; ``Event`` and ``KeyValue`` are its event objects.
 """
 from __future__ import annotations
 
@@ -26,50 +26,135 @@ import threading
 import time
 from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterator, List, Optional, Pattern, Tuple, Union
 
-from .. import errors
+from .. import errors, models
 from ..core import StreamDecoder, unwrap_stream_item
 from ..transport.duplex import DuplexStream
 from ..errors import Etcd3Exception, Etcd3WatchCanceled, Etcd3WatchCompacted
 from ..transport.streams import AioBackgroundStream, BackgroundStream
 from ..utils import key_range
 
-__all__ = ["WatchEvent", "WatchHub", "WatchState", "WatchStream", "AioWatchStream", "WatchConnection", "Watcher",
-           "AioWatcher", "watch_create_fields"]
+__all__ = ["Event", "KeyValue", "EventType", "OnceTimeout", "WatchEvent", "WatchHub", "WatchState", "WatchStream",
+           "AioWatchStream", "WatchConnection", "Watcher", "AioWatcher", "watch_create_fields"]
 
 log = logging.getLogger("etcd3.watch")
 
 # what a watch's sink receives
-CREATED, EVENTS, ERROR, ENDED = "created", "events", "error", "ended"
+CREATED, EVENTS, PROGRESS, ERROR, ENDED = "created", "events", "progress", "error", "ended"
+
+UNLIMITED_RETRIES = 9223372036854775807  # what 0.1.6 made of max_retries=-1
 
 
-class WatchEvent:
-    """One event of a watch: ``key``, ``value``, ``type`` (EventType.PUT/DELETE),
-    ``prev_kv`` (a KeyValue when the watch asked for it), ``create_revision``,
-    ``mod_revision`` (= ``revision``), ``version``, ``lease``, and the ``header``
-    of the response that carried it."""
+class OnceTimeout(IOError):
+    """No event within the timeout of ``watch_once`` (which returns None then; kept
+    importable for code written for etcd3-py 0.1.6)."""
 
-    __slots__ = ("key", "value", "type", "prev_kv", "create_revision", "mod_revision", "version", "lease", "header")
 
-    def __init__(self, event: Any, header: Any = None) -> None:
-        kv = event.kv
-        self.type = event.type
-        self.prev_kv = event.prev_kv
-        self.header = header
-        if kv is None:
-            self.key, self.value, self.create_revision, self.mod_revision, self.version, self.lease = \
-                b"", b"", 0, 0, 0, 0
+_event_type: Any = None
+
+
+def _EventType() -> Any:
+    """``EventEventType``, built from the specs on first use (not at import)."""
+    global _event_type
+    if _event_type is None:
+        _event_type = models.EventEventType
+    return _event_type
+
+
+def __getattr__(name: str) -> Any:
+    if name == "EventType":
+        return _EventType()
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
+
+
+def _fields_of(data: Any, what: str) -> Dict[str, Any]:
+    """The fields present in a decoded message (a model, or a dict as decode gives)."""
+    if isinstance(data, models.EtcdMessage):
+        return dict(data._data)
+    if isinstance(data, dict):
+        return dict(data)
+    raise TypeError("%s(data): a dict or a decoded message expected, got %r" % (what, data))
+
+
+class KeyValue:
+    """A key-value pair of a watch event, as etcd3-py 0.1.6 gave it: attributes
+    ``key``, ``value``, ``create_revision``, ``mod_revision``, ``version``, ``lease``
+    (None when the server left the field out), and dict-style access to the
+    fields present: ``kv['value']``, ``kv.get('lease')`` (None for a missing key,
+    never KeyError), ``'value' in kv``, ``list(kv)``."""
+
+    def __init__(self, data: Any) -> None:
+        self._data = fields = _fields_of(data, type(self).__name__)
+        self.key: Optional[bytes] = fields.get("key")
+        self.value: Optional[bytes] = fields.get("value")
+        self.create_revision: Optional[int] = fields.get("create_revision")
+        self.mod_revision: Optional[int] = fields.get("mod_revision")
+        self.version: Optional[int] = fields.get("version")
+        self.lease: Optional[int] = fields.get("lease")
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._data.get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data.get(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def keys(self) -> Any:
+        return self._data.keys()
+
+    def values(self) -> Any:
+        return self._data.values()
+
+    def items(self) -> Any:
+        return self._data.items()
+
+    def __repr__(self) -> str:
+        return "<KeyValue of '%s'>" % (self.key,)
+
+
+class Event(KeyValue):
+    """One event of a watch: the fields of its key-value pair (see ``KeyValue``),
+    ``type`` (always an ``EventType`` member: PUT when the server left it out),
+    ``prev_kv`` (a ``KeyValue`` when the watch asked for it and there was one, else
+    None), ``header`` (of the response that carried it) and ``revision`` (=
+    ``mod_revision``).  ``event['type']`` and ``event['prev_kv']`` work too.  A
+    DELETE event has ``value`` None.
+
+    ``Event(data, header=None)`` takes a decoded event: a model or a dict with
+    ``kv``, ``type`` and ``prev_kv``."""
+
+    def __init__(self, data: Any, header: Any = None) -> None:
+        if isinstance(data, models.EtcdMessage):
+            kv, kind, prev = data.kv, data.type, data.prev_kv
+        elif isinstance(data, dict):
+            kv, kind, prev = data.get("kv"), data.get("type"), data.get("prev_kv")
         else:
-            self.key, self.value = kv.key, kv.value
-            self.create_revision, self.mod_revision = kv.create_revision, kv.mod_revision
-            self.version, self.lease = kv.version, kv.lease
+            raise TypeError("Event(data): a dict or a decoded event expected, got %r" % (data,))
+        KeyValue.__init__(self, {} if kv is None else kv)
+        event_type = _EventType()
+        if not kind:
+            kind = event_type.PUT
+        elif not isinstance(kind, event_type):
+            kind = event_type(getattr(kind, "value", kind))
+        self.type: Any = kind
+        self.prev_kv: Optional[KeyValue] = None if prev is None or isinstance(prev, KeyValue) else KeyValue(prev)
+        self.header = header
+        self._data["type"] = kind
+        self._data["prev_kv"] = self.prev_kv
 
     @property
-    def revision(self) -> int:
+    def revision(self) -> Optional[int]:
         return self.mod_revision
 
     def __repr__(self) -> str:
-        return "WatchEvent(type=%s, key=%r, value=%r, mod_revision=%d)" % (
-            getattr(self.type, "name", self.type), self.key, self.value, self.mod_revision)
+        return "<WatchEvent %s '%s'>" % (self.type.name, self.key)
+
+
+WatchEvent = Event  # the name this library used before it followed 0.1.6
 
 
 def watch_create_fields(key: Any = None, range_end: Any = None, start_revision: Optional[int] = None,
@@ -94,11 +179,12 @@ class WatchState:
     """One watch of a hub."""
 
     def __init__(self, local_id: int, create: Dict[str, Any], sink: Callable[[str, Any], None],
-                 max_retries: int = -1) -> None:
+                 max_retries: int = -1, errors: Optional[Deque[BaseException]] = None) -> None:
         self.local_id = local_id
         self.create = create
         self.sink = sink
         self.max_retries = max_retries
+        self.errors = errors  # where the stream's failures are recorded (the Watcher's ``errors``)
         self.server_id: Optional[int] = None
         # where to (re)start: None means "now" (only until the first response tells us)
         self.next_revision: Optional[int] = create.get("start_revision") or None
@@ -138,8 +224,8 @@ class WatchHub:
         return self._line({"create_request": create})
 
     def add(self, create: Dict[str, Any], sink: Callable[[str, Any], None], max_retries: int = -1,
-            connected: bool = True) -> Tuple[WatchState, List[bytes]]:
-        state = WatchState(next(self._ids), create, sink, max_retries)
+            connected: bool = True, errors: Optional[Deque[BaseException]] = None) -> Tuple[WatchState, List[bytes]]:
+        state = WatchState(next(self._ids), create, sink, max_retries, errors)
         self.watches[state.local_id] = state
         return state, [self._create_line(state)] if connected else []
 
@@ -168,6 +254,8 @@ class WatchHub:
         """The stream broke for the ``attempt``-th time in a row: watches whose
         ``max_retries`` is used up get the error and end."""
         for state in list(self.watches.values()):
+            if state.errors is not None:
+                state.errors.append(error)
             if 0 <= state.max_retries < attempt:
                 self._finish(state, ERROR, error)
 
@@ -226,9 +314,10 @@ class WatchHub:
             last = events[-1].kv.mod_revision if events[-1].kv is not None else revision
             state.next_revision = max(state.next_revision or 0, last + 1)
             if not state.done:
-                state.sink(EVENTS, [WatchEvent(e, header) for e in events])
+                state.sink(EVENTS, [Event(e, header) for e in events])
         elif revision:  # a progress notification: nothing up to revision is missing
             state.next_revision = max(state.next_revision or 0, revision + 1)
+            state.sink(PROGRESS, response)
         return []
 
     def _canceled(self, state: WatchState, response: Any) -> List[bytes]:
@@ -258,9 +347,10 @@ class _WatchStreamOwner:
         self.hub = WatchHub(op.request.encode, progress_requests="progress_request" in op.request_fields)
         return op
 
-    def add(self, create: Dict[str, Any], sink: Callable[[str, Any], None], max_retries: int = -1) -> WatchState:
+    def add(self, create: Dict[str, Any], sink: Callable[[str, Any], None], max_retries: int = -1,
+            errors: Optional[Deque[BaseException]] = None) -> WatchState:
         with self._lock:
-            state, lines = self.hub.add(create, sink, max_retries, connected=self._stream is not None)
+            state, lines = self.hub.add(create, sink, max_retries, connected=self._stream is not None, errors=errors)
             self._send(lines)
             self._ensure_running()
         return state
@@ -366,250 +456,452 @@ class WatchConnection:
         return lines
 
 
-FilterType = Union[None, str, bytes, Pattern, Callable[[WatchEvent], bool]]
+FilterType = Union[None, str, bytes, Pattern, Callable[[Event], Any]]  # or an EventType member
+Callback = Callable[[Event], Any]
+
+_EMPTY = (queue.Empty, asyncio.QueueEmpty)
 
 
-def _matcher(filter: FilterType) -> Callable[[WatchEvent], bool]:
-    if filter is None:
-        return lambda event: True
-    if isinstance(filter, str):
-        filter = filter.encode("utf-8")
-    if isinstance(filter, bytes):
-        return lambda event: event.key == filter
-    if isinstance(filter, re.Pattern):
-        if isinstance(filter.pattern, bytes):
-            return lambda event: filter.match(event.key) is not None
-        return lambda event: filter.match(event.key.decode("utf-8", "replace")) is not None
-    if callable(filter):
-        return filter
-    raise TypeError("a filter is a key (str or bytes), a regex or a callable, not %r" % (filter,))
+def _always(event: Event) -> bool:
+    return True
+
+
+def _regex_filter(pattern: Pattern) -> Callable[[Event], bool]:
+    """A filter matching keys against a regex from their start (``re.match``, not a
+    full match): a str regex sees the key decoded as UTF-8 (a key that is not UTF-8
+    never matches), a bytes regex the key's bytes."""
+    if isinstance(pattern.pattern, bytes):
+        def match_bytes(event: Event) -> bool:
+            key = event.key
+            if isinstance(key, str):
+                key = key.encode("utf-8")
+            return isinstance(key, (bytes, bytearray)) and pattern.match(key) is not None
+        return match_bytes
+
+    def match_text(event: Event) -> bool:
+        key = event.key
+        if isinstance(key, (bytes, bytearray)):
+            try:
+                key = key.decode("utf-8")
+            except UnicodeDecodeError:
+                return False
+        return isinstance(key, str) and pattern.match(key) is not None
+    return match_text
 
 
 class Watcher:
-    """Watch a key, a range or a prefix, and call back on events.
+    """Watch a key, a range or a prefix, and call back on events (etcd3-py 0.1.6's API).
 
     >>> w = client.Watcher('/config/', prefix=True)
-    >>> w.onEvent('/config/colour', lambda e: print(e.value))
+    >>> w.onEvent('/config/col', lambda e: print(e.value))   # a regex on the key
+    >>> w.onEvent(EventType.DELETE, lambda e: print('gone', e.key))
     >>> w.runDaemon()      # or w.run() to block; w.stop() ends both
+
+    Every watcher of a client shares the client's one watch stream; after a
+    disconnect the watch is created again right after the last event it received,
+    so nothing is lost or delivered twice (a compacted gap raises
+    ``Etcd3WatchCompacted``).  A watcher stopped and run again also goes on after
+    the last event it delivered.
     """
 
-    def __init__(self, client: Any, key: Any = None, range_end: Any = None, max_retries: int = -1,
+    def __init__(self, client: Any, max_retries: int = -1, key: Any = None, range_end: Any = None,
                  start_revision: Optional[int] = None, progress_notify: Optional[bool] = None,
                  prev_kv: Optional[bool] = None, prefix: Optional[bool] = None, all: Optional[bool] = None,
                  no_put: bool = False, no_delete: bool = False, fragment: Optional[bool] = None) -> None:
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int):
+            raise TypeError("max_retries must be an int (-1: no limit), got %r; Watcher's parameters are "
+                            "(client, max_retries, key, range_end, ...), client.Watcher's (key, range_end, "
+                            "max_retries, ...)" % (max_retries,))
+        # 0.1.6's range check: an explicit None does not count, an explicit False does
+        if key is None and all is None:
+            raise TypeError("__init__() requires at least one argument of key,all")
+        if (range_end is not None) + (prefix is not None) + (all is not None) > 1:
+            raise TypeError("__init__() requires at most one of param range_end or prefix or all")
+        watch_create_fields(key, range_end, start_revision, progress_notify, prev_kv, prefix, all, no_put,
+                            no_delete, fragment)  # refuses nonsense now, not at the first run
         self.client = client
-        self.max_retries = max_retries
-        self.create = watch_create_fields(key, range_end, start_revision, progress_notify, prev_kv, prefix, all,
-                                          no_put, no_delete, fragment)
-        self.callbacks: List[Tuple[FilterType, Callable[[WatchEvent], bool], Callable[[WatchEvent], Any]]] = []
+        self.max_retries = UNLIMITED_RETRIES if max_retries < 0 else max_retries
+        self.key, self.range_end, self.prefix, self.all = key, range_end, prefix, all
+        self.start_revision = start_revision
+        self.progress_notify, self.prev_kv = progress_notify, prev_kv
+        self.no_put, self.no_delete, self.fragment = no_put, no_delete, fragment
+        self.revision: Optional[int] = None  # header.revision of the last response taken
+        self.watch_id: Optional[int] = None
+        self.retries = 0  # as in 0.1.6, never counted up; the stream's failures go to ``errors``
+        self.errors: Deque[BaseException] = collections.deque(maxlen=20)
+        self.callbacks: List[Tuple[Callable[[Event], Any], FilterType, Callback]] = []
         self.error_callbacks: List[Callable[[BaseException], Any]] = []
         self.timeout: Optional[float] = None
-        self.revision: Optional[int] = start_revision  # where the next run starts (None: now)
-        self._reset()
+        self.error: Optional[BaseException] = None
+        self._lock = threading.Lock()
+        self._init_run_state()
+
+    def _init_run_state(self) -> None:
+        # where a new watch of this watcher starts: right after what it took from its last one
+        self._resume_revision: Optional[int] = None
+        # events received but not handed out yet (the rest of a batch when watch_once found
+        # its event, or what was queued when the watcher stopped): handed out first next time
+        self._pending: Deque[Event] = collections.deque()
+        self._state: Optional[WatchState] = None
+        self._queue: Any = self._new_queue()
+        self._created: Any = self._new_flag()
+        self._consumer: Optional[object] = None  # the one loop taking this watcher's events
+        self._generation = 0  # bumped by stop(): a loop of an older generation ends
+        self._thread: Optional[threading.Thread] = None
 
     def _new_queue(self) -> Any:
         return queue.Queue()
 
-    def _reset(self) -> None:
-        """The state of one run (a copy made for watch_once gets its own)."""
-        self._state: Optional[WatchState] = None
-        self._queue: "queue.Queue[Tuple[str, Any]]" = self._new_queue()
-        self._created = threading.Event()
-        self._thread: Optional[threading.Thread] = None
-        self._lock = threading.Lock()
-        self.error: Optional[BaseException] = None
+    def _new_flag(self) -> Any:
+        return threading.Event()
 
     def __repr__(self) -> str:
-        return "<Watcher %r%s %s>" % (self.create.get("key"), " ..%r" % self.create["range_end"]
-                                      if "range_end" in self.create else "",
-                                      "watching" if self.watching else "idle")
+        return "<%s %r%s %s>" % (type(self).__name__, self.key, " prefix" if self.prefix else
+                                 " all" if self.all else " ..%r" % (self.range_end,) if self.range_end is not None
+                                 else "", "watching" if self.watching else "idle")
 
     @property
     def watching(self) -> bool:
-        return self._state is not None and not self._state.done
+        """True while this watcher's watch is open on the stream."""
+        state = self._state
+        return state is not None and not state.done
+
+    @watching.setter
+    def watching(self, value: bool) -> None:
+        if value:
+            raise AttributeError("start watching with run(), runDaemon(), iteration or 'with'")
+        self.stop()
 
     # -- callbacks --------------------------------------------------------------------------
-    def onEvent(self, filter_or_cb: Any, cb: Optional[Callable[[WatchEvent], Any]] = None) -> None:
-        """Call ``cb(event)`` for events matching the filter (an exact key, a regex
-        or a callable); ``onEvent(cb)`` calls it for every event."""
-        if cb is None:
-            filter_or_cb, cb = None, filter_or_cb
-        if not callable(cb):
-            raise TypeError("the callback must be callable, got %r" % (cb,))
-        self.callbacks.append((filter_or_cb, _matcher(filter_or_cb), cb))
+    @staticmethod
+    def get_filter(filter: FilterType) -> Callable[[Event], Any]:
+        """The predicate of a filter: a callable is its own; a str or bytes is a regex
+        ``re.match``-ed against the key (from its start: ``'foo'`` matches
+        ``b'foo/bar'``; str sees the key as UTF-8 text, bytes its bytes); an
+        ``EventType`` member matches events of that type; None matches every event."""
+        if filter is None:
+            return _always
+        if isinstance(filter, _EventType()):
+            return lambda event: event.type == filter
+        if isinstance(filter, (str, bytes)):
+            return _regex_filter(re.compile(filter))
+        if isinstance(filter, re.Pattern):
+            return _regex_filter(filter)
+        if callable(filter):
+            return filter
+        raise TypeError("expect filter to be one of string, EventType, callable got %s" % type(filter))
 
-    def unEvent(self, filter_or_cb: Any = None, cb: Optional[Callable[[WatchEvent], Any]] = None) -> None:
-        """Remove callbacks: by filter, by callback, or by both."""
-        if cb is None and callable(filter_or_cb) and not isinstance(filter_or_cb, re.Pattern) and \
-                any(c is filter_or_cb for _, _, c in self.callbacks):
-            filter_or_cb, cb = None, filter_or_cb
-            self.callbacks = [entry for entry in self.callbacks if entry[2] is not cb]
-            return
-        self.callbacks = [entry for entry in self.callbacks
-                          if not (entry[0] == filter_or_cb and (cb is None or entry[2] is cb))]
+    def onEvent(self, filter_or_cb: Any, cb: Optional[Callback] = None) -> None:
+        """``onEvent(filter, cb)`` calls ``cb(event)`` for the events passing ``filter``
+        (see ``get_filter``); ``onEvent(cb)`` for every event."""
+        if cb:
+            filter = filter_or_cb
+        else:
+            filter, cb = None, filter_or_cb
+        if not callable(cb):
+            raise TypeError("callback should be a callable")
+        self.callbacks.append((self.get_filter(filter), filter, cb))
+
+    def unEvent(self, filter: Any = None, cb: Optional[Callback] = None) -> None:
+        """Remove the callbacks registered with this filter and/or this callback
+        (``unEvent(cb)`` also works for a callback registered without a filter)."""
+        if filter is None and cb is None:
+            raise TypeError("unEvent() requires at least one argument of filter,cb")
+        entries = self.callbacks
+        if cb is None and callable(filter) and not any(raw == filter or func == filter for func, raw, _ in entries) \
+                and any(c == filter for _, _, c in entries):
+            filter, cb = None, filter
+        self.callbacks = [(func, raw, c) for func, raw, c in entries
+                          if not ((cb is None or c == cb) and (filter is None or raw == filter or func == filter))]
 
     def onError(self, cb: Callable[[BaseException], Any]) -> None:
         """Call ``cb(error)`` when the watch ends with an error (compaction, too many
         retries, ...); without one, ``run()`` raises it."""
         self.error_callbacks.append(cb)
 
+    def dispatch_event(self, event: Event) -> None:
+        """Call, in the order they were registered, every callback whose filter the
+        event passes.  A callback that raises is logged; the others still run and the
+        watch goes on."""
+        for matches, _, cb in tuple(self.callbacks):
+            try:
+                if matches(event):
+                    cb(event)
+            except Exception:  # a failing callback must not kill the watch
+                log.exception("watch callback %r failed on %r", cb, event)
+
     def clear_callbacks(self) -> None:
         self.callbacks = []
         self.error_callbacks = []
 
     def clear_revision(self) -> None:
-        """Forget the revision: the next run watches from now."""
-        self.revision = None
+        """Forget the revisions: the next run watches from now."""
+        with self._lock:
+            self.start_revision = self.revision = self._resume_revision = None
+            self._pending.clear()
 
     def set_default_timeout(self, timeout: Optional[float]) -> None:
         """The timeout of ``watch_once`` when none is given."""
         self.timeout = timeout
 
+    def request_create(self) -> Any:
+        """A raw watch stream of its own (``client.watch``) for this watcher's key,
+        from where the watcher would go on; an iterable of WatchResponses, the first
+        one ``created``; close it to stop.  Callbacks and resume are not involved."""
+        return self.client.watch(create_request=self._create_request())
+
     # -- running ----------------------------------------------------------------------------
+    def _create_request(self) -> Dict[str, Any]:
+        create = watch_create_fields(self.key, self.range_end, None, self.progress_notify, self.prev_kv,
+                                     self.prefix, self.all, self.no_put, self.no_delete, self.fragment)
+        revision = self._resume_revision or self.start_revision
+        if revision:
+            create["start_revision"] = revision
+        return create
+
     def _stream(self) -> WatchStream:
         return self.client._watch_stream()
 
-    def _sink(self, kind: str, payload: Any) -> None:
-        if kind == CREATED:
-            self._created.set()
-        self._queue.put_nowait((kind, payload))
-
     def _start(self) -> None:
+        """Open the watch on the client's stream, unless it is open."""
         with self._lock:
             if self.watching:
                 return
-            self._queue = self._new_queue()
-            self._created.clear()
+            run_queue, created = self._new_queue(), self._new_flag()
+            self._queue, self._created = run_queue, created
             self.error = None
-            create = dict(self.create)
-            if self.revision:
-                create["start_revision"] = self.revision
-            self._state = self._stream().add(create, self._sink, self.max_retries)
 
-    def _remember_revision(self) -> None:
-        if self._state is not None and self._state.next_revision:
-            self.revision = self._state.next_revision
+            def sink(kind: str, payload: Any) -> None:  # the reader's side: never blocks
+                if kind == CREATED:
+                    self._take(kind, payload, None)  # set by the time runDaemon() or 'with' returns
+                if kind != EVENTS and kind != PROGRESS:
+                    created.set()  # created, or refused: the creation is settled
+                run_queue.put_nowait((kind, payload))
 
-    def _take(self, kind: str, payload: Any) -> Optional[List[WatchEvent]]:
-        """One item of the queue: the events it brings ([] for none), None at the end;
-        an error ending the watch is raised."""
+            self._state = self._stream().add(self._create_request(), sink, self.max_retries, self.errors)
+
+    def _claim(self, need_callbacks: bool) -> object:
+        """Become the one loop taking this watcher's events (a token for ``_release``)."""
+        with self._lock:
+            if need_callbacks and not self.callbacks:
+                raise TypeError("haven't watch on any event yet, use onEvent to watch a event")
+            if self._consumer is not None:
+                raise RuntimeError("already watching")
+            token = self._consumer = object()
+            return token
+
+    def _release(self, token: object) -> None:
+        with self._lock:
+            if self._consumer is token:
+                self._consumer = None
+
+    def _take_pending(self) -> Deque[Event]:
+        with self._lock:
+            pending, self._pending = self._pending, collections.deque()
+        return pending
+
+    def _push_back(self, batch: Deque[Event]) -> None:
+        """Events taken but not handed out go back to the front of the pending ones."""
+        with self._lock:
+            self._pending.extendleft(reversed(batch))
+
+    def _remember(self, state: Optional[WatchState]) -> None:
+        if state is not None and state.next_revision:
+            self._resume_revision = state.next_revision
+
+    def _take(self, kind: str, payload: Any, state: Optional[WatchState]) -> Optional[List[Event]]:
+        """One item of the run's queue: its events ([] for none), None at the end; an
+        error ending the watch is raised.  Keeps 0.1.6's attributes: ``revision`` is
+        the last response's header revision, ``start_revision`` and ``watch_id`` those
+        of the response that created the watch."""
         if kind == EVENTS:
-            self._remember_revision()
+            header = payload[-1].header
+            if header is not None:
+                self.revision = header.revision
             return payload
+        if kind == CREATED or kind == PROGRESS:
+            header = payload.header
+            if header is not None:
+                self.revision = header.revision
+            if kind == CREATED:
+                self.start_revision = self.revision
+                self.watch_id = payload.watch_id
+            return []
+        self._remember(state)
         if kind == ERROR:
-            self._remember_revision()
             self.error = payload
+            if not self.errors or self.errors[-1] is not payload:
+                self.errors.append(payload)
             raise payload
-        if kind == ENDED:
-            self._remember_revision()
-            return None
-        return []
+        return None
 
-    def events(self, timeout: Optional[float] = None) -> Iterator[WatchEvent]:
-        """Iterate over the events (starting the watch if needed) until ``stop()``;
-        an error ending the watch is raised; ``timeout`` bounds each wait."""
-        self._start()
+    def _stop_watch(self) -> None:
+        """Cancel the watch (the loop taking its events ends); what it had received
+        and not handed out is kept for the next run."""
+        with self._lock:
+            self._generation += 1
+            self._consumer = None
+            state, run_queue = self._state, self._queue
+        if state is None:
+            return
+        if not state.done:
+            self._stream().cancel(state)  # its sink gets ENDED at once: nothing comes after
+        left: List[Event] = []
         while True:
             try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                raise errors.Etcd3WatchTimeout("no event within %ss" % timeout) from None
-            events = self._take(*item)
-            if events is None:
+                kind, payload = run_queue.get_nowait()
+            except _EMPTY:
+                break
+            if kind == EVENTS:
+                left.extend(payload)
+        run_queue.put_nowait((ENDED, None))  # for a loop blocked on the queue
+        with self._lock:
+            self._pending.extend(left)
+            self._remember(state)
+
+    def _wait_time(self, timeout: Optional[float], deadline: Optional[float]) -> Optional[float]:
+        return timeout if deadline is None else max(0.0, deadline - time.monotonic())
+
+    def _timed_out(self, timeout: Optional[float], deadline: Optional[float]) -> BaseException:
+        if deadline is not None:
+            return OnceTimeout("no event in time")
+        return errors.Etcd3WatchTimeout("no event within %ss" % timeout)
+
+    def _consume(self, token: Optional[object] = None, timeout: Optional[float] = None,
+                 deadline: Optional[float] = None) -> Iterator[Event]:
+        """This watcher's events (starting the watch if needed) until ``stop()``: the
+        pending ones first.  ``timeout`` bounds each wait (Etcd3WatchTimeout), a
+        ``deadline`` the whole (OnceTimeout)."""
+        if token is None:
+            token = self._claim(False)
+        generation = self._generation
+        batch: Deque[Event] = collections.deque()
+        try:
+            if self._generation != generation:
                 return
-            yield from events
+            self._start()
+            run_queue, state = self._queue, self._state
+            batch = self._take_pending()
+            while True:
+                while batch:
+                    if self._generation != generation:
+                        return
+                    yield batch.popleft()
+                if self._generation != generation:
+                    return
+                try:
+                    item = run_queue.get(timeout=self._wait_time(timeout, deadline))
+                except queue.Empty:
+                    raise self._timed_out(timeout, deadline) from None
+                events = self._take(*item, state)
+                if events is None:
+                    return
+                batch = collections.deque(events)
+        finally:
+            if batch:
+                self._push_back(batch)
+            self._release(token)
+
+    def events(self, timeout: Optional[float] = None) -> Iterator[Event]:
+        """Iterate over the events (starting the watch if needed) until ``stop()``; an
+        error ending the watch is raised; ``timeout`` bounds each wait
+        (``Etcd3WatchTimeout``)."""
+        return self._consume(timeout=timeout)
 
     __iter__ = events
 
-    def _dispatch(self, event: WatchEvent) -> None:
-        for _, matches, cb in list(self.callbacks):
-            if matches(event):
-                try:
-                    cb(event)
-                except Exception:  # a failing callback must not kill the watch
-                    log.exception("watch callback %r failed on %r", cb, event)
-
-    def run(self) -> None:
-        """Watch and call back until ``stop()`` (blocking)."""
+    def _dispatch_loop(self, token: object) -> None:
         try:
-            for event in self.events():
-                self._dispatch(event)
+            for event in self._consume(token):
+                self.dispatch_event(event)
         except Etcd3Exception as error:
             if not self.error_callbacks:
                 raise
             for cb in self.error_callbacks:
                 cb(error)
 
-    def runDaemon(self, timeout: float = 10) -> threading.Thread:
-        """Run in a background thread; returns once the server has created the watch,
-        so that every change made after this call is seen."""
-        self._start()
-        thread = self._thread = threading.Thread(target=self._run_quietly, name="etcd3-watcher", daemon=True)
-        thread.start()
+    def run(self) -> None:
+        """Watch and call back until ``stop()`` (blocking)."""
+        self._dispatch_loop(self._claim(True))
+
+    def _wait_created(self, timeout: float) -> None:
         if not self._created.wait(timeout) and self.error is None and self.watching:
             raise errors.Etcd3Timeout("the watch was not created within %ss" % timeout, self.client.baseurl)
+
+    def runDaemon(self, timeout: float = 10) -> threading.Thread:
+        """Run in a daemon thread (also kept as ``_thread``); returns it once the
+        server has created the watch, so that every change made after this call is seen."""
+        token = self._claim(True)
+        try:
+            self._start()
+        except BaseException:
+            self._release(token)
+            raise
+        thread = self._thread = threading.Thread(target=self._daemon, args=(token,), name="etcd3-watcher",
+                                                 daemon=True)
+        thread.start()
+        self._wait_created(timeout)
         return thread
 
-    def _run_quietly(self) -> None:
+    def _daemon(self, token: object) -> None:
         try:
-            self.run()
+            self._dispatch_loop(token)
         except Etcd3Exception as error:
             log.error("watcher %r ended: %s", self, error)
 
     def stop(self) -> None:
         """Stop watching; a running ``run()``/``runDaemon()`` returns promptly."""
-        state = self._state
-        if state is not None:
-            self._stream().cancel(state)
+        self._stop_watch()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(1)
-        self._thread = None
+
+    cancel = stop
 
     def _once(self) -> "Watcher":
-        """A watch of its own for watch_once (a running watcher's queue belongs to its
-        run()): from the watcher's revision when idle, from now when running."""
+        """A watch of its own for watch_once while a loop takes this watcher's events
+        (its events are that loop's): from now, touching nothing of this watcher."""
         once = copy.copy(self)
-        if self.watching:
-            once.revision = None
-        once._reset()
+        once._lock = threading.Lock()
+        once.errors = collections.deque(maxlen=20)
+        once.start_revision = once.revision = once.watch_id = None
+        once._init_run_state()
         return once
 
-    @staticmethod
-    def _match(kind: str, payload: Any, matches: Callable[[WatchEvent], bool]) -> Optional[WatchEvent]:
-        if kind == ERROR:
-            raise payload
-        if kind == ENDED:
-            raise errors.Etcd3WatchCanceled("the watch was stopped")
-        if kind == EVENTS:
-            for event in payload:
+    def _once_target(self) -> "Watcher":
+        with self._lock:
+            busy = self._consumer is not None
+        return self._once() if busy else self
+
+    def watch_once(self, filter: FilterType = None, timeout: Optional[float] = None) -> Optional[Event]:
+        """The first event passing ``filter`` (see ``get_filter``), or None when none
+        came within ``timeout`` seconds (default: ``set_default_timeout``; None waits
+        on).  The watch is stopped afterwards; the next watch_once or run goes on
+        after the event returned, so a loop of watch_once calls misses nothing.  On a
+        watcher that is running, it watches from now on a watch of its own."""
+        timeout = timeout if timeout is not None else self.timeout
+        matches = self.get_filter(filter)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        watcher = self._once_target()
+        events = watcher._consume(deadline=deadline)
+        try:
+            for event in events:
                 if matches(event):
                     return event
-        return None
-
-    def watch_once(self, filter: FilterType = None, timeout: Optional[float] = None) -> WatchEvent:
-        """Wait for the first event matching ``filter``; ``Etcd3WatchTimeout`` after
-        ``timeout`` seconds (default: ``set_default_timeout``; None waits forever)."""
-        timeout = timeout if timeout is not None else self.timeout
-        matches = _matcher(filter)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        once = self._once()
-        try:
-            once._start()
-            while True:
-                left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                try:
-                    item = once._queue.get(timeout=left)
-                except queue.Empty:
-                    raise errors.Etcd3WatchTimeout("no matching event within %ss" % timeout) from None
-                event = self._match(*item, matches)
-                if event is not None:
-                    return event
+            return None  # stopped meanwhile
+        except OnceTimeout:
+            return None
         finally:
-            once.stop()
+            events.close()  # the rest of the batch goes back to the pending events
+            watcher.stop()
 
     def __enter__(self) -> "Watcher":
-        self.runDaemon()
+        """Open the watch (changes made from now on are seen); iterate, run() or
+        runDaemon() inside; stopped at the end."""
+        if self.watching:
+            raise RuntimeError("already watching")
+        self._start()
+        self._wait_created(10)
         return self
 
     def __exit__(self, *args: Any) -> None:
@@ -623,88 +915,133 @@ class AioWatcher(Watcher):
     def _new_queue(self) -> Any:
         return asyncio.Queue()
 
-    def _reset(self) -> None:
-        super()._reset()
-        self._created = asyncio.Event()  # type: ignore[assignment]
+    def _new_flag(self) -> Any:
+        return asyncio.Event()
+
+    def _init_run_state(self) -> None:
+        super()._init_run_state()
         self._task: Optional["asyncio.Task[None]"] = None
 
-    async def _get(self, timeout: Optional[float]) -> Tuple[str, Any]:
-        try:
-            return await asyncio.wait_for(self._queue.get(), timeout)  # type: ignore[arg-type]
-        except asyncio.TimeoutError:
-            raise errors.Etcd3WatchTimeout("no event within %ss" % timeout) from None
+    @property  # type: ignore[override]
+    def watching(self) -> bool:
+        state = self._state
+        return state is not None and not state.done
 
-    async def events(self, timeout: Optional[float] = None) -> AsyncIterator[WatchEvent]:  # type: ignore[override]
-        self._start()
-        while True:
-            events = self._take(*await self._get(timeout))
-            if events is None:
+    def __iter__(self) -> Any:  # type: ignore[override]
+        raise TypeError("an AioWatcher is iterated with 'async for'")
+
+    async def _consume(self, token: Optional[object] = None, timeout: Optional[float] = None,  # type: ignore[override]
+                       deadline: Optional[float] = None) -> AsyncIterator[Event]:
+        if token is None:
+            token = self._claim(False)
+        generation = self._generation
+        batch: Deque[Event] = collections.deque()
+        try:
+            if self._generation != generation:
                 return
-            for event in events:
-                yield event
+            self._start()
+            run_queue, state = self._queue, self._state
+            batch = self._take_pending()
+            while True:
+                while batch:
+                    if self._generation != generation:
+                        return
+                    yield batch.popleft()
+                if self._generation != generation:
+                    return
+                try:
+                    item = await asyncio.wait_for(run_queue.get(), self._wait_time(timeout, deadline))
+                except asyncio.TimeoutError:
+                    raise self._timed_out(timeout, deadline) from None
+                events = self._take(*item, state)
+                if events is None:
+                    return
+                batch = collections.deque(events)
+        finally:
+            if batch:
+                self._push_back(batch)
+            self._release(token)
+
+    def events(self, timeout: Optional[float] = None) -> AsyncIterator[Event]:  # type: ignore[override]
+        return self._consume(timeout=timeout)
 
     __aiter__ = events
 
-    async def run(self) -> None:  # type: ignore[override]
+    async def _dispatch_loop(self, token: object) -> None:  # type: ignore[override]
         try:
-            async for event in self.events():
-                self._dispatch(event)
+            async for event in self._consume(token):
+                self.dispatch_event(event)
         except Etcd3Exception as error:
             if not self.error_callbacks:
                 raise
             for cb in self.error_callbacks:
                 cb(error)
 
-    async def runDaemon(self, timeout: float = 10) -> "asyncio.Task[None]":  # type: ignore[override]
-        self._start()
-        self._task = asyncio.get_running_loop().create_task(self._run_quietly())
+    async def run(self) -> None:  # type: ignore[override]
+        await self._dispatch_loop(self._claim(True))
+
+    async def _wait_created(self, timeout: float) -> None:  # type: ignore[override]
         try:
-            await asyncio.wait_for(self._created.wait(), timeout)  # type: ignore[arg-type]
+            await asyncio.wait_for(self._created.wait(), timeout)
         except asyncio.TimeoutError:
             if self.error is None and self.watching:
                 raise errors.Etcd3Timeout("the watch was not created within %ss" % timeout,
                                           self.client.baseurl) from None
+
+    async def runDaemon(self, timeout: float = 10) -> "asyncio.Task[None]":  # type: ignore[override]
+        token = self._claim(True)
+        try:
+            self._start()
+        except BaseException:
+            self._release(token)
+            raise
+        self._task = asyncio.get_running_loop().create_task(self._daemon(token))
+        await self._wait_created(timeout)
         return self._task
 
-    async def _run_quietly(self) -> None:  # type: ignore[override]
+    async def _daemon(self, token: object) -> None:  # type: ignore[override]
         try:
-            await self.run()
+            await self._dispatch_loop(token)
         except Etcd3Exception as error:
             log.error("watcher %r ended: %s", self, error)
 
     async def stop(self) -> None:  # type: ignore[override]
-        state = self._state
-        if state is not None:
-            self._stream().cancel(state)
-        task, self._task = self._task, None
-        if task is not None and task is not asyncio.current_task():
+        self._stop_watch()
+        task = self._task
+        if task is not None and task is not asyncio.current_task() and not task.done():
             try:
                 await asyncio.wait_for(asyncio.shield(task), 1)
             except asyncio.TimeoutError:
                 task.cancel()
 
+    cancel = stop
+
     async def watch_once(self, filter: FilterType = None,  # type: ignore[override]
-                         timeout: Optional[float] = None) -> WatchEvent:
+                         timeout: Optional[float] = None) -> Optional[Event]:
         timeout = timeout if timeout is not None else self.timeout
-        matches = _matcher(filter)
+        matches = self.get_filter(filter)
         deadline = None if timeout is None else time.monotonic() + timeout
-        once = self._once()
+        watcher = self._once_target()
+        events = watcher._consume(deadline=deadline)
         try:
-            once._start()
-            while True:
-                left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                try:
-                    item = await once._get(left)  # type: ignore[attr-defined]
-                except errors.Etcd3WatchTimeout:
-                    raise errors.Etcd3WatchTimeout("no matching event within %ss" % timeout) from None
-                event = self._match(*item, matches)
-                if event is not None:
+            async for event in events:  # type: ignore[attr-defined]
+                if matches(event):
                     return event
+            return None  # stopped meanwhile
+        except OnceTimeout:
+            return None
         finally:
-            await once.stop()  # type: ignore[misc]
+            await events.aclose()  # type: ignore[attr-defined]
+            await watcher.stop()  # type: ignore[misc]
+
+    def __enter__(self) -> Any:
+        raise TypeError("an AioWatcher is used with 'async with'")
 
     async def __aenter__(self) -> "AioWatcher":
-        await self.runDaemon()
+        if self.watching:
+            raise RuntimeError("already watching")
+        self._start()
+        await self._wait_created(10)
         return self
 
     async def __aexit__(self, *args: Any) -> None:

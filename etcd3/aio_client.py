@@ -27,7 +27,7 @@ from .stateful.lock import WaitForChange
 from .stateful.watch import AioWatcher
 from .spec import Operation, bundled_versions, load_bundle
 
-__all__ = ["AioClient", "ModelizedResponse", "ModelizedStreamResponse", "ResponseIter"]
+__all__ = ["AioClient", "ModelizedResponse", "ModelizedStreamResponse", "ResponseIter", "StreamCall"]
 
 CONNECT_TIMEOUT = 10.0
 
@@ -152,10 +152,11 @@ class ModelizedStreamResponse(BaseModelizedStreamResponse):
         return await self._items.__anext__()
 
     async def aclose(self) -> None:
-        """close the stream (what ends an ``async for`` that broke off early)"""
-        self.close()
-        if self._items is not None:
-            await self._items.aclose()  # type: ignore[attr-defined]
+        """end the current iteration (a later one goes on with the next message);
+        ``close()`` ends the stream"""
+        items, self._items = self._items, None
+        if items is not None:
+            await items.aclose()  # type: ignore[attr-defined]
 
     def close(self) -> None:
         """close the stream"""
@@ -174,6 +175,56 @@ class ModelizedStreamResponse(BaseModelizedStreamResponse):
 
     async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
         self.close()
+
+
+class StreamCall:
+    """The stream an AioClient call opens (``watch``, ``lease_keep_alive``, ``snapshot``,
+    ``call_rpc(stream=True)``): ``await`` it for the ``ModelizedStreamResponse``, or use it
+    as that stream right away, as 0.1.6's calls returned it: ``async with
+    client.watch_create('k') as stream``, ``async for resp in client.watch_create('k')``
+    (the request goes out on first use)."""
+
+    __slots__ = ("_call", "_stream")
+
+    def __init__(self, call: Any) -> None:
+        self._call = call  # the coroutine that opens the stream
+        self._stream: Optional[ModelizedStreamResponse] = None
+
+    async def _open(self) -> ModelizedStreamResponse:
+        if self._stream is None:
+            self._stream = await self._call
+        return self._stream
+
+    def __await__(self):
+        return self._open().__await__()
+
+    async def __aenter__(self) -> ModelizedStreamResponse:
+        return await (await self._open()).__aenter__()
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        if self._stream is not None:
+            await self._stream.__aexit__(exc_type, exc_val, exc_tb)
+
+    def __aiter__(self) -> "StreamCall":
+        return self
+
+    async def __anext__(self) -> Any:
+        return await (await self._open()).__anext__()
+
+    async def aclose(self) -> None:
+        if self._stream is not None:
+            await self._stream.aclose()
+
+    def close(self) -> None:
+        """close the stream (or drop the call, if it never went out)"""
+        if self._stream is not None:
+            self._stream.close()
+        else:
+            self._call.close()
+
+    def __del__(self) -> None:
+        if self._stream is None and hasattr(self._call, "close"):
+            self._call.close()  # never used: no "coroutine was never awaited" warning
 
 
 class AioClient(BaseClient):
@@ -247,7 +298,13 @@ class AioClient(BaseClient):
             self._connected = True
 
     def _call_operation(self, op: Operation, args: tuple, kwargs: Dict[str, Any]) -> Any:
-        return self._call_after_connect(op.name, args, kwargs)
+        call = self._call_after_connect(op.name, args, kwargs)
+        return StreamCall(call) if op.streaming else call
+
+    def call_rpc(self, method: str, data: Any = None, stream: bool = False, encode: bool = True,
+                 raw: bool = False, **kwargs: Any) -> Any:
+        call = super().call_rpc(method, data, stream, encode, raw, **kwargs)
+        return StreamCall(call) if stream and not raw else call
 
     async def _call_after_connect(self, name: str, args: tuple, kwargs: Dict[str, Any]) -> Any:
         if not self._connected:
@@ -264,8 +321,9 @@ class AioClient(BaseClient):
             for version in reversed(bundled_versions()):
                 op = load_bundle(version).operations.get(name)
                 if op is not None:
-                    async def rpc(*args: Any, **kwargs: Any) -> Any:
-                        return await self._call_after_connect(name, args, kwargs)
+                    def rpc(*args: Any, **kwargs: Any) -> Any:
+                        call = self._call_after_connect(name, args, kwargs)
+                        return StreamCall(call) if op.streaming else call
 
                     rpc.__name__, rpc.__doc__ = name, op.doc
                     return rpc

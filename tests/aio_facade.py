@@ -40,7 +40,7 @@ class LoopThread:
             self.loop.close()
 
 
-_WRAPPED = (etcd3.AioClient, aio_client.ModelizedStreamResponse, lock.Lock, lease.Lease, txn.Txn,
+_WRAPPED = (etcd3.AioClient, aio_client.ModelizedStreamResponse, lock.Lock, lock.FairLock, lease.Lease, txn.Txn,
             election.Election, watch.AioWatcher)
 
 
@@ -124,7 +124,7 @@ class Facade:
 async def _call_in_loop(fn: Any, args: tuple, kwargs: dict) -> Any:
     # calls happen in the loop's thread, as an async program makes them
     result = fn(*args, **kwargs)
-    if inspect.iscoroutine(result):
+    if inspect.iscoroutine(result) or isinstance(result, aio_client.StreamCall):
         result = await result
     return result
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import http.client
 import http.server
 import inspect
@@ -557,3 +558,44 @@ def test_aio_responses_and_stream_objects(etcd):
             await client.delete_range("aio/", prefix=True)
 
     run(go())
+
+
+def test_aio_streams_used_as_0_1_6_returned_them(etcd):
+    """0.1.6's AioClient returned the stream object itself: ``async with`` / ``async for``
+    on the call, no ``await``; awaiting it (ours) gives the same stream."""
+    async def go():
+        async with AioClient(etcd.host, etcd.port) as client:
+            await client.put("aio/s", "0")
+            rev = (await client.range("aio/s")).header.revision
+            async with client.watch_create("aio/s", start_revision=rev) as stream:
+                assert isinstance(stream, AioStream)
+                first = await asyncio.wait_for(stream.__anext__(), 10)
+                assert first.created is True
+                events = (await asyncio.wait_for(stream.__anext__(), 10)).events
+                assert [e.kv.value for e in events] == [b"0"]
+            seen = []
+            async for item in client.watch_create("aio/s", start_revision=rev):
+                seen.append(item)
+                if len(seen) == 2:
+                    break
+            assert seen[0].created is True and seen[1].events[0].kv.value == b"0"
+            ID = (await client.lease_grant(30)).ID
+            async for answer in client.call_rpc("/lease/keepalive", b'{"ID":%d}\n' % ID, stream=True):
+                assert answer.ID == ID and answer.TTL > 0
+            async with client.call_rpc("/watch", {"create_request": {"key": "aio/s"}}, stream=True) as raw:
+                assert (await asyncio.wait_for(raw.__anext__(), 10)).created is True
+            await client.lease_revoke(ID)
+            await client.delete_range("aio/s")
+
+    run(go())
+
+
+def test_an_unused_aio_stream_call_sends_nothing_and_does_not_warn(etcd):
+    client = AioClient(etcd.host, etcd.port)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        call = client.watch_create("aio/never")
+        del call
+        gc.collect()
+    assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
+    assert not client._connected

@@ -74,7 +74,7 @@ class Etcd3APIError(Etcd3Exception):
     Built as etcd3-py 0.1.6 built its errors, ``(error=None, code=None, status=None,
     response=None)``, every argument optional.  Attributes: ``error`` (etcd's text for
     the per-error classes, else the server's message), ``code`` (gRPC code),
-    ``codeText`` (name of the code the server sent; None when built without one),
+    ``codeText`` (name of the code the server sent; None when built without one, or 0),
     ``status`` (HTTP status), ``response``; and ours: ``message`` (the server's own
     text), ``code_name``, ``http_status`` (= ``status``), ``details``, ``body``."""
 
@@ -91,7 +91,7 @@ class Etcd3APIError(Etcd3Exception):
         text = "" if text is None else str(text).strip()
         if code is not None and self.etcd_message is None:
             self.code = code  # a per-error class keeps its own code (its place in the hierarchy)
-        self.codeText = GRPC_CODES.get(code) if code is not None else None
+        self.codeText = GRPC_CODES.get(code) if code else None  # 0.1.6: None also for code 0 (OK)
         self.message = text or self.etcd_message or ""
         self.error = self.etcd_message or self.message
         self.http_status = status if status is not None else http_status

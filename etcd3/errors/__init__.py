@@ -116,11 +116,10 @@ class Etcd3APIError(Etcd3Exception):
         return {"error": self.error, "code": self.code, "codeText": self.codeText, "status": self.status}
 
     def __str__(self) -> str:
-        status = " HTTP %s" % self.http_status if self.http_status else ""
-        return "%s (gRPC %s%s)" % (self.message, self.code_name, status)
-
-    def __repr__(self) -> str:
+        # 0.1.6's text, which programs may print or compare: class, etcd's message, gRPC code
         return "<%s error:'%s', code:%s>" % (type(self).__name__, self.error, self.code)
+
+    __repr__ = __str__
 
     @staticmethod
     def from_response(status: Optional[int], body: Any) -> "Etcd3APIError":

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Lock acquire+release cycles/s and lease grant+revoke/s: etcd3's Lock and Lease
+"""Lock acquire+release cycles/s and lease grant+revoke/s: etcd3's FairLock and Lease
 helpers vs the same RPCs posted with a bare requests.Session, side by side in
 one run on one server (calls alternating; rates from the median call).
 Target: >= 0.9x bare requests on the lock RPCs.
@@ -45,7 +45,7 @@ def main():
             key = post("/lock/lock", {"name": name, "lease": str(bare_lease)})["key"]
             post("/lock/unlock", {"key": key})
 
-        lock = client.Lock("bench-lock", lock_ttl=60)
+        lock = client.FairLock("bench-lock", lock_ttl=60)
 
         def lock_cycle():
             lock.acquire()

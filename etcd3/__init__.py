@@ -7,13 +7,13 @@ from .baseclient import BaseClient  # noqa: E402
 from .client import Client  # noqa: E402
 from .stateful.election import Election  # noqa: E402
 from .stateful.lease import Lease  # noqa: E402
-from .stateful.lock import Lock  # noqa: E402
+from .stateful.lock import EtcdLockAcquireTimeout, EtcdLockError, FairLock, Lock  # noqa: E402
 from .models import EtcdModel  # noqa: E402
 from .stateful.transaction import Txn  # noqa: E402
 from .stateful.watch import Watcher  # noqa: E402
 
-__all__ = ["Client", "AioClient", "BaseClient", "Txn", "Lease", "Watcher", "Lock", "Election", "EtcdModel",
-           "EventType", "__version__"]
+__all__ = ["Client", "AioClient", "BaseClient", "Txn", "Lease", "Watcher", "Lock", "FairLock", "Election",
+           "EtcdModel", "EventType", "__version__"]
 
 
 def __getattr__(name: str):

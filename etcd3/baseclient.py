@@ -656,17 +656,25 @@ class BaseClient:
 
     def Lock(self, lock_name: str, lock_ttl: int = 60, reentrant: Optional[str] = None,
              lock_prefix: str = "_locks") -> Any:
-        """Initialize a Lock
+        """Initialize a Lock (etcd3-py 0.1.6's: its processes and ours exclude each other)
 
         :param lock_name: the lock's name
         :param lock_ttl: seconds after which the lock of a crashed holder is freed
-        :param reentrant: None, or 'host', 'process' or 'thread': holders that share that
-            identity re-acquire a lock they hold instead of waiting for it
+        :param reentrant: None, Lock.HOST, Lock.PROCESS or Lock.THREAD: holders that share
+            that identity acquire a lock they hold at once, and count their holders
         :param lock_prefix: the key prefix of locks
         """
         from .stateful.lock import Lock
 
         return Lock(self, lock_name, lock_ttl=lock_ttl, reentrant=reentrant, lock_prefix=lock_prefix)
+
+    def FairLock(self, lock_name: str, lock_ttl: int = 60, reentrant: Optional[str] = None,
+                 lock_prefix: str = "_fair_locks") -> Any:
+        """Initialize a FairLock: FIFO on etcd's lock service, with fencing tokens; it
+        does not exclude Lock or etcd3-py 0.1.6's lock (see etcd3.FairLock)"""
+        from .stateful.lock import FairLock
+
+        return FairLock(self, lock_name, lock_ttl=lock_ttl, reentrant=reentrant, lock_prefix=lock_prefix)
 
     def Election(self, name: str, lease_ttl: int = 60) -> Any:
         """Initialize an Election (campaign, proclaim, leader, observe, resign)"""

@@ -40,7 +40,7 @@ class LoopThread:
             self.loop.close()
 
 
-_WRAPPED = (etcd3.AioClient, aio_client.ModelizedStreamResponse, lock.Lock, lease.Lease, txn.Txn,
+_WRAPPED = (etcd3.AioClient, aio_client.ModelizedStreamResponse, lock.Lock, lock.FairLock, lease.Lease, txn.Txn,
             election.Election, watch.AioWatcher)
 
 

@@ -2,13 +2,15 @@
 
     python tests/aio_lock_worker.py HOST PORT NAME N
 
-Prints "ready", waits for a line on stdin, then N times: acquire the lock with an
-AioClient, read the counter key, put value+1, release; prints one JSON line
-{"records": [[fencing_token, t_acquired, t_released], ...]} like lock_worker.py.
+Prints "ready", waits for a line on stdin, then N times: acquire the lock
+(client.Lock) with an AioClient, read the counter key, put value+1, release;
+prints one JSON line {"records": [[fencing_token, t_acquired, t_released,
+read_revision, put_revision], ...]} like lock_worker.py.
 """
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import sys
@@ -22,15 +24,21 @@ COUNTER_KEY = "lock-test/counter"
 
 
 async def count_under_lock(client, lock, n: int, records: list) -> None:
-    """``n`` times: acquire ``lock``, read the counter, put value+1, release; appends
-    [fencing token, acquired at, released at] to ``records`` (test_aio.py's tasks too)."""
+    """``n`` times: acquire ``lock`` (a Lock or a FairLock), read the counter, put
+    value+1, release; appends [fencing token, acquired at, released at, read revision,
+    put revision] to ``records`` (test_aio.py's tasks too).  Every holder here uses
+    this library, so a Lock's guard against etcd3-py 0.1.6's blind put is turned off."""
+    if hasattr(lock, "guard_window"):
+        lock.guard_window = 0
     for _ in range(n):
         await lock.acquire()
         acquired = time.monotonic()
-        token = await lock.fencing_token
-        kvs = (await client.range(COUNTER_KEY)).kvs
-        await client.put(COUNTER_KEY, str((int(kvs[0].value) if kvs else 0) + 1))
-        records.append([token, acquired, time.monotonic()])
+        token = lock.fencing_token  # a FairLock may have to ask the server
+        if inspect.isawaitable(token):
+            token = await token
+        read = await client.range(COUNTER_KEY)
+        put = await client.put(COUNTER_KEY, str((int(read.kvs[0].value) if read.kvs else 0) + 1))
+        records.append([token, acquired, time.monotonic(), read.header.revision, put.header.revision])
         await lock.release()
 
 

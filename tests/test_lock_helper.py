@@ -1,74 +1,28 @@
-"""The Lock helper on real servers: mutual exclusion between processes, a holder
-killed with SIGKILL, FIFO fairness, non-blocking and timed acquires, reentrant
-modes, wait(), fencing tokens and the lease behind the lock."""
+"""The FairLock helper (etcd's lock service) on real servers: mutual exclusion
+between processes, a holder killed with SIGKILL, FIFO fairness, non-blocking and
+timed acquires, reentrant modes, wait(), fencing tokens and the lease behind the
+lock.  (0.1.6's Lock: tests/compat/test_lock.py.)"""
 from __future__ import annotations
 
 import json
-import queue
 import signal
-import subprocess
-import sys
-import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from helpers import Background, wait_for
+from lock_worker import COUNTER_KEY, WorkerProcess
 from etcd3.stateful.lock import EtcdLockAcquireTimeout, EtcdLockError
-
-WORKER = Path(__file__).resolve().with_name("lock_worker.py")
-COUNTER_KEY = "lock-test/counter"
 
 
 # --------------------------------------------------------------------------- helpers
-
-class Worker:
-    """tests/lock_worker.py in a process of its own; its stdout lines in a queue."""
-
-    def __init__(self, etcd, mode, *args):
-        self.proc = subprocess.Popen(
-            [sys.executable, str(WORKER), mode, etcd.host, str(etcd.port)] + [str(a) for a in args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
-        self.lines = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def line(self, timeout):
-        try:
-            line = self.lines.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError("no line from the worker within %ss" % timeout) from None
-        if line is None:
-            self.proc.wait(5)
-            raise AssertionError("the worker ended (%s): %s" % (self.proc.returncode, self.proc.stderr.read()))
-        return line
-
-    def send(self, line):
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            try:
-                f.close()
-            except OSError:
-                pass
-
 
 @pytest.fixture
 def workers():
     started = []
 
     def start(etcd, mode, *args):
-        w = Worker(etcd, mode, *args)
+        w = WorkerProcess(etcd, mode, *args, options=["--fair"])
         started.append(w)
         return w
 
@@ -105,7 +59,7 @@ def test_eight_processes_count_to_800_without_overlap(etcd, clients, workers):
         assert before[2] <= after[1], "holders overlap: %r and %r" % (before, after)
     by_time = sorted(records, key=lambda r: r[1])
     assert [r[0] for r in by_time] == [r[0] for r in by_token], "tokens do not grow with time"
-    assert client.range("_locks/counter/", prefix=True).count == 0
+    assert client.range("_fair_locks/counter/", prefix=True).count == 0
     client.delete_range(COUNTER_KEY)
 
 
@@ -115,7 +69,7 @@ def test_sigkilled_holder_frees_the_lock_within_its_ttl(etcd, client, workers):
     words = holder.line(60).split()
     assert words[0] == "acquired"
     holder_token = int(words[1])
-    lock = client.Lock("crash", lock_ttl=10)
+    lock = client.FairLock("crash", lock_ttl=10)
     assert lock.holders() == 1
     assert lock.holder().key.decode() == words[2]
     waiter = Background(lock.acquire, timeout=30)
@@ -137,7 +91,7 @@ def test_sigkilled_holder_frees_the_lock_within_its_ttl(etcd, client, workers):
 
 
 def test_waiters_are_served_in_fifo_order(etcd, client, clients):
-    holder = client.Lock("fifo")
+    holder = client.FairLock("fifo")
     holder.acquire()
     order, tokens = [], []
     waiters = []
@@ -149,11 +103,11 @@ def test_waiters_are_served_in_fifo_order(etcd, client, clients):
         lock.release()
 
     for i in range(8):
-        lock = clients().Lock("fifo")
+        lock = clients().FairLock("fifo")
         waiters.append(Background(wait_turn, lock, i))
         # the next waiter starts only once this one's key is queued
         wait_for(lambda i=i: holder.holders() == i + 2, 10, message="waiter %d to queue" % i)
-    queued = client.range("_locks/fifo/", prefix=True, sort_target="CREATE", sort_order="ASCEND").kvs
+    queued = client.range("_fair_locks/fifo/", prefix=True, sort_target="CREATE", sort_order="ASCEND").kvs
     assert len(queued) == 9 and queued[0].key == holder.key
     assert not any(w.done.is_set() for w in waiters)
     holder.release()
@@ -169,8 +123,8 @@ def test_waiters_are_served_in_fifo_order(etcd, client, clients):
 # --------------------------------------------------------------------------- acquire variants
 
 def test_block_false(client, clients):
-    holder = client.Lock("nb")
-    other = clients().Lock("nb")
+    holder = client.FairLock("nb")
+    other = clients().FairLock("nb")
     assert holder.acquire(block=False) is True
     assert holder.is_acquired
     assert other.acquire(block=False) is False
@@ -186,9 +140,9 @@ def test_block_false(client, clients):
 
 
 def test_timeout_raises_and_withdraws(client, clients):
-    holder = client.Lock("to")
+    holder = client.FairLock("to")
     holder.acquire()
-    other = clients().Lock("to")
+    other = clients().FairLock("to")
     started = time.monotonic()
     with pytest.raises(EtcdLockAcquireTimeout) as info:
         other.acquire(timeout=1)
@@ -198,10 +152,10 @@ def test_timeout_raises_and_withdraws(client, clients):
     assert not other.is_acquired
     # the timed-out waiter's key is gone: nobody queues behind it
     assert holder.holders() == 1
-    assert [kv.key for kv in client.range("_locks/to/", prefix=True).kvs] == [holder.key]
+    assert [kv.key for kv in client.range("_fair_locks/to/", prefix=True).kvs] == [holder.key]
     holder.release()
     # and the lock is free for the next comer (no phantom waiter in front)
-    third = clients().Lock("to")
+    third = clients().FairLock("to")
     assert third.acquire(timeout=5) is True
     third.release()
     assert other.acquire(timeout=5) is True
@@ -209,10 +163,10 @@ def test_timeout_raises_and_withdraws(client, clients):
 
 
 def test_timeout_with_other_waiters_keeps_their_order(client, clients):
-    holder = client.Lock("to2")
+    holder = client.FairLock("to2")
     holder.acquire()
-    impatient = clients().Lock("to2")
-    patient = clients().Lock("to2")
+    impatient = clients().FairLock("to2")
+    patient = clients().FairLock("to2")
     late = Background(impatient.acquire, timeout=1.5)
     wait_for(lambda: holder.holders() == 2, 10, message="the impatient waiter")
     waiting = Background(patient.acquire, timeout=30)
@@ -226,7 +180,7 @@ def test_timeout_with_other_waiters_keeps_their_order(client, clients):
 
 
 def test_acquire_twice_without_reentrance(client):
-    lock = client.Lock("twice")
+    lock = client.FairLock("twice")
     lock.acquire()
     with pytest.raises(EtcdLockError):
         lock.acquire()
@@ -235,7 +189,7 @@ def test_acquire_twice_without_reentrance(client):
 
 
 def test_release_when_not_held(client):
-    lock = client.Lock("rel")
+    lock = client.FairLock("rel")
     with pytest.raises(EtcdLockError):
         lock.release()
     lock.acquire()
@@ -248,16 +202,16 @@ def test_release_when_not_held(client):
 
 def test_bad_arguments(client):
     with pytest.raises(ValueError):
-        client.Lock("x", reentrant="cluster")
+        client.FairLock("x", reentrant="cluster")
     for ttl in (0, -1, 1.5, True, "10"):
         with pytest.raises(ValueError):
-            client.Lock("x", lock_ttl=ttl)
+            client.FairLock("x", lock_ttl=ttl)
 
 
 # --------------------------------------------------------------------------- reentrant modes
 
 def test_reentrant_same_object(client):
-    lock = client.Lock("re-obj", reentrant="thread")
+    lock = client.FairLock("re-obj", reentrant="thread")
     assert lock.acquire() and lock.acquire() and lock.acquire()
     key = lock.key
     lock.release()
@@ -268,13 +222,13 @@ def test_reentrant_same_object(client):
 
 
 def test_reentrant_thread(client, clients):
-    first = client.Lock("re-thread", reentrant="thread")
+    first = client.FairLock("re-thread", reentrant="thread")
     first.acquire()
-    same_thread = client.Lock("re-thread", reentrant="thread")  # another Lock object, same caller
+    same_thread = client.FairLock("re-thread", reentrant="thread")  # another Lock object, same caller
     assert same_thread.acquire(block=False) is True  # same thread: re-enters
     assert same_thread.holder().key == first.key and same_thread.holders() == 1
     assert same_thread.fencing_token == first.fencing_token
-    other_thread = clients().Lock("re-thread", reentrant="thread")
+    other_thread = clients().FairLock("re-thread", reentrant="thread")
     assert Background(other_thread.acquire, block=False).result(10) is False
     same_thread.release()
     assert first.holders() == 1 and first.is_acquired  # the borrower's release leaves it held
@@ -285,17 +239,17 @@ def test_reentrant_thread(client, clients):
 
 
 def test_reentrant_process(etcd, client, clients, workers):
-    first = client.Lock("re-proc", reentrant="process")
+    first = client.FairLock("re-proc", reentrant="process")
     first.acquire()
     # another thread of this process re-enters
-    mate = clients().Lock("re-proc", reentrant="process")
+    mate = clients().FairLock("re-proc", reentrant="process")
     assert Background(mate.acquire, block=False).result(10) is True
     assert mate.holder().key == first.key and first.holders() == 1
     # another process does not
     w = workers(etcd, "try", "re-proc", "process")
     assert w.line(60) == "busy"
     # while a 'host' identity covers every process of this host
-    host_lock = client.Lock("re-host", reentrant="host")
+    host_lock = client.FairLock("re-host", reentrant="host")
     host_lock.acquire()
     w = workers(etcd, "try", "re-host", "host")
     assert w.line(60) == "acquired"
@@ -311,7 +265,7 @@ def test_reentrant_process(etcd, client, clients, workers):
 def test_non_reentrant_lock_of_another_process_blocks(etcd, workers, client):
     holder = workers(etcd, "hold", "plain", 30)
     assert holder.line(60).startswith("acquired")
-    lock = client.Lock("plain", reentrant=None)
+    lock = client.FairLock("plain", reentrant=None)
     assert lock.acquire(block=False) is False
     holder.send("release")
     assert holder.line(30) == "released"
@@ -322,10 +276,10 @@ def test_non_reentrant_lock_of_another_process_blocks(etcd, workers, client):
 # --------------------------------------------------------------------------- wait, context manager, tokens
 
 def test_wait(client, clients):
-    lock = client.Lock("w")
+    lock = client.FairLock("w")
     assert lock.wait(timeout=1) is True  # free: at once
     lock.acquire()
-    other = clients().Lock("w")
+    other = clients().FairLock("w")
     started = time.monotonic()
     assert other.wait(timeout=0.5) is False
     assert time.monotonic() - started >= 0.5
@@ -340,11 +294,11 @@ def test_wait(client, clients):
 
 
 def test_context_manager(client, clients):
-    lock = client.Lock("ctx")
+    lock = client.FairLock("ctx")
     with lock as held:
         assert held is lock and lock.is_acquired
         assert lock.holders() == 1 and lock.holder().key == lock.key
-        assert clients().Lock("ctx").acquire(block=False) is False
+        assert clients().FairLock("ctx").acquire(block=False) is False
     assert not lock.is_acquired and lock.holders() == 0
     assert lock.holder() is None
     with pytest.raises(KeyError):
@@ -354,8 +308,8 @@ def test_context_manager(client, clients):
 
 
 def test_fencing_token_grows(client, clients):
-    a = client.Lock("fence")
-    b = clients().Lock("fence")
+    a = client.FairLock("fence")
+    b = clients().FairLock("fence")
     tokens, revisions = [], []
     for lock in (a, b, a, a, b):
         lock.acquire()
@@ -373,11 +327,11 @@ def test_fencing_token_grows(client, clients):
 def test_fencing_token_guards_a_write(client, clients):
     """A txn that compares the holder key's create revision with the token only
     succeeds for the current holder."""
-    old = client.Lock("guard")
+    old = client.FairLock("guard")
     old.acquire()
     stale_token, stale_key = old.fencing_token, old.key
     old.release()
-    new = clients().Lock("guard")
+    new = clients().FairLock("guard")
     new.acquire()
 
     def guarded_put(key, token, value):
@@ -393,13 +347,13 @@ def test_fencing_token_guards_a_write(client, clients):
 
 
 def test_holder_and_holders(client, clients):
-    lock = client.Lock("hh")
+    lock = client.FairLock("hh")
     assert lock.holder() is None and lock.holders() == 0
     lock.acquire()
     kv = lock.holder()
-    assert kv.key == lock.key and kv.key.startswith(b"_locks/hh/")
+    assert kv.key == lock.key and kv.key.startswith(b"_fair_locks/hh/")
     assert kv.lease > 0
-    waiter = Background(clients().Lock("hh").acquire, timeout=30)
+    waiter = Background(clients().FairLock("hh").acquire, timeout=30)
     wait_for(lambda: lock.holders() == 2, 10, message="a waiter")
     assert lock.holder().key == lock.key  # the holder is still first in line
     lock.release()
@@ -408,10 +362,10 @@ def test_holder_and_holders(client, clients):
 
 
 def test_lock_prefix(client):
-    lock = client.Lock("pfx", lock_prefix="my/locks")
+    lock = client.FairLock("pfx", lock_prefix="my/locks")
     lock.acquire()
     assert lock.key.startswith(b"my/locks/pfx/")
-    assert client.range("_locks/", prefix=True).count == 0
+    assert client.range("_fair_locks/", prefix=True).count == 0
     lock.release()
 
 
@@ -419,10 +373,10 @@ def test_lock_prefix(client):
 
 def test_short_lock_ttl_held_longer_than_its_ttl(client, clients):
     ttl = 2
-    lock = client.Lock("long", lock_ttl=ttl)
+    lock = client.FairLock("long", lock_ttl=ttl)
     lock.acquire()
     key = lock.key
-    waiter_lock = clients().Lock("long", lock_ttl=ttl)
+    waiter_lock = clients().FairLock("long", lock_ttl=ttl)
     waiter = Background(waiter_lock.acquire, timeout=30)
     wait_for(lambda: lock.holders() == 2, 10, message="a waiter")
     # 3 TTLs: the holder's and the waiter's leases are both refreshed meanwhile
@@ -443,7 +397,7 @@ def test_lease_outlives_many_short_acquires(client):
     """Short holds in a loop, for longer than lock_ttl: the lease behind the lock
     must be refreshed now and then, or the next acquire runs on an expired lease."""
     ttl = 3
-    lock = client.Lock("cycles", lock_ttl=ttl)
+    lock = client.FairLock("cycles", lock_ttl=ttl)
     started = time.monotonic()
     cycles = 0
     while time.monotonic() - started < 2 * ttl + 1:
@@ -462,7 +416,7 @@ def test_lease_outlives_many_short_acquires(client):
 
 
 def test_close_releases_and_revokes(client):
-    lock = client.Lock("close", lock_ttl=30)
+    lock = client.FairLock("close", lock_ttl=30)
     lock.acquire()
     lease = lock.holder().lease
     assert client.lease_time_to_live(lease).TTL > 0
@@ -477,7 +431,7 @@ def test_close_releases_and_revokes(client):
 
 
 def test_lock_reuses_its_lease_between_acquires(client):
-    lock = client.Lock("reuse", lock_ttl=30)
+    lock = client.FairLock("reuse", lock_ttl=30)
     leases = set()
     for _ in range(5):
         lock.acquire()
@@ -489,13 +443,13 @@ def test_lock_reuses_its_lease_between_acquires(client):
 
 
 def test_lock_lost_when_its_lease_is_revoked(client, clients):
-    lock = client.Lock("lost", lock_ttl=3)
+    lock = client.FairLock("lost", lock_ttl=3)
     lock.acquire()
     lease = lock.holder().lease
     clients().lease_revoke(lease)  # e.g. an operator
     # the keepalive notices within TTL/3 and the lock is no longer ours
     wait_for(lambda: not lock.is_acquired, 3, message="the lock to be reported lost")
     assert lock.holders() == 0
-    other = clients().Lock("lost")
+    other = clients().FairLock("lost")
     assert other.acquire(block=False) is True
     other.release()

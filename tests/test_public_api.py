@@ -41,7 +41,7 @@ def test_helper_factories_match_the_seed():
     assert params(baseclient.BaseClient.Lock) == ["lock_name", "lock_ttl", "reentrant", "lock_prefix"]
     sig = inspect.signature(baseclient.BaseClient.Lock).parameters
     assert sig["lock_ttl"].default == 60 and sig["lock_prefix"].default == "_locks"
-    assert params(etcd3.Lock.acquire) == ["block", "lock_ttl", "timeout"]
+    assert params(etcd3.Lock.acquire) == ["block", "lock_ttl", "timeout", "delete_key"]
     for name in ("ID", "grant", "revoke", "ttl", "alive", "time_to_live", "keepalive_once", "keepalive",
                  "cancel_keepalive", "jammed", "__enter__", "__exit__"):
         assert hasattr(etcd3.Lease, name) or name == "ID", name

@@ -417,11 +417,12 @@ class AioClient(BaseClient):
     _shared_watch_stream: Any = None
     _shared_keepalive_stream: Any = None
 
-    def _keep_alive(self, ID: int, ttl: float, refreshed: Optional[float] = None, cancel_cb: Any = None) -> None:
-        self._keepalive_stream().add(ID, ttl, cancel_cb=cancel_cb, refreshed=refreshed)
+    def _keep_alive(self, ID: int, ttl: float, refreshed: Optional[float] = None, cancel_cb: Any = None,
+                    keep_cb: Any = None, holder: Any = None) -> None:
+        self._keepalive_stream().add(ID, ttl, keep_cb, cancel_cb, refreshed, holder)
 
-    def _stop_keep_alive(self, ID: int) -> Optional[float]:
-        return self._keepalive_stream().remove(ID)
+    def _stop_keep_alive(self, ID: int, holder: Any = None) -> Optional[float]:
+        return self._keepalive_stream().remove(ID, holder)
 
     # -- closing ------------------------------------------------------------------------------------
     async def close(self) -> None:  # type: ignore[override]

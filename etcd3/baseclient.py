@@ -515,12 +515,14 @@ class BaseClient:
                                                timeout=NO_TIMEOUT if timeout is None else timeout)
         return response
 
-    # background keepalive of leases that helpers hold (the drivers implement it)
+    # background keepalive of leases that helpers hold (the drivers implement it); ``holder``
+    # tells apart several keepers of one lease, ``keep_cb(ttl)`` runs after each refresh
     def _keep_alive(self, ID: int, ttl: float, refreshed: Optional[float] = None,
-                    cancel_cb: Optional[Callable[[], Any]] = None) -> None:
+                    cancel_cb: Optional[Callable[[], Any]] = None, keep_cb: Optional[Callable[[int], Any]] = None,
+                    holder: Any = None) -> None:
         raise NotImplementedError
 
-    def _stop_keep_alive(self, ID: int) -> Optional[float]:
+    def _stop_keep_alive(self, ID: int, holder: Any = None) -> Optional[float]:
         """Stop the background keepalive; returns when the lease was last refreshed."""
         raise NotImplementedError
 

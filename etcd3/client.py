@@ -264,11 +264,12 @@ class Client(BaseClient):
             pass
 
     def _keep_alive(self, ID: int, ttl: float, refreshed: Optional[float] = None,
-                    cancel_cb: Optional[Callable[[], Any]] = None) -> None:
-        self._keepalive_stream().add(ID, ttl, cancel_cb=cancel_cb, refreshed=refreshed)
+                    cancel_cb: Optional[Callable[[], Any]] = None, keep_cb: Optional[Callable[[int], Any]] = None,
+                    holder: Any = None) -> None:
+        self._keepalive_stream().add(ID, ttl, keep_cb, cancel_cb, refreshed, holder)
 
-    def _stop_keep_alive(self, ID: int) -> Optional[float]:
-        return self._keepalive_stream().remove(ID)
+    def _stop_keep_alive(self, ID: int, holder: Any = None) -> Optional[float]:
+        return self._keepalive_stream().remove(ID, holder)
 
     def _pool(self) -> Any:
         """requests' own connection pool for our endpoint, with its TLS settings.

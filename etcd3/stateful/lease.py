@@ -2,16 +2,21 @@
 
 ``KeepaliveSchedule`` is the I/O-free core: when each lease is due (every TTL/3),
 what an answer means (no TTL or TTL <= 0: the lease is gone, once), and whether
-a lease is jammed (not refreshed for longer than its TTL).  ``KeepaliveStream``
+a lease is jammed (a refresh overdue by more than a quarter of its TTL); several
+keepers of one lease share its entry.  ``KeepaliveStream``
 drives it over one full-duplex HTTP stream per client (a chunked body of
-LeaseKeepAliveRequests) in one thread.  ``Lease`` is the seed's API; its
-methods are flows, so they work with the sync and the async client alike.
+LeaseKeepAliveRequests) in one thread.  ``Lease`` is 0.1.6's API; its methods
+are flows, so they work with the sync and the async client alike, and its
+``_thread`` (a ``KeepaliveHandle``) stands for 0.1.6's keepalive thread.
 """
 from __future__ import annotations
 
+import asyncio
 import heapq
 import json
 import logging
+import numbers
+import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -20,24 +25,29 @@ from ..core import StreamDecoder, unwrap_stream_item
 from ..transport.duplex import DuplexStream
 from ..transport.streams import AioBackgroundStream, BackgroundStream
 
-__all__ = ["Lease", "KeepaliveSchedule", "KeepaliveStream", "AioKeepaliveStream", "KeepaliveConnection"]
+__all__ = ["Lease", "KeepaliveHandle", "KeepaliveSchedule", "KeepaliveStream", "AioKeepaliveStream",
+           "KeepaliveConnection"]
 
 log = logging.getLogger("etcd3.lease")
 
 
 class _Kept:
-    """One lease in a keepalive schedule."""
+    """One lease in a keepalive schedule, and who keeps it (``holders``: token ->
+    (keep_cb, cancel_cb)); several keepers of one lease on one client share its refreshes."""
 
-    __slots__ = ("ID", "ttl", "due", "refreshed", "keep_cb", "cancel_cb", "alive")
+    __slots__ = ("ID", "ttl", "due", "refreshed", "holders")
 
-    def __init__(self, ID: int, ttl: float, now: float, keep_cb: Optional[Callable], cancel_cb: Optional[Callable],
-                 refreshed: Optional[float] = None):
+    def __init__(self, ID: int, ttl: float, now: float, refreshed: Optional[float] = None):
         self.ID, self.ttl = ID, ttl
         # refresh right away unless we know when it was last refreshed
         self.refreshed = now if refreshed is None else refreshed
-        self.due = now if refreshed is None else max(now, refreshed + ttl / 3.0)
-        self.keep_cb, self.cancel_cb = keep_cb, cancel_cb
-        self.alive = True
+        self.due = now if refreshed is None else max(now, refreshed + refresh_period(ttl))
+        self.holders: Dict[Any, Tuple[Optional[Callable], Optional[Callable]]] = {}
+
+
+def refresh_period(ttl: float) -> float:
+    """How often a lease of ``ttl`` seconds is refreshed."""
+    return max(ttl / 3.0, 0.5)
 
 
 class KeepaliveSchedule:
@@ -52,14 +62,24 @@ class KeepaliveSchedule:
         return bool(self.leases)
 
     def add(self, ID: int, ttl: float, now: float, keep_cb: Optional[Callable] = None,
-            cancel_cb: Optional[Callable] = None, refreshed: Optional[float] = None) -> None:
-        kept = self.leases[ID] = _Kept(ID, ttl, now, keep_cb, cancel_cb, refreshed)
-        heapq.heappush(self._heap, (kept.due, ID))
+            cancel_cb: Optional[Callable] = None, refreshed: Optional[float] = None, holder: Any = None) -> None:
+        """Keep a lease for ``holder`` (a token; a lease already kept for another
+        holder keeps its timing; the same holder again replaces its callbacks)."""
+        kept = self.leases.get(ID)
+        if kept is None:
+            kept = self.leases[ID] = _Kept(ID, ttl, now, refreshed)
+            heapq.heappush(self._heap, (kept.due, ID))
+        kept.holders[holder] = (keep_cb, cancel_cb)
 
-    def remove(self, ID: int) -> Optional[float]:
-        """Forget a lease; returns when it was last refreshed."""
-        kept = self.leases.pop(ID, None)
-        return kept.refreshed if kept is not None else None
+    def remove(self, ID: int, holder: Any = None) -> Optional[float]:
+        """Stop keeping a lease for ``holder`` (the lease is forgotten with its last
+        holder); returns when it was last refreshed, None if it was not kept for him."""
+        kept = self.leases.get(ID)
+        if kept is None or kept.holders.pop(holder, _ABSENT) is _ABSENT:
+            return None
+        if not kept.holders:
+            del self.leases[ID]
+        return kept.refreshed
 
     def next_due(self) -> Optional[float]:
         while self._heap:
@@ -81,7 +101,7 @@ class KeepaliveSchedule:
             _, ID = heapq.heappop(self._heap)
             kept = self.leases[ID]
             ids.append(ID)
-            kept.due = now + max(kept.ttl / 3.0, 0.5)
+            kept.due = now + refresh_period(kept.ttl)
             heapq.heappush(self._heap, (kept.due, ID))
 
     def all_now(self, now: float) -> List[int]:
@@ -91,35 +111,36 @@ class KeepaliveSchedule:
             heapq.heappush(self._heap, (now, kept.ID))
         return self.due(now)
 
-    def answered(self, ID: int, ttl: int, now: float) -> Optional[Tuple[Callable, Any]]:
-        """An answer for a lease: returns the callback to call (outside any lock)."""
+    def answered(self, ID: int, ttl: int, now: float) -> List[Tuple[Callable, Any]]:
+        """An answer for a lease: returns the callbacks to call (outside any lock)."""
         kept = self.leases.get(ID)
         if kept is None:
-            return None
+            return []
         if ttl <= 0:
             return self.lost(ID)
         kept.ttl, kept.refreshed = ttl, now
-        kept.due = now + max(ttl / 3.0, 0.5)
+        kept.due = now + refresh_period(ttl)
         heapq.heappush(self._heap, (kept.due, ID))
-        return (kept.keep_cb, ttl) if kept.keep_cb else None
+        return [(keep_cb, ttl) for keep_cb, _ in kept.holders.values() if keep_cb is not None]
 
-    def lost(self, ID: int) -> Optional[Tuple[Callable, Any]]:
-        """The lease is gone: stop refreshing it; its cancel callback runs once."""
+    def lost(self, ID: int) -> List[Tuple[Callable, Any]]:
+        """The lease is gone: stop refreshing it; the cancel callbacks of its holders run once."""
         kept = self.leases.pop(ID, None)
-        if kept is None or not kept.alive:
-            return None
-        kept.alive = False
-        return (kept.cancel_cb, None) if kept.cancel_cb else None
+        if kept is None:
+            return []
+        return [(cancel_cb, None) for _, cancel_cb in kept.holders.values() if cancel_cb is not None]
 
     def jammed(self, ID: int, now: float) -> bool:
-        """Whether the lease went unrefreshed for longer than its TTL."""
+        """Whether a refresh of the lease is overdue by more than a quarter of its TTL
+        (the allowance 0.1.6 gave; counted from the start while it was never refreshed)."""
         kept = self.leases.get(ID)
-        return kept is not None and now - kept.refreshed > kept.ttl
+        return kept is not None and now - kept.refreshed > refresh_period(kept.ttl) + kept.ttl / 4.0
 
 
-def _call(callback: Optional[Tuple[Callable, Any]]) -> None:
-    if callback is None:
-        return
+_ABSENT = object()
+
+
+def _call(callback: Tuple[Callable, Any]) -> None:
     cb, arg = callback
     try:
         cb() if arg is None else cb(arg)
@@ -135,20 +156,26 @@ class _KeepaliveOwner:
     _lock: Any
 
     def add(self, ID: int, ttl: float, keep_cb: Optional[Callable] = None,
-            cancel_cb: Optional[Callable] = None, refreshed: Optional[float] = None) -> None:
-        """Keep a lease alive; ``refreshed`` (time.monotonic()) when it is known to
-        have been granted or refreshed lately, so the first refresh can wait."""
+            cancel_cb: Optional[Callable] = None, refreshed: Optional[float] = None, holder: Any = None) -> None:
+        """Keep a lease alive for ``holder`` (any token: several keepers of one lease
+        each get their callbacks); ``refreshed`` (time.monotonic()) when it is known
+        to have been granted or refreshed lately, so the first refresh can wait."""
         with self._lock:
-            self.schedule.add(ID, ttl, time.monotonic(), keep_cb, cancel_cb, refreshed)
+            now = time.monotonic()
+            self.schedule.add(ID, ttl, now, keep_cb, cancel_cb, refreshed, holder)
             self._ensure_running()
+            if self._stream is not None:
+                # an open stream may be waiting for answers (one just opened with nothing
+                # to send has no head yet and waits for one): what is due goes out now
+                self._send([self._line(i) for i in self.schedule.due(now)])
             self._wakeup.set()
 
-    def remove(self, ID: int) -> Optional[float]:
-        """Stop keeping a lease alive; returns when it was last refreshed (monotonic
-        time).  The stream stays open for LINGER seconds with nothing to keep, so
-        that locks taken and released in a loop reuse it."""
+    def remove(self, ID: int, holder: Any = None) -> Optional[float]:
+        """Stop keeping a lease alive for ``holder``; returns when it was last
+        refreshed (monotonic time).  The stream stays open for LINGER seconds with
+        nothing to keep, so that locks taken and released in a loop reuse it."""
         with self._lock:
-            return self.schedule.remove(ID)
+            return self.schedule.remove(ID, holder)
 
     def jammed(self, ID: int) -> bool:
         with self._lock:
@@ -171,10 +198,16 @@ class _KeepaliveOwner:
     def _first_lines(self) -> List[bytes]:
         return [self._line(i) for i in self.schedule.all_now(time.monotonic())]
 
+    def _end_all(self) -> List[Tuple[Callable, Any]]:
+        """The client closes: nothing keeps its leases alive any more; returns the
+        cancel callbacks to call (their keepalives end)."""
+        return [callback for ID in list(self.schedule.leases) for callback in self.schedule.lost(ID)]
+
     def _refused(self, error: BaseException) -> None:
         # the server will not keep our leases alive (permission, ...): they are as good as lost
         for ID in list(self.schedule.leases):
-            _call(self.schedule.lost(ID))
+            for callback in self.schedule.lost(ID):
+                _call(callback)
 
 
 class KeepaliveStream(_KeepaliveOwner, BackgroundStream):
@@ -187,8 +220,10 @@ class KeepaliveStream(_KeepaliveOwner, BackgroundStream):
 
     def close(self) -> None:
         with self._lock:
-            self.schedule.leases.clear()
+            callbacks = self._end_all()
         BackgroundStream.close(self)
+        for callback in callbacks:
+            _call(callback)
 
     def _pump(self, stream: DuplexStream) -> None:
         connection = self._connection()
@@ -214,8 +249,10 @@ class AioKeepaliveStream(_KeepaliveOwner, AioBackgroundStream):
         self.schedule = KeepaliveSchedule()
 
     async def close(self) -> None:
-        self.schedule.leases.clear()
+        callbacks = self._end_all()
         await AioBackgroundStream.close(self)
+        for callback in callbacks:
+            _call(callback)
 
     async def _pump(self, stream: Any) -> None:
         connection = self._connection()
@@ -264,10 +301,57 @@ class KeepaliveConnection:
         callbacks = []
         for item in self.decoder.feed(data):
             answer = self.decode(unwrap_stream_item(item))
-            callback = self.schedule.answered(answer.ID, answer.TTL, now)
-            if callback is not None:
-                callbacks.append(callback)
+            callbacks.extend(self.schedule.answered(answer.ID, answer.TTL, now))
         return callbacks
+
+
+class KeepaliveHandle:
+    """``Lease._thread``: one ``keepalive()`` of a lease, as 0.1.6's keepalive thread
+    was seen from outside.  The refreshes travel on the client's shared keepalive
+    stream; this says whether this lease's keepalive is still running
+    (``is_alive()``) and waits for its end (``join()``), which comes after its
+    ``cancel_cb`` ran."""
+
+    daemon = True
+
+    def __init__(self, ID: int, cancel_cb: Optional[Callable[[], Any]] = None,
+                 loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
+        self.ID = ID
+        self._cancel_cb = cancel_cb
+        self.name = "etcd3-keepalive-%x" % ID
+        self._loop = loop  # the event loop that runs an AioClient's keepalive
+        self._ended = threading.Event()
+        self._finishing = False
+        # held while a callback runs, so keep_cb never runs once cancel_cb began;
+        # reentrant: a callback may call cancel_keepalive()
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return "<KeepaliveHandle %s %s>" % (self.name, "alive" if self.is_alive() else "ended")
+
+    def is_alive(self) -> bool:
+        return not self._ended.is_set()
+
+    def join(self, timeout: Optional[float] = None) -> None:
+        """Wait until the keepalive has ended (at most ``timeout`` seconds)."""
+        if self._ended.is_set():
+            return
+        if self._loop is not None and _running_loop() is self._loop:
+            raise RuntimeError("join() in the event loop that runs the keepalive would block it for good; "
+                               "call cancel_keepalive() first")
+        self._ended.wait(timeout)
+
+
+def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _check_callback(name: str, cb: Any) -> None:
+    if cb is not None and not callable(cb):
+        raise TypeError("%s should be a callable taking no arguments, got %r" % (name, cb))
 
 
 class Lease:
@@ -275,89 +359,175 @@ class Lease:
 
     >>> with client.Lease(ttl=10) as lease:    # granted, kept alive, revoked at the end
     ...     client.put('/session', 'alive', lease=lease.ID)
+
+    The background keepalive of every lease of a client travels on the client's
+    one keepalive stream (refreshes every TTL/3); ``_thread`` stands for it.
     """
+
+    MIN_TTL = 2  # etcd grants no less (its minimum follows the election timeout)
 
     def __init__(self, client: Any, ttl: int, ID: int = 0, new: bool = True) -> None:
         """
-        :param ttl: the TTL to ask for, in seconds
+        :param ttl: the TTL to ask for, in seconds (at least 2)
         :param ID: the ID to ask for (0: the server chooses), or an existing lease's
         :param new: whether to grant a new lease or maintain an existing one by its ID
         """
+        if isinstance(ttl, bool) or not isinstance(ttl, numbers.Real):
+            raise TypeError("ttl should be a number of seconds, got %r" % (ttl,))
+        if isinstance(ID, bool) or not isinstance(ID, int):
+            raise TypeError("ID should be an int (0: the server chooses), got %r" % (ID,))
+        if not new and not ID:
+            raise TypeError("should provide the lease ID if new=False")
         self.client = client
-        self._ttl = ttl
-        self.ID = ID
+        self.grantedTTL = max(ttl, self.MIN_TTL)
+        self._ID = ID
         self.new = new
-        self.granted_ttl: Optional[int] = None
-        self._keeping = False
+        self.last_grant: Optional[float] = None  # time.time() of the grant
+        self.keeping = False
+        self.last_keep: Optional[float] = None  # time.time() of the last background refresh
+        self._thread: Optional[KeepaliveHandle] = None
+        self._lock = threading.Lock()
+
+    @property
+    def ID(self) -> int:
+        """The lease's ID (0 until granted, unless one was asked for)."""
+        return self._ID
 
     def __repr__(self) -> str:
-        return "<Lease ID=%d ttl=%s>" % (self.ID, self.granted_ttl or self._ttl)
+        return "<Lease ID=%d ttl=%s>" % (self._ID, self.grantedTTL)
 
     def _op(self, name: str, *args: Any, **kwargs: Any) -> Any:
         return self.client._run(self.client._op_flow(name, *args, **kwargs))
 
     def grant(self) -> Any:
-        """Grant the lease (with the requested ID, if any); returns the LeaseGrantResponse."""
+        """``new=True``: grant the lease (with the requested ID, if any); returns the
+        LeaseGrantResponse.  ``new=False``: adopt the existing lease; returns its
+        LeaseTimeToLiveResponse, or raises ErrLeaseNotFound when it is gone."""
         return self.client._run(self._grant_flow())
 
     def _grant_flow(self) -> Any:
-        response = yield from self.client._op_flow("lease_grant", self._ttl, self.ID or None)
-        self.ID, self.granted_ttl = response.ID, response.TTL
+        if not self.new:
+            response = yield from self.client._op_flow("lease_time_to_live", self._ID)
+            if response.TTL < 0:  # -1: expired or revoked
+                raise errors.ErrLeaseNotFound()
+            self.last_grant = time.time() - response.TTL  # 0.1.6's estimate, kept as it was
+            return response
+        response = yield from self.client._op_flow("lease_grant", self.grantedTTL, self._ID or None)
+        self.last_grant = time.time()
+        self._ID = response.ID
         return response
 
     def revoke(self) -> Any:
-        """Revoke the lease (its keys are deleted); stops keeping it alive."""
-        self.cancel_keepalive()
-        return self._op("lease_revoke", self.ID)
+        """Stop keeping the lease alive, then revoke it (its keys are deleted);
+        returns the LeaseRevokeResponse."""
+        self.cancel_keepalive(False)
+        return self._op("lease_revoke", self._ID)
 
     def time_to_live(self, keys: bool = False) -> Any:
-        """The LeaseTimeToLiveResponse (``TTL`` -1: the lease does not exist)."""
-        return self._op("lease_time_to_live", self.ID, keys or None)
+        """The LeaseTimeToLiveResponse (``TTL`` -1: the lease does not exist; ``keys``
+        the attached keys when asked for, None when there are none)."""
+        return self._op("lease_time_to_live", self._ID, keys or None)
 
     def ttl(self) -> Any:
-        """Seconds left (-1 when the lease is gone)."""
+        """Whole seconds left (-1 when the lease is gone, 0 in its last second)."""
         return self.client._run(self._ttl_flow())
 
     def _ttl_flow(self) -> Any:
-        response = yield from self.client._op_flow("lease_time_to_live", self.ID)
+        response = yield from self.client._op_flow("lease_time_to_live", self._ID)
         return response.TTL
 
     def alive(self) -> Any:
-        """Whether the lease still exists."""
+        """Whether the lease has time left (``ttl() > 0``)."""
         return self.client._run(self._alive_flow())
 
     def _alive_flow(self) -> Any:
         ttl = yield from self._ttl_flow()
-        return ttl >= 0  # -1: gone; 0: in its last second, still there
+        return ttl > 0
 
     def keepalive_once(self) -> Any:
-        """Refresh the lease once; returns the LeaseKeepAliveResponse."""
-        return self.client.lease_keep_alive_once(self.ID)
+        """Refresh the lease once; returns the LeaseKeepAliveResponse (no ``TTL``: gone)."""
+        return self.client.lease_keep_alive_once(self._ID)
 
-    def keepalive(self, keep_cb: Optional[Callable[[int], Any]] = None,
+    refresh = keepalive_once
+
+    def keepalive(self, keep_cb: Optional[Callable[[], Any]] = None,
                   cancel_cb: Optional[Callable[[], Any]] = None) -> None:
-        """Keep the lease alive in the background (every TTL/3, on the client's shared
-        keepalive stream). ``keep_cb(ttl)`` after each refresh; ``cancel_cb()`` once
-        when the lease is found gone."""
-        if not self.ID:
-            raise ValueError("the lease has no ID yet: grant() it first")
-        self.client._keepalive_stream().add(self.ID, self.granted_ttl or self._ttl, keep_cb, cancel_cb)
-        self._keeping = True
+        """Keep the lease alive in the background until ``cancel_keepalive()``,
+        ``revoke()`` or the lease is found gone.  ``keep_cb()`` runs after each refresh,
+        ``cancel_cb()`` once when the keepalive ends (both without arguments, in the
+        keepalive's thread or task or in the caller of ``cancel_keepalive``; their
+        exceptions are logged).  With an AioClient call it in the event loop."""
+        _check_callback("keep_cb", keep_cb)
+        _check_callback("cancel_cb", cancel_cb)
+        with self._lock:
+            if self.keeping:
+                raise RuntimeError("already keeping")
+            if not self._ID:
+                raise ValueError("the lease has no ID yet: grant() it first")
+            loop = _running_loop() if asyncio.iscoroutinefunction(self.client._run) else None
+            handle = KeepaliveHandle(self._ID, cancel_cb, loop)
+            self._thread, self.keeping, self.last_keep = handle, True, None
 
-    def cancel_keepalive(self) -> None:
-        """Stop keeping the lease alive (it then expires after its TTL)."""
-        if self._keeping:
-            self.client._keepalive_stream().remove(self.ID)
-            self._keeping = False
+        def refreshed(ttl: int) -> None:
+            with handle._lock:
+                if handle._finishing:
+                    return
+                self.last_keep = time.time()
+                if keep_cb is not None:
+                    try:
+                        keep_cb()
+                    except Exception:  # the keepalive goes on
+                        log.exception("keep_cb of lease %x failed", handle.ID)
+
+        try:
+            self.client._keep_alive(handle.ID, self.grantedTTL, keep_cb=refreshed,
+                                    cancel_cb=lambda: self._end_keepalive(handle), holder=handle)
+        except BaseException:
+            with self._lock:
+                self._thread, self.keeping = None, False
+            raise
+
+    def _end_keepalive(self, handle: KeepaliveHandle) -> None:
+        """The keepalive of ``handle`` ends (cancelled, or the lease is gone): once.
+        A second caller in another thread waits until ``cancel_cb`` has run."""
+        with handle._lock:
+            if handle._finishing:
+                return
+            handle._finishing = True
+            with self._lock:
+                if self._thread is handle:
+                    self.keeping = False
+            try:
+                if handle._cancel_cb is not None:
+                    try:
+                        handle._cancel_cb()
+                    except Exception:
+                        log.exception("cancel_cb of lease %x failed", handle.ID)
+            finally:
+                handle._ended.set()
+
+    def cancel_keepalive(self, join: bool = True) -> None:
+        """Stop keeping the lease alive (it then expires after its TTL); ``cancel_cb``
+        has run when this returns.  ``join`` is 0.1.6's: the shared stream leaves
+        nothing to wait for."""
+        with self._lock:
+            handle = self._thread
+            self.keeping = False
+        if handle is None or handle._ended.is_set():
+            return
+        self.client._stop_keep_alive(handle.ID, holder=handle)
+        self._end_keepalive(handle)
 
     def jammed(self) -> bool:
-        """Whether the background keepalive has not refreshed the lease for longer
-        than its TTL (it may have expired already)."""
-        return self._keeping and self.client._keepalive_stream().jammed(self.ID)
+        """Whether the background keepalive is late: the last refresh (or, before the
+        first, the start) is older than the refresh period plus a quarter of the TTL."""
+        handle = self._thread
+        if not self.keeping or handle is None:
+            return False
+        return self.client._keepalive_stream().jammed(handle.ID)
 
     def __enter__(self) -> "Lease":
-        if self.new:
-            self.grant()
+        self.grant()
         self.keepalive()
         return self
 
@@ -365,7 +535,7 @@ class Lease:
         """Revoke on leaving a ``with`` block: a lease already gone needs nothing more."""
         self.cancel_keepalive()
         try:
-            yield from self.client._op_flow("lease_revoke", self.ID)
+            yield from self.client._op_flow("lease_revoke", self._ID)
         except errors.ErrLeaseNotFound:
             pass
 
@@ -373,8 +543,7 @@ class Lease:
         self.client._run(self._release_flow())
 
     async def __aenter__(self) -> "Lease":
-        if self.new:
-            await self.grant()
+        await self.grant()
         self.keepalive()
         return self
 

@@ -10,9 +10,9 @@ bundled spec and are created on first access from the specs themselves.
 from __future__ import annotations
 
 import enum
-from typing import Any, Dict, Iterable, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Tuple
 
-__all__ = ["EtcdModel", "EtcdMessage", "enum_class"]
+__all__ = ["EtcdModel", "EtcdMessage", "enum_class", "name_to_model"]
 
 
 class EtcdModel:
@@ -26,9 +26,10 @@ class EtcdMessage(EtcdModel):
     rule as etcd3-py 0.1.6 applied it (int 0, bool False, str "", bytes None,
     message None, array None; an enum its first member).
 
-    ``Model(data)`` takes a decoded dict (what ``SwaggerNode.decode`` returns), as
-    0.1.6's ``getModel()`` classes did; ``Model(field=value, ...)`` takes fields.
-    Iterating a message, and ``in``, see the fields the server actually sent."""
+    ``Model(data)`` takes a decoded dict, as 0.1.6's ``getModel()`` classes did
+    (nested dicts become their models, enum names their members; a model is taken
+    as its fields); ``Model(field=value, ...)`` takes fields.  Iterating a message,
+    and ``in``, see the fields the server actually sent."""
 
     __slots__ = ("__dict__",)
     _fields: Tuple[str, ...] = ()
@@ -37,14 +38,37 @@ class EtcdMessage(EtcdModel):
 
     def __init__(self, _data: Optional[Dict[str, Any]] = None, /, **fields: Any) -> None:
         if _data is not None:
-            if not isinstance(_data, dict):
-                raise TypeError("%s(data): a dict expected, got %r" % (type(self).__name__, _data))
-            fields = {**_data, **fields}
-        unknown = set(fields) - self._field_set
+            if isinstance(_data, EtcdMessage):
+                _data = _data.__dict__
+            elif not isinstance(_data, dict):
+                raise TypeError("%s(data): a dict expected, got a %r instead"
+                                % (type(self).__name__, type(_data).__name__))
+            values = {**_data, **fields}
+        else:
+            values = fields
+        # fields of the schema are checked only when given by keyword (a decoded dict
+        # may hold fields newer than the spec, as decoded messages do)
+        unknown = [name for name in fields if name not in self._field_set]
         if unknown:
             raise TypeError("%s has no field(s) %s; fields are: %s"
                             % (type(self).__name__, ", ".join(sorted(unknown)), ", ".join(self._fields)))
-        self.__dict__.update(fields)
+        converters = self._converters()
+        for name, value in values.items():
+            convert = converters.get(name)
+            if convert is not None and value is not None:
+                values[name] = convert(value)
+        self.__dict__.update(values)
+
+    # the model of a schema sets this: () -> {field: what turns a nested dict into its model}
+    _make_converters: Optional[Callable[[], Dict[str, Callable[[Any], Any]]]] = None
+
+    @classmethod
+    def _converters(cls) -> Dict[str, Callable[[Any], Any]]:
+        converters = cls.__dict__.get("_converter_table")
+        if converters is None:
+            converters = cls._make_converters() if cls._make_converters is not None else {}
+            cls._converter_table = converters
+        return converters
 
     @property
     def _data(self) -> Dict[str, Any]:
@@ -148,6 +172,10 @@ def _module_enums() -> Dict[str, type]:
 def __getattr__(name: str) -> Any:
     if name.startswith("_"):
         raise AttributeError(name)
+    if name == "name_to_model":
+        # 0.1.6's table: definition name -> enum class (built on first use, as the enums are)
+        table = globals()["name_to_model"] = dict(_module_enums())
+        return table
     try:
         return _module_enums()[name]
     except KeyError:
@@ -155,4 +183,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_module_enums()))
+    return sorted(set(globals()) | set(_module_enums()) | {"name_to_model"})

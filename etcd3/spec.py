@@ -131,26 +131,26 @@ class Operation:
     def request(self) -> Optional[SwaggerNode]:
         if self._request_ref:
             return self.document.ref(self._request_ref).resolved
-        for param in self.operation.node.get("parameters", []):
+        for param in self.operation._node.get("parameters", []):
             if param.get("in") == "body":
                 return self.document.ref(param["schema"]["$ref"]).resolved
         return None
 
     @cached_property
     def _response_info(self) -> Tuple[SwaggerNode, bool]:
-        schema = self.operation.node["responses"]["200"]["schema"]
+        schema = self.operation._node["responses"]["200"]["schema"]
         if self._response_ref:
             schema = {"$ref": self._response_ref}
         if "$ref" in schema:
             node = self.document.ref(schema["$ref"]).resolved
         else:
             node = self.operation.responses["200"].schema
-        raw = node.node
+        raw = node._node
         props = raw.get("properties", {})
         # grpc-gateway wraps stream items as {"result": ..., "error": ...}
         if set(props) <= {"result", "error"} and "result" in props:
             return node.properties.result.resolved, True
-        description = self.operation.node["responses"]["200"].get("description", "")
+        description = self.operation._node["responses"]["200"].get("description", "")
         return node, "(streaming responses)" in description
 
     @property
@@ -163,7 +163,7 @@ class Operation:
 
     @cached_property
     def fields(self) -> Tuple[str, ...]:
-        return tuple(self.request.node.get("properties", {})) if self.request is not None else ()
+        return tuple(self.request._node.get("properties", {})) if self.request is not None else ()
 
     @cached_property
     def request_fields(self) -> frozenset:
@@ -185,7 +185,7 @@ class Operation:
 
     @cached_property
     def doc(self) -> str:
-        node = self.operation.node
+        node = self.operation._node
         summary = node.get("summary") or node.get("description") or self.rpc
         if self._request_ref:  # a route fixed by _fix_gateway_routes: the summary is another RPC's
             summary = "%s (the RPC the gateway serves at this path on etcd %s)" % (self.rpc, self.bundle.etcd_version)
@@ -193,7 +193,7 @@ class Operation:
         lines.append("%s %s%s" % (self.http_method, self.path, " (streaming response)" if self.streaming else ""))
         if self.request is not None and self.fields:
             lines += ["", "Parameters:"]
-            props = self.request.node["properties"]
+            props = self.request._node["properties"]
             for field in self.fields:
                 lines.append("    %s (%s): %s" % (field, _type_name(self.document, props[field]),
                                                    _indent(props[field].get("description") or

@@ -5,6 +5,11 @@ only when touched and memoized on the spec that owns them (by JSON pointer), as
 are the codecs and model classes built from schema nodes, so everything goes
 away with the spec.
 
+Nodes are navigated as in etcd3-py 0.1.6: ``spec.definitions``,
+``node.properties.key``, ``responses._200`` (a name that is no Python
+identifier is reached by its escaped form: digits get a leading ``_``, keywords
+a trailing ``_``, other characters become ``_``).
+
 The codec turns Python values into the gateway's JSON (bytes as base64,
 int64/uint64 as decimal strings, enums by name) and back into models.  It is
 driven by one table keyed by (type, format); object schemas get a compiled
@@ -16,17 +21,21 @@ import binascii
 import copy
 import enum
 import json
+import keyword
+import operator
+import os
+import re
 import threading
-from typing import Any, Callable, Dict, List, Optional, Union
-
-import jsonpointer
-import yaml
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from .models import EtcdMessage, enum_class
 
-__all__ = ["swagger_escape", "SwaggerSpec", "SwaggerNode"]
+__all__ = ["swagger_escape", "SwaggerSpec", "SwaggerNode", "PROP_ENCODERS", "PROP_DECODERS", "SCHEMA_TYPES"]
 
 _MODEL_PREFIXES = ("etcdserverpb", "mvccpb", "authpb", "v3lockpb", "v3electionpb")
+
+# the schema types the codec handles
+SCHEMA_TYPES = ("string", "integer", "number", "boolean", "array", "object")
 
 
 def swagger_escape(s: str) -> str:
@@ -38,94 +47,283 @@ def swagger_escape(s: str) -> str:
     return s.replace("~", "~0").replace("/", "~1")
 
 
-class SwaggerSpec:
-    """Parse the swagger spec of gRPC-JSON-Gateway to object tree."""
+def _pointer_unescape(s: str) -> str:
+    return s.replace("~1", "/").replace("~0", "~")
 
-    def __init__(self, spec: Union[dict, str, bytes]) -> None:
-        """:param spec: dict or json string or yaml string"""
-        if isinstance(spec, bytes):
-            spec = spec.decode("utf-8")
-        if isinstance(spec, str):
-            try:
-                spec = json.loads(spec)
-            except ValueError:
-                spec = yaml.safe_load(spec)
-        if not isinstance(spec, dict):
-            raise TypeError("a swagger spec must be a mapping, got %s" % type(spec).__name__)
-        self.spec: dict = spec
+
+def _attr_name(key: str) -> str:
+    """The attribute name a spec key is reached by (0.1.6's escaping):
+    ``'/v3/kv/put'`` -> ``'v3_kv_put'``, ``'200'`` -> ``'_200'``, ``'in'`` -> ``'in_'``."""
+    name = re.sub(r"\W", "_", key.lstrip("/"))
+    if name[:1].isdigit():
+        name = "_" + name
+    if keyword.iskeyword(name):
+        name += "_"
+    return name
+
+
+def _match_key(raw: dict, key: str) -> Optional[str]:
+    """The key of ``raw`` that ``key`` names: itself, or a key whose escaped form it is."""
+    if key in raw:
+        return key
+    for candidate in raw:
+        if isinstance(candidate, str) and _attr_name(candidate) == key:
+            return candidate
+    return None
+
+
+_MISSING = object()
+
+
+# -- loading -----------------------------------------------------------------
+
+def _parse_text(text: Union[str, bytes]) -> Any:
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError("Fail to load spec: not UTF-8 text (%s)" % e) from None
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    import yaml  # only YAML specs need it, and it is slow to import
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ValueError("Fail to load spec: neither JSON nor YAML (%s)" % e) from None
+
+
+def _load_spec(spec: Any) -> dict:
+    """A dict, a file object, a path to a JSON/YAML file, or JSON/YAML text -> the spec dict."""
+    if isinstance(spec, dict):
+        return spec
+    if hasattr(spec, "read"):
+        start = spec.tell() if hasattr(spec, "seekable") and spec.seekable() else None
+        loaded = _parse_text(spec.read())
+        if start is not None:
+            spec.seek(start)  # as 0.1.6 did: the caller's file is left where it was
+    elif isinstance(spec, os.PathLike) or (isinstance(spec, str) and len(spec) < 255 and "\n" not in spec
+                                           and os.path.isfile(spec)):
+        with open(spec, "rb") as f:
+            loaded = _parse_text(f.read())
+    elif isinstance(spec, (str, bytes, bytearray)):
+        loaded = _parse_text(spec)
+    else:
+        raise TypeError("spec should be one of dict, path, file obj, spec string; got %s" % type(spec).__name__)
+    if not isinstance(loaded, dict):
+        raise ValueError("Fail to load spec: a mapping expected, the text gives a %s" % type(loaded).__name__)
+    return loaded
+
+
+class SwaggerSpec:
+    """Parse the swagger spec of gRPC-JSON-Gateway to object tree.
+
+    Top-level keys are attributes: ``spec.swagger == '2.0'``, ``spec.definitions``
+    (a node)."""
+
+    def __init__(self, spec: Union[dict, str, bytes, "os.PathLike[str]", Any]) -> None:
+        """:param spec: a dict, a file object, a path to a JSON or YAML file, or a JSON or YAML string"""
+        self.spec: dict = _load_spec(spec)
         # everything built from this document is cached here, keyed by JSON pointer
         self._nodes: Dict[str, SwaggerNode] = {}
+        self._refs: Dict[str, Any] = {}  # a ref as asked for (any spelling) -> its node
+        self._lookups: Dict[Tuple[str, str], Any] = {}  # getPath / getSchema answers, misses included
         self._codecs: Dict[str, _Codec] = {}
         self._building: Dict[str, _Codec] = {}  # codecs being built (seen by the building thread only)
-        self._models: Dict[str, type] = {}
+        self._models: Dict[str, Any] = {}
         # codecs and models are built on first use, possibly by several threads at once
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
-        return "SwaggerSpec(%r)" % self.spec.get("info", {}).get("title", "")
+        info = self.spec.get("info")
+        return "<SwaggerSpec %r>" % (info.get("title", "") if isinstance(info, dict) else "")
 
-    def ref(self, ref_path: str) -> "SwaggerNode":
-        """Get the node object from an absolute reference, e.g.
-        ``spec.ref('#/definitions/etcdserverpbAlarmResponse')``."""
-        pointer = ref_path[1:] if ref_path.startswith("#") else ref_path
+    def __getattr__(self, key: str) -> Any:
+        spec = self.__dict__.get("spec")
+        if spec is None or key.startswith("__"):
+            raise AttributeError(key)
+        real = _match_key(spec, key)
+        if real is None:
+            raise AttributeError("%r has no top-level key %r" % (self, key))
+        value = spec[real]
+        return self._node_at("/" + swagger_escape(real), value, real) if isinstance(value, dict) else value
+
+    def __dir__(self):
+        return sorted(set(object.__dir__(self)) | {_attr_name(k) for k in self.spec if isinstance(k, str)})
+
+    def _node_at(self, pointer: str, raw: Any, name: Optional[str], parent: Optional["SwaggerNode"] = None
+                 ) -> "SwaggerNode":
         node = self._nodes.get(pointer)
         if node is None:
-            try:
-                raw = jsonpointer.resolve_pointer(self.spec, pointer)
-            except jsonpointer.JsonPointerException as e:
-                raise KeyError("%s: no such node in the spec (%s)" % (ref_path, e)) from None
-            name = jsonpointer.JsonPointer(pointer).parts[-1] if pointer else None
-            node = SwaggerNode(self, raw, pointer, name=name)
+            SwaggerNode(self, raw, pointer, parent=parent, name=name)
+            node = self._nodes[pointer]  # the one that was registered first, if threads raced
         return node
+
+    def ref(self, ref_path: str) -> Any:
+        """Get the node object from an absolute reference, e.g.
+        ``spec.ref('#/definitions/etcdserverpbAlarmResponse')``.
+
+        Segments are JSON Pointer escaped (``#/paths/~1v3~1kv~1put``) or escaped as
+        attribute names (``#/paths/v3_kv_put``).  A dict is given as a node, any
+        other value as it is; a reference not starting with ``#/`` gives None; a
+        missing one ValueError."""
+        if not isinstance(ref_path, str) or not ref_path.startswith("#/"):
+            return None
+        found = self._refs.get(ref_path, _MISSING)
+        if found is _MISSING:
+            found = self._refs[ref_path] = self._walk(ref_path)
+        return found
+
+    def _walk(self, ref_path: str) -> Any:
+        value: Any = self.spec
+        pointer = ""
+        name = None
+        for segment in ref_path[2:].split("/"):
+            step = _pointer_unescape(segment)
+            if isinstance(value, dict):
+                real = _match_key(value, step)
+                if real is None and step != segment:
+                    real = _match_key(value, segment)
+            elif isinstance(value, list) and step.isdigit() and int(step) < len(value):
+                real = int(step)
+            else:
+                real = None
+            if real is None:
+                raise ValueError("No reference %r found in the spec (no %r at %r)" % (ref_path, step, "#" + pointer))
+            value = value[real]
+            name = str(real)
+            pointer += "/" + swagger_escape(name)
+        return self._node_at(pointer, value, name) if isinstance(value, dict) else value
 
     def get(self, key: str, *args: Any, **kwargs: Any) -> Any:
         """Equivalent to ``self.spec.get(key)``."""
         return self.spec.get(key, *args, **kwargs)
 
-    def getPath(self, key: Union["SwaggerNode", str]) -> "SwaggerNode":
-        """The node of a path: a SwaggerNode, a ``$ref`` string or a path like ``/v3/kv/range``."""
-        if isinstance(key, SwaggerNode):
-            return key
-        if key.startswith("#"):
-            return self.ref(key)
-        return self.ref("#/paths/" + swagger_escape(key))
+    def _prefix(self) -> str:
+        """The gateway prefix of the paths (``/v3beta``): the first segment of the first path."""
+        for path in self.spec.get("paths") or ():
+            return "/" + path.lstrip("/").split("/", 1)[0]
+        return ""
 
-    def getSchema(self, key: Union["SwaggerNode", str]) -> "SwaggerNode":
-        """The node of a schema: a SwaggerNode, a ``$ref`` string or a definition name."""
+    def getPath(self, key: Union["SwaggerNode", str]) -> Optional["SwaggerNode"]:
+        """The node of a path: a SwaggerNode, a ``$ref`` string, or a path with or
+        without the gateway prefix (``'/kv/put'``, ``'/v3beta/kv/put'``); None if unknown."""
         if isinstance(key, SwaggerNode):
             return key
-        if key.startswith("#"):
-            return self.ref(key)
-        return self.ref("#/definitions/" + key)
+        if not isinstance(key, str):
+            raise TypeError("getPath() takes a path string or a SwaggerNode, got %r" % (key,))
+        found = self._lookups.get(("path", key), _MISSING)
+        if found is _MISSING:
+            found = self._lookups[("path", key)] = self._find_path(key)
+        return found
+
+    def _find_path(self, key: str) -> Optional["SwaggerNode"]:
+        if key.startswith("#/"):
+            try:
+                found = self.ref(key)
+            except ValueError:
+                return None
+            return found if isinstance(found, SwaggerNode) else None
+        paths = self.spec.get("paths") or {}
+        path = "/" + key.lstrip("/")
+        prefix = self._prefix()
+        # another version's gateway prefix (/v3alpha, /v3beta, /v3) names the same RPC
+        unprefixed = re.sub(r"^/v3(?:alpha|beta)?(?=/)", "", path)
+        for candidate in (prefix + path, path, prefix + unprefixed):
+            if candidate in paths:
+                return self._node_at("/paths/" + swagger_escape(candidate), paths[candidate], candidate)
+        return None
+
+    def getSchema(self, key: Union["SwaggerNode", str]) -> Optional["SwaggerNode"]:
+        """The node of a schema: a SwaggerNode, a ``$ref`` string or a definition name; None if unknown."""
+        if isinstance(key, SwaggerNode):
+            return key
+        if not isinstance(key, str):
+            raise TypeError("getSchema() takes a definition name, a $ref or a SwaggerNode, got %r" % (key,))
+        found = self._lookups.get(("schema", key), _MISSING)
+        if found is _MISSING:
+            ref = key if key.startswith("#/") else "#/definitions/" + swagger_escape(key)
+            try:
+                found = self.ref(ref)
+            except ValueError:
+                found = None
+            if not isinstance(found, SwaggerNode):
+                found = None
+            self._lookups[("schema", key)] = found
+        return found
 
     def getEnum(self, key: Union["SwaggerNode", str]) -> type:
-        """The enum class of an enum schema."""
+        """The enum class (from ``etcd3.models``) of an enum schema."""
         node = self.getSchema(key)
-        if "enum" not in node.resolved.node:
-            raise TypeError("%s is not an enum schema" % node.path)
+        if node is None:
+            raise ValueError("no schema %r in the spec" % (key,))
+        if not node._is_enum:
+            raise TypeError("schema %s is not an enum" % node._ref)
         return node.getModel()
+
+
+# names of SwaggerNode's own attributes: never looked up among the spec's keys
+_NODE_INTERNAL = frozenset({"_root", "_node", "_pointer", "_parent", "_name", "_resolved"})
+# what 0.1.6 set on every schema node: None where the schema does not say
+_SCHEMA_ATTRIBUTES = frozenset({"type", "description", "title", "required", "format", "default", "enum"})
 
 
 class SwaggerNode:
     """A node of a swagger document: a path, a schema or an ordinary node.
 
-    Children are reached by attribute or item access (``node.properties.key``);
-    a ``$ref`` node is followed transparently.  As a schema it encodes and
-    decodes payloads and gives the model class of the definition."""
+    Children are reached by attribute or item access (``node.properties.key``,
+    ``node['post']``, ``responses._200``); a ``$ref`` node is seen merged with its
+    target.  As a schema it encodes and decodes payloads and gives the model
+    class of the definition."""
 
-    __slots__ = ("root", "node", "path", "parent", "name", "_resolved", "__weakref__")
+    __slots__ = ("_root", "_node", "_pointer", "_parent", "_name", "_resolved", "__weakref__")
 
-    def __init__(self, root: SwaggerSpec, node: Any, path: str, parent: Optional["SwaggerNode"] = None,
-                 name: Optional[str] = None) -> None:
-        self.root = root
-        self.node = node
-        self.path = path
-        self.parent = parent
-        self.name = name
-        root._nodes.setdefault(path, self)
+    def __init__(self, root: SwaggerSpec, node: Any, path: Union[str, List[str], Tuple[str, ...]],
+                 parent: Optional["SwaggerNode"] = None, name: Optional[str] = None) -> None:
+        """:param path: the JSON pointer of the node (``'/definitions/X'`` or ``'#/definitions/X'``)
+        or its list of segments"""
+        if isinstance(path, (list, tuple)):
+            pointer = "".join("/" + swagger_escape(str(segment)) for segment in path)
+        else:
+            pointer = path[1:] if path.startswith("#") else path
+        self._root = root
+        self._node = node
+        self._pointer = pointer
+        self._parent = parent
+        self._name = name
+        root._nodes.setdefault(pointer, self)
+
+    # -- what the node is ------------------------------------------------------
+    @property
+    def _path(self) -> List[str]:
+        """The segments of the node's JSON pointer."""
+        return [_pointer_unescape(s) for s in self._pointer.split("/")[1:]]
+
+    @property
+    def _ref(self) -> str:
+        """The reference of the node (of its target, for a ``$ref`` node)."""
+        return "#" + self.resolved._pointer
+
+    @property
+    def _is_path(self) -> bool:
+        parts = self._pointer.split("/")
+        return len(parts) == 3 and parts[1] == "paths"
+
+    @property
+    def _is_schema(self) -> bool:
+        raw = self.resolved._node
+        return isinstance(raw, dict) and isinstance(raw.get("type"), str)
+
+    @property
+    def _is_enum(self) -> bool:
+        raw = self.resolved._node
+        return isinstance(raw, dict) and "enum" in raw
 
     def __repr__(self) -> str:
-        return "SwaggerNode(%r)" % ("#" + self.path)
+        kind = "SwaggerPath" if self._is_path else "SwaggerSchema" if self._is_schema else "SwaggerNode"
+        return "%s(ref=%r)" % (kind, self._ref)
 
     @property
     def resolved(self) -> "SwaggerNode":
@@ -136,54 +334,102 @@ class SwaggerNode:
             pass
         node = self
         seen = 0
-        while isinstance(node.node, dict) and "$ref" in node.node:
-            node = node.root.ref(node.node["$ref"])
+        while isinstance(node._node, dict) and "$ref" in node._node:
+            target = node._root.ref(node._node["$ref"])
+            if not isinstance(target, SwaggerNode):
+                raise ValueError("%s: $ref %r is not a node" % (self._pointer, node._node["$ref"]))
+            node = target
             seen += 1
             if seen > 32:
-                raise ValueError("$ref loop at %s" % self.path)
+                raise ValueError("$ref loop at %s" % self._pointer)
         self._resolved = node
         return node
 
-    def _child(self, key: str) -> Any:
-        target = self.resolved
-        raw = target.node[key] if isinstance(target.node, dict) else target.node[int(key)]
-        if not isinstance(raw, (dict, list)):
-            return raw
-        path = "%s/%s" % (target.path, swagger_escape(str(key)))
-        node = self.root._nodes.get(path)
-        return node if node is not None else SwaggerNode(self.root, raw, path, parent=target, name=str(key))
+    # -- children ------------------------------------------------------------------
+    def _raw_keys(self) -> List[Any]:
+        raw = self._node
+        if not isinstance(raw, dict):
+            return list(range(len(raw))) if isinstance(raw, list) else []
+        if "$ref" not in raw:
+            return list(raw)
+        merged = [k for k in self.resolved._raw_keys() if k not in raw]
+        return [k for k in raw if k != "$ref"] + merged
+
+    def _child(self, key: Union[str, int]) -> Any:
+        """The child ``key`` (a raw or escaped key; an index of a list node): a dict as a
+        node, a list as a list of children, anything else as it is.  KeyError if missing."""
+        raw = self._node
+        if isinstance(raw, list):
+            try:
+                index = int(key)
+                value = raw[index]
+            except (ValueError, IndexError):
+                raise KeyError(key) from None
+            return self._wrap(value, str(index))
+        if not isinstance(raw, dict):
+            raise KeyError(key)
+        real = _match_key(raw, key) if isinstance(key, str) and key != "$ref" else None
+        if real is None:
+            if "$ref" in raw:  # the target's keys, under the node's own (its siblings win)
+                return self.resolved._child(key)
+            raise KeyError(key)
+        return self._wrap(raw[real], real)
+
+    def _wrap(self, value: Any, name: str) -> Any:
+        if isinstance(value, dict):
+            if len(value) == 1 and "$ref" in value:  # a bare reference is its target
+                target = self._root.ref(value["$ref"])
+                if isinstance(target, SwaggerNode):
+                    return target
+            return self._root._node_at(self._pointer + "/" + swagger_escape(name), value, name, parent=self)
+        if isinstance(value, list):
+            pointer = self._pointer + "/" + swagger_escape(name)
+            return [self._root._node_at("%s/%d" % (pointer, i), item, str(i), parent=self)
+                    if isinstance(item, dict) else item for i, item in enumerate(value)]
+        return value
 
     def __getattr__(self, key: str) -> Any:
-        if key.startswith("_"):  # our own (unset) slots and dunders, never spec keys
+        if key in _NODE_INTERNAL or key.startswith("__"):  # our own unset slots, dunders
             raise AttributeError(key)
+        if key == "enum" and self._is_enum:
+            return self.getModel()
         try:
             return self._child(key)
-        except (KeyError, IndexError, ValueError, TypeError):
-            raise AttributeError("%s has no %r" % (self, key)) from None
+        except KeyError:
+            pass
+        if key in _SCHEMA_ATTRIBUTES and self._is_schema:
+            return None
+        raise AttributeError("%r has no attribute %r" % (self, key))
 
     def __getitem__(self, key: Union[str, int]) -> Any:
         return self._child(key)
 
-    def __contains__(self, key: str) -> bool:
-        return key in self.resolved.node
+    def __contains__(self, key: object) -> bool:
+        return key in self._raw_keys()
 
-    def __iter__(self):
-        return iter(self.resolved.node)
+    def __iter__(self) -> Iterator[Any]:
+        """The children (nodes for dicts, values as they are otherwise)."""
+        for key in self._raw_keys():
+            yield self._child(key)
+
+    def _keys(self) -> List[Any]:
+        return self._raw_keys()
+
+    def _values(self) -> List[Any]:
+        return list(self)
+
+    def _items(self) -> List[Tuple[Any, Any]]:
+        return [(key, self._child(key)) for key in self._raw_keys()]
 
     def __dir__(self):
-        node = self.resolved.node
-        return sorted(set(object.__dir__(self)) | (set(node) if isinstance(node, dict) else set()))
+        return sorted(set(object.__dir__(self)) | {_attr_name(k) for k in self._raw_keys() if isinstance(k, str)})
 
     def get(self, key: str, default: Any = None) -> Any:
+        """The child ``key``, or ``default`` if there is none."""
         try:
             return self._child(key)
-        except (KeyError, IndexError):
+        except KeyError:
             return default
-
-    @property
-    def description(self) -> str:
-        node = self.node if isinstance(self.node, dict) else {}
-        return node.get("description") or node.get("title") or node.get("summary") or ""
 
     # -- schema behaviour ---------------------------------------------------
     def encode(self, data: Any) -> Any:
@@ -191,32 +437,35 @@ class SwaggerNode:
         return _codec(self).encode(data, self)
 
     def decode(self, data: Any) -> Any:
-        """Decode the gateway's JSON value ``data`` as the schema defines."""
+        """Decode the gateway's JSON value ``data`` as the schema defines (a message
+        as its model)."""
         return _decoder(self)(copy.deepcopy(data))
 
     def decode_owned(self, data: Any) -> Any:
         """``decode`` for JSON that nobody else holds: its dicts become the models'."""
         return _decoder(self)(data)
 
-    def getModel(self) -> type:
-        """The model class of the schema: an ``EtcdMessage`` subclass for a message,
-        an ``enum.Enum`` (and ``EtcdModel``) subclass for an enum; one per node.
+    def getModel(self) -> Any:
+        """The model of the schema: an ``EtcdMessage`` subclass for a message (one per
+        node; ``Model(decoded_dict)`` builds one), an ``enum.Enum`` (and ``EtcdModel``)
+        subclass for an enum, for an array a function from a list to a list of item
+        models, for a scalar the identity.
 
         Null handling follows gogoproto's deserialization rule, as etcd3-py 0.1.6
         applied it: int -> 0, bool -> False, object -> None, array -> None,
         string -> "", bytes -> None; an absent enum is its first (default) member."""
         target = self.resolved
-        model = target.root._models.get(target.path)
+        model = target._root._models.get(target._pointer)
         if model is None:
-            with target.root._lock:
-                model = target.root._models.get(target.path)
+            with target._root._lock:
+                model = target._root._models.get(target._pointer)
                 if model is None:
-                    model = target.root._models[target.path] = _build_model(target)
+                    model = target._root._models[target._pointer] = _build_model(target)
         return model
 
     def _label(self) -> str:
         target = self.resolved
-        return _model_name(target.name or target.path)
+        return _model_name(target._name or target._pointer)
 
 
 # -- models -----------------------------------------------------------------
@@ -228,28 +477,87 @@ def _model_name(definition: str) -> str:
     return definition
 
 
-def _build_model(target: SwaggerNode) -> type:
-    raw = target.node
+def _build_model(target: SwaggerNode) -> Any:
+    raw = target._node
     if "enum" in raw:
-        return enum_class(target.name or "Enum", raw["enum"], "#" + target.path)
+        return enum_class(target._name or "Enum", raw["enum"], "#" + target._pointer)
+    kind = _kind(target._root, raw)
+    if kind == "array":
+        return _list_model(target)
+    if kind != "object":
+        return _identity
     properties = raw.get("properties", {})
     namespace: Dict[str, Any] = {
         "__slots__": (),
-        "__doc__": (raw.get("description") or raw.get("title") or "") + "\n\nref: #" + target.path,
+        "__doc__": (raw.get("description") or raw.get("title") or "") + "\n\nref: #" + target._pointer,
         "_fields": tuple(properties),
         "_field_set": frozenset(properties),
-        "_array_fields": tuple(k for k, p in properties.items() if _kind(target.root, p) == "array"),
-        "_ref": "#" + target.path,
+        "_array_fields": tuple(k for k, p in properties.items() if _kind(target._root, p) == "array"),
+        "_ref": "#" + target._pointer,
+        "_node": target,
+        "_make_converters": staticmethod(lambda: _field_converters(target)),
         "__module__": "etcd3.models",
     }
     for name, prop in properties.items():
-        namespace[name] = _default(target.root, prop)
-    return type(_model_name(target.name or "Message"), (EtcdMessage,), namespace)
+        namespace[name] = _default(target._root, prop)
+    return type(_model_name(target._name or "Message"), (EtcdMessage,), namespace)
+
+
+def _identity(data: Any) -> Any:
+    return data
+
+
+def _list_model(node: SwaggerNode) -> Callable[[Any], Any]:
+    label = node._label()
+
+    def to_models(data: Any) -> Any:
+        if data is None:
+            return None
+        if not isinstance(data, (list, tuple)):
+            raise TypeError("%s: a list or tuple expected, got a %r instead" % (label, type(data).__name__))
+        item_model = node.items.getModel()
+        if isinstance(item_model, type) and issubclass(item_model, enum.Enum):
+            return [item_model[item.upper()] if isinstance(item, str) and item.upper() in item_model.__members__
+                    else item for item in data]
+        return [item_model(item) if isinstance(item, (dict, EtcdMessage)) or item_model is _identity else item
+                for item in data]
+
+    return to_models
+
+
+def _field_converters(node: SwaggerNode) -> Dict[str, Callable[[Any], Any]]:
+    """For ``Model(decoded_dict)``: per field, what turns a nested dict into its model
+    (lists of them item by item) and an enum name into its member."""
+    converters: Dict[str, Callable[[Any], Any]] = {}
+    for name, prop in (node._node.get("properties") or {}).items():
+        field = node.properties[name]
+        kind = _kind(node._root, prop)
+        if kind == "array":
+            item = field.resolved.items
+            item_kind = _kind(node._root, item._node)
+            if item_kind in ("object", "enum"):
+                convert = _value_converter(item, item_kind)
+                converters[name] = (lambda convert: lambda v: [convert(x) for x in v]
+                                    if isinstance(v, (list, tuple)) else v)(convert)
+        elif kind in ("object", "enum"):
+            converters[name] = _value_converter(field, kind)
+    return converters
+
+
+def _value_converter(node: SwaggerNode, kind: str) -> Callable[[Any], Any]:
+    model = node.getModel()
+    if kind == "enum":
+        def to_member(value: Any) -> Any:
+            if isinstance(value, str) and value.upper() in model.__members__:
+                return model[value.upper()]
+            return value
+        return to_member
+    return lambda value: model(value) if isinstance(value, dict) else value
 
 
 def _kind(root: SwaggerSpec, schema: dict) -> str:
     while "$ref" in schema:
-        schema = root.ref(schema["$ref"]).node
+        schema = root.ref(schema["$ref"])._node
     if "enum" in schema:
         return "enum"
     typ = schema.get("type", "object")
@@ -271,11 +579,150 @@ def _default(root: SwaggerSpec, schema: dict) -> Any:
         node = None
         if "$ref" in schema:
             node = root.ref(schema["$ref"])
-            target = node.resolved.node
+            target = node.resolved._node
         members = target.get("enum") or [None]
         cls = node.getModel() if node is not None else enum_class("Enum", members)
         return cls(members[0]) if members[0] is not None else None
     return _DEFAULTS.get(kind)  # bytes, message, array and map: None
+
+
+# -- scalar encoders and decoders ---------------------------------------------
+
+# Where a value sits, for error messages: the SwaggerNode being encoded, or a
+# (parent label, field name | list index | [map key]) pair.  Made into text only for an error,
+# so that encoding a valid request formats no strings.
+Label = Any
+
+
+def label_text(label: Label) -> str:
+    if label is None:
+        return "value"
+    if isinstance(label, tuple):
+        parent, step = label
+        if isinstance(step, int):  # a list index
+            return "%s[%d]" % (label_text(parent), step)
+        if isinstance(step, list):  # [a map key]
+            return "%s[%r]" % (label_text(parent), step[0])
+        return "%s.%s" % (label_text(parent), step)
+    if isinstance(label, SwaggerNode):
+        return label._label()
+    return str(label)
+
+
+def _type_error(label: Label, expected: str, value: Any) -> TypeError:
+    return TypeError("%s: expected %s, got %r" % (label_text(label), expected, value))
+
+
+_DECIMAL = re.compile(r"[+-]?[0-9]+\Z")
+
+
+def _as_int(data: Any, label: Label) -> int:
+    """An int from what can only mean one: an int, a decimal string (as the gateway's
+    JSON writes int64), an integral float; never a bool."""
+    if isinstance(data, str):
+        text = data.strip()
+        if _DECIMAL.match(text):
+            return int(text)
+    elif isinstance(data, float):
+        if data.is_integer():
+            return int(data)
+    elif not isinstance(data, bool) and hasattr(data, "__index__"):  # int subclasses, numpy integers
+        return operator.index(data)
+    raise _type_error(label, "int", data)
+
+
+_INT_BOUNDS = {"int64": (-(2 ** 63), 2 ** 63 - 1), "uint64": (0, 2 ** 64 - 1),
+               "int32": (-(2 ** 31), 2 ** 31 - 1), "uint32": (0, 2 ** 32 - 1)}
+
+
+def _int_encoder(fmt: str, as_text: bool) -> Callable[..., Any]:
+    low, high = _INT_BOUNDS[fmt]
+
+    def encode(data: Any, label: Label = None) -> Any:
+        if data.__class__ is not int:
+            data = _as_int(data, label)
+        if not low <= data <= high:
+            raise ValueError("%s: %d is out of range for %s" % (label_text(label), data, fmt))
+        return str(data) if as_text else data
+
+    encode.__name__ = "encode_" + fmt
+    return encode
+
+
+def encode_bytes(data: Any, label: Label = None) -> str:
+    """bytes-like as they are, str as UTF-8, an int or float as its decimal text -> base64."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    elif not isinstance(data, (bytes, bytearray, memoryview)):
+        if isinstance(data, (int, float)) and not isinstance(data, bool):
+            data = str(data).encode("ascii")  # 0.1.6 stored put('n', 5) as b'5'
+        else:
+            raise _type_error(label, "bytes or str", data)
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
+
+
+def encode_boolean(data: Any, label: Label = None) -> bool:
+    """True/False, and 0/1 as 0.1.6 accepted them (``prev_kv=1``)."""
+    if data is True or data is False:
+        return data
+    if not isinstance(data, bool) and isinstance(data, int) and data in (0, 1):
+        return bool(data)
+    raise _type_error(label, "bool", data)
+
+
+def encode_string(data: Any, label: Label = None) -> str:
+    """str as it is, bytes as UTF-8 text."""
+    if isinstance(data, str):
+        return data
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        try:
+            return bytes(data).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError("%s: %r is not UTF-8 text" % (label_text(label), bytes(data))) from None
+    raise _type_error(label, "str", data)
+
+
+def encode_number(data: Any, label: Label = None) -> Any:
+    if isinstance(data, bool) or not isinstance(data, (int, float)):
+        raise _type_error(label, "number", data)
+    return data
+
+
+def decode_bytes(data: Any) -> Optional[bytes]:
+    return binascii.a2b_base64(data) if data else None
+
+
+def decode_string(data: Any) -> str:
+    return data if data else ""
+
+
+# the scalar codecs by swagger format (else type); encoders take (value, label=None)
+PROP_ENCODERS: Dict[str, Callable[..., Any]] = {
+    "byte": encode_bytes,
+    "int64": _int_encoder("int64", True),   # int64/uint64 travel as decimal strings
+    "uint64": _int_encoder("uint64", True),
+    "int32": _int_encoder("int32", False),
+    "uint32": _int_encoder("uint32", False),
+    "integer": _int_encoder("int64", False),
+    "boolean": encode_boolean,
+    "string": encode_string,
+    "number": encode_number,
+    "double": encode_number,
+    "float": encode_number,
+}
+PROP_DECODERS: Dict[str, Callable[[Any], Any]] = {
+    "byte": decode_bytes,
+    "int64": int,
+    "uint64": int,
+    "int32": int,
+    "uint32": int,
+    "integer": int,
+    "boolean": bool,
+    "string": decode_string,
+    "number": float,
+    "double": float,
+    "float": float,
+}
 
 
 # -- codec ------------------------------------------------------------------
@@ -294,8 +741,8 @@ class _Codec:
 
 
 def _codec(node: SwaggerNode) -> _Codec:
-    root = node.root
-    key = node.path
+    root = node._root
+    key = node._pointer
     codec = root._codecs.get(key)
     if codec is None:
         with root._lock:
@@ -317,108 +764,45 @@ def _decoder(node: SwaggerNode) -> Callable[[Any], Any]:
 
 
 def _build_codec(codec: _Codec, node: SwaggerNode) -> None:
-    raw = node.node
+    raw = node._node
     if "$ref" in raw:
         target = node.resolved
         codec.encode = lambda data, label: _codec(target).encode(data, label)
         codec.decode = lambda data: _decoder(target)(data)
         codec.prime = lambda: _decoder(target)
         return
-    kind = _kind(node.root, raw)
+    kind = _kind(node._root, raw)
     _BUILDERS[kind](codec, node)
 
 
-# Where a value sits, for error messages: the SwaggerNode being encoded, or a
-# (parent label, field name | list index | [map key]) pair.  Made into text only for an error,
-# so that encoding a valid request formats no strings.
-Label = Any
-
-
-def label_text(label: Label) -> str:
-    if isinstance(label, tuple):
-        parent, step = label
-        if isinstance(step, int):  # a list index
-            return "%s[%d]" % (label_text(parent), step)
-        if isinstance(step, list):  # [a map key]
-            return "%s[%r]" % (label_text(parent), step[0])
-        return "%s.%s" % (label_text(parent), step)
-    if isinstance(label, SwaggerNode):
-        return label._label()
-    return str(label)
-
-
-def _type_error(label: Label, expected: str, value: Any) -> TypeError:
-    return TypeError("%s: expected %s, got %r" % (label_text(label), expected, value))
-
-
 def _build_bytes(codec: _Codec, node: SwaggerNode) -> None:
-    b2a, a2b = binascii.b2a_base64, binascii.a2b_base64
-
-    def encode(data, label):
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        elif not isinstance(data, (bytes, bytearray, memoryview)):
-            raise _type_error(label, "bytes or str", data)
-        return b2a(data, newline=False).decode("ascii")
-
-    def decode(data):
-        return a2b(data) if data else None
-
-    codec.encode, codec.decode = encode, decode
+    codec.encode, codec.decode = encode_bytes, decode_bytes
 
 
 def _build_int64(codec: _Codec, node: SwaggerNode) -> None:
-    unsigned = node.node.get("format") == "uint64"
-    low, high = (0, 2 ** 64 - 1) if unsigned else (-(2 ** 63), 2 ** 63 - 1)
-
-    def encode(data, label):
-        if isinstance(data, bool) or not isinstance(data, int):
-            raise _type_error(label, "int", data)
-        if not low <= data <= high:
-            raise ValueError("%s: %d is out of range for %s" % (label_text(label), data, node.node.get("format")))
-        return str(data)
-
-    codec.encode, codec.decode = encode, int
+    codec.encode, codec.decode = PROP_ENCODERS[node._node.get("format")], int
 
 
 def _build_integer(codec: _Codec, node: SwaggerNode) -> None:
-    def encode(data, label):
-        if isinstance(data, bool) or not isinstance(data, int):
-            raise _type_error(label, "int", data)
-        return data
-
-    codec.encode, codec.decode = encode, int
+    fmt = node._node.get("format")
+    codec.encode = _int_encoder(fmt, False) if fmt in _INT_BOUNDS else PROP_ENCODERS["integer"]
+    codec.decode = int
 
 
 def _build_number(codec: _Codec, node: SwaggerNode) -> None:
-    def encode(data, label):
-        if isinstance(data, bool) or not isinstance(data, (int, float)):
-            raise _type_error(label, "number", data)
-        return data
-
-    codec.encode, codec.decode = encode, float
+    codec.encode, codec.decode = encode_number, float
 
 
 def _build_boolean(codec: _Codec, node: SwaggerNode) -> None:
-    def encode(data, label):
-        if not isinstance(data, bool):
-            raise _type_error(label, "bool", data)
-        return data
-
-    codec.encode, codec.decode = encode, bool
+    codec.encode, codec.decode = encode_boolean, bool
 
 
 def _build_string(codec: _Codec, node: SwaggerNode) -> None:
-    def encode(data, label):
-        if not isinstance(data, str):
-            raise _type_error(label, "str", data)
-        return data
-
-    codec.encode, codec.decode = encode, lambda data: data
+    codec.encode, codec.decode = encode_string, decode_string
 
 
 def _build_enum(codec: _Codec, node: SwaggerNode) -> None:
-    members = node.node["enum"]
+    members = node._node["enum"]
     cls = node.getModel()
     by_name = {m: cls(m) for m in members}
 
@@ -490,7 +874,7 @@ _IDENTITY_KINDS = ("string", "boolean", "integer", "number")
 
 
 def _build_object(codec: _Codec, node: SwaggerNode) -> None:
-    properties = node.node.get("properties", {})
+    properties = node._node.get("properties", {})
     model = node.getModel()
     label_name = model.__name__
     state: Dict[str, Any] = {}
@@ -523,7 +907,7 @@ def _build_object(codec: _Codec, node: SwaggerNode) -> None:
         # int64 and bytes fields are converted by type, nested messages by their
         # codec; fields whose JSON value is already right need no work at all
         def converter(field: SwaggerNode) -> Optional[Callable]:
-            kind = _kind(node.root, field.node)
+            kind = _kind(node._root, field._node)
             if kind in _IDENTITY_KINDS:
                 return None
             if kind == "int64":
@@ -541,16 +925,13 @@ def _build_object(codec: _Codec, node: SwaggerNode) -> None:
         for i, name in enumerate(properties):
             field = node.properties[name]
             convert = "convert_%d" % i
-            if _kind(node.root, field.node) == "array":
+            if _kind(node._root, field._node) == "array":
                 # lists of JSON-ready values stay as they are; others go through the list's codec
-                ready = _kind(node.root, field.resolved.items.node) in _IDENTITY_KINDS
+                ready = _kind(node._root, field.resolved.items._node) in _IDENTITY_KINDS
                 env[convert] = None if ready else converter(field)
-                # an absent list stays absent: the class default (None) answers for it
-                if env[convert] is not None:
-                    body += ["value = values.get(%r)" % name, "if value is not None:",
-                             "    values[%r] = %s(value)" % (name, convert)]
-                continue
-            env[convert] = converter(field)
+            else:
+                env[convert] = converter(field)
+            # an absent field stays absent: the class default (0, None, ...) answers for it
             if env[convert] is not None:
                 body += ["value = values.get(%r)" % name, "if value is not None:",
                          "    values[%r] = %s(value)" % (name, convert)]
@@ -571,7 +952,7 @@ def _build_object(codec: _Codec, node: SwaggerNode) -> None:
     def prime():
         decoder = state.get("decoder")
         if decoder is None:
-            with node.root._lock:
+            with node._root._lock:
                 decoder = state.get("decoder")
                 if decoder is None:
                     if state.get("building"):

@@ -55,15 +55,24 @@ ENCODE_ERRORS = [
     ("put", {"key": "a", "lease": "abc"}, TypeError, "PutRequest.lease: expected int, got 'abc'"),
     ("put", {"key": "a", "lease": True}, TypeError, "PutRequest.lease: expected int, got True"),
     ("put", {"key": "a", "lease": 1.5}, TypeError, "PutRequest.lease: expected int, got 1.5"),
-    ("put", {"key": 12}, TypeError, "PutRequest.key: expected bytes or str, got 12"),
-    ("put", {"key": "a", "prev_kv": 1}, TypeError, "PutRequest.prev_kv: expected bool, got 1"),
+    ("put", {"key": True}, TypeError, "PutRequest.key: expected bytes or str, got True"),
+    ("put", {"key": ["a"]}, TypeError, "PutRequest.key: expected bytes or str, got ['a']"),
+    ("put", {"key": "a", "prev_kv": 2}, TypeError, "PutRequest.prev_kv: expected bool, got 2"),
+    ("put", {"key": "a", "prev_kv": "yes"}, TypeError, "PutRequest.prev_kv: expected bool, got 'yes'"),
+    ("put", {"key": "a", "prev_kv": None, "lease": "1.5"}, TypeError, "PutRequest.lease: expected int, got '1.5'"),
+    ("put", {"key": "a", "lease": "0x10"}, TypeError, "PutRequest.lease: expected int, got '0x10'"),
+    ("range", {"key": "a", "limit": "ten"}, TypeError, "RangeRequest.limit: expected int, got 'ten'"),
+    ("range", {"key": "a", "sort_order": None, "revision": b"5"}, TypeError,
+     "RangeRequest.revision: expected int, got b'5'"),
+    ("authenticate", {"name": 5}, TypeError, "AuthenticateRequest.name: expected str, got 5"),
+    ("authenticate", {"name": b"\xff"}, ValueError, "AuthenticateRequest.name: b'\\xff' is not UTF-8 text"),
     ("put", {"key": "a", "nope": 1}, TypeError, "PutRequest: unknown field 'nope'"),
     ("put", {"key": "a", "lease": 2 ** 63}, ValueError, "PutRequest.lease: 9223372036854775808 is out of range"),
     ("alarm", {"memberID": -1}, ValueError, "AlarmRequest.memberID: -1 is out of range for uint64"),
     ("range", {"sort_order": "SIDEWAYS"}, ValueError, "RangeRequest.sort_order: 'SIDEWAYS' is not a valid"),
     ("range", {"sort_order": 7}, ValueError, "RangeRequest.sort_order: 7 is not a valid"),
-    ("txn", {"success": [{"request_put": {"key": 5}}]}, TypeError,
-     "TxnRequest.success[0].request_put.key: expected bytes or str, got 5"),
+    ("txn", {"success": [{"request_put": {"key": None, "value": object}}]}, TypeError,
+     "TxnRequest.success[0].request_put.value: expected bytes or str, got <class 'object'>"),
     ("txn", {"compare": {"key": "a"}}, TypeError, "TxnRequest.compare: expected a list"),
     ("txn", {"compare": ["a"]}, TypeError, "TxnRequest.compare[0]: expected Compare (a dict or model)"),
     ("member_add", {"peerURLs": "http://a:1"}, TypeError, "MemberAddRequest.peerURLs: expected a list"),
@@ -79,10 +88,10 @@ def test_encode_rejects_bad_values_naming_the_field(op, value, error, message):
 
 def test_decode_fills_gogoproto_defaults():
     resp = response("range").decode({"header": {"revision": "5"}})
-    assert resp.kvs == [] and resp.count == 0 and resp.more is False
+    assert resp.kvs is None and resp.count == 0 and resp.more is False
     assert resp.header.revision == 5 and resp.header.raft_term == 0
     kv = response("range").decode({"kvs": [{"key": "YQ=="}]}).kvs[0]
-    assert (kv.key, kv.value, kv.lease, kv.version) == (b"a", b"", 0, 0)
+    assert (kv.key, kv.value, kv.lease, kv.version) == (b"a", None, 0, 0)
     assert response("put").decode({}).prev_kv is None
 
 
@@ -145,3 +154,85 @@ def test_map_fields_encode_and_decode():
     assert node.decode({"labels": {"a": "1"}}).labels == {"a": 1}
     with pytest.raises(TypeError, match=r"M.labels\['a'\]: expected int"):
         node.encode({"labels": {"a": "x"}})
+
+
+# what 0.1.6 accepted and the server understands, on every bundled spec:
+# (operation, python value, gateway JSON)
+LENIENT_CASES = [
+    ("put", {"key": "k", "prev_kv": 1, "ignore_lease": 0}, {"key": "aw==", "prev_kv": True, "ignore_lease": False}),
+    ("put", {"key": "k", "lease": "7587899174667958794"}, {"key": "aw==", "lease": "7587899174667958794"}),
+    ("put", {"key": "k", "lease": " -3 "}, {"key": "aw==", "lease": "-3"}),
+    ("put", {"key": "k", "lease": 60.0}, {"key": "aw==", "lease": "60"}),
+    ("put", {"key": 12, "value": 1.5}, {"key": "MTI=", "value": "MS41"}),  # 0.1.6 stored str() of numbers
+    ("put", {"key": bytearray(b"k"), "value": memoryview(b"v")}, {"key": "aw==", "value": "dg=="}),
+    ("put", {"key": "k", "value": b""}, {"key": "aw==", "value": ""}),  # the server stores no value
+    ("range", {"key": "a", "limit": "1", "revision": "5"}, {"key": "YQ==", "limit": "1", "revision": "5"}),
+    ("range", {"key": "a", "sort_order": "descend", "sort_target": "Mod"},
+     {"key": "YQ==", "sort_order": "DESCEND", "sort_target": "MOD"}),
+    ("range", {"key": "a", "sort_order": models.RangeRequestSortOrder.ASCEND, "sort_target": 4},
+     {"key": "YQ==", "sort_order": "ASCEND", "sort_target": "VALUE"}),
+    ("range", {"key": "a", "serializable": 1, "keys_only": True, "count_only": 0},
+     {"key": "YQ==", "serializable": True, "keys_only": True, "count_only": False}),
+    ("delete_range", {"key": "a", "prev_kv": 1}, {"key": "YQ==", "prev_kv": True}),
+    ("compact", {"revision": "9", "physical": 1}, {"revision": "9", "physical": True}),
+    ("lease_grant", {"TTL": "60", "ID": 0}, {"TTL": "60", "ID": "0"}),
+    ("lease_time_to_live", {"ID": "12", "keys": 1}, {"ID": "12", "keys": True}),
+    ("alarm", {"memberID": "18446744073709551615", "action": "activate", "alarm": 1},
+     {"memberID": "18446744073709551615", "action": "ACTIVATE", "alarm": "NOSPACE"}),
+    ("authenticate", {"name": b"root", "password": bytearray(b"pw")}, {"name": "root", "password": "pw"}),
+    ("watch", {"create_request": {"key": "a", "start_revision": "3", "prev_kv": 1, "filters": ["noput", 1]}},
+     {"create_request": {"key": "YQ==", "start_revision": "3", "prev_kv": True, "filters": ["NOPUT", "NODELETE"]}}),
+    ("txn", {"compare": [{"key": "k", "target": "version", "result": "not_equal", "version": "2"}],
+             "success": [{"request_range": {"key": "k", "limit": "1"}}]},
+     {"compare": [{"key": "aw==", "target": "VERSION", "result": "NOT_EQUAL", "version": "2"}],
+      "success": [{"request_range": {"key": "aw==", "limit": "1"}}]}),
+    ("role_grant_permission", {"name": "r", "perm": {"permType": 2, "key": "a"}},
+     {"name": "r", "perm": {"permType": "READWRITE", "key": "YQ=="}}),
+]
+
+
+@pytest.mark.parametrize("version", bundled_versions())
+@pytest.mark.parametrize("op,value,expected", LENIENT_CASES,
+                         ids=["%s-%d" % (case[0], i) for i, case in enumerate(LENIENT_CASES)])
+def test_lenient_values_encode_as_the_strict_ones(version, op, value, expected):
+    assert load_bundle(version).operations[op].request.encode(value) == expected
+
+
+def test_string_fields_take_bytes_as_utf8_text():
+    # 3.2/3.3 declare the revoke request's key as a plain string: bytes go as text, as 0.1.6 sent them
+    for version in ("3.2", "3.3"):
+        req = load_bundle(version).operations["role_revoke_permission"].request
+        assert req.encode({"role": b"r", "key": b"foo", "range_end": "fop"}) == {
+            "role": "r", "key": "foo", "range_end": "fop"}
+    req = load_bundle("3.4").operations["role_revoke_permission"].request
+    assert req.encode({"role": "r", "key": b"foo"}) == {"role": "r", "key": "Zm9v"}
+
+
+@pytest.mark.parametrize("version", bundled_versions())
+def test_decode_null_rule_on_every_spec(version):
+    ops = load_bundle(version).operations
+    rng = ops["range"].response.decode({"kvs": [{"key": "YQ=="}]})
+    assert rng.kvs[0].value is None and rng.kvs[0].version == 0 and rng.count == 0 and rng.more is False
+    assert rng.header is None
+    empty = ops["range"].response.decode({})
+    assert empty.kvs is None and repr(empty) == "RangeResponse()"
+    status = ops["status"].response.decode({})
+    assert status.version == "" and status.dbSize == 0
+    watch = ops["watch"].response.decode({"events": [{"kv": {"key": "YQ=="}}]})
+    assert watch.events[0].type is models.EventEventType.PUT and watch.events[0].prev_kv is None
+    assert watch.created is False and watch.canceled is False
+
+
+def test_scalar_codec_tables():
+    from etcd3.swagger_helper import PROP_DECODERS, PROP_ENCODERS, SCHEMA_TYPES
+
+    assert PROP_ENCODERS["byte"]("é") == "w6k=" and PROP_ENCODERS["byte"](b"\x00") == "AA=="
+    assert PROP_ENCODERS["int64"]("5") == "5" and PROP_ENCODERS["uint64"](5) == "5"
+    assert PROP_ENCODERS["int32"]("7") == 7 and PROP_ENCODERS["boolean"](1) is True
+    with pytest.raises(ValueError, match="out of range for uint64"):
+        PROP_ENCODERS["uint64"](-5)  # 0.1.6 sent abs(): 5
+    with pytest.raises(TypeError, match="value: expected int, got 'abc'"):
+        PROP_ENCODERS["int64"]("abc")
+    assert PROP_DECODERS["byte"]("Zm9v") == b"foo" and PROP_DECODERS["byte"]("") is None
+    assert PROP_DECODERS["int64"]("-2") == -2 and PROP_DECODERS["string"](None) == ""
+    assert set(SCHEMA_TYPES) >= {"string", "integer", "boolean", "array", "object"}

@@ -19,22 +19,25 @@ def strategy(document, schema, depth=0):
     """Values the codec must accept for ``schema``, with what decode must give back."""
     if "$ref" in schema:
         node = document.ref(schema["$ref"]).resolved
-        return strategy(document, node.node, depth)
+        return strategy(document, node._node, depth)
     if "enum" in schema:
         members = schema["enum"]
-        return st.sampled_from(members).map(lambda m: (m, m))
+        # by name in any case, by index, or the member itself
+        return st.sampled_from(members).flatmap(lambda m: st.sampled_from(
+            [(m, m), (m.lower(), m), (members.index(m), m)]))
     typ, fmt = schema.get("type", "object"), schema.get("format")
     if typ == "string" and fmt == "byte":
         return st.one_of(st.binary(max_size=40).map(lambda b: (b, b)),
-                         st.text(max_size=20).map(lambda s: (s, s.encode("utf-8"))))
-    if typ == "string" and fmt in INT_RANGES:
-        low, high = INT_RANGES[fmt]
-        return st.integers(low, high).map(lambda i: (i, i))
-    if typ == "integer":
+                         st.text(max_size=20).map(lambda s: (s, s.encode("utf-8"))),
+                         # 0.1.6 stored a number as its text
+                         st.integers().map(lambda i: (i, str(i).encode("ascii"))))
+    if (typ == "string" and fmt in INT_RANGES) or typ == "integer":
         low, high = INT_RANGES.get(fmt, INT_RANGES["int32"])
-        return st.integers(low, high).map(lambda i: (i, i))
+        # decimal strings (with spaces) and integral floats, as 0.1.6 took them
+        return st.integers(low, high).flatmap(lambda i: st.sampled_from(
+            [(i, i), (str(i), i), (" %d " % i, i)] + ([(float(i), i)] if abs(i) < 2 ** 53 else [])))
     if typ == "boolean":
-        return st.booleans().map(lambda b: (b, b))
+        return st.one_of(st.booleans().map(lambda b: (b, b)), st.sampled_from([(0, False), (1, True)]))
     if typ == "string":
         return st.text(max_size=20).map(lambda s: (s, s))
     if typ == "number":
@@ -71,7 +74,7 @@ def test_request_round_trip(version, name):
     op = load_bundle(version).operations[name]
 
     @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(strategy(op.document, op.request.node))
+    @given(strategy(op.document, op.request._node))
     def round_trip(pair):
         given_value, expected = pair
         wire = json.loads(json.dumps(op.request.encode(given_value)))

@@ -53,7 +53,7 @@ def test_equality_and_to_dict():
     assert a == b and a != c
     assert a != load_bundle("3.5").operations["put"].response.decode({})
     d = a.to_dict()
-    assert d["count"] == 1 and d["kvs"][0]["key"] == b"a" and d["kvs"][0]["value"] == b""
+    assert d["count"] == 1 and d["kvs"][0]["key"] == b"a" and d["kvs"][0]["value"] is None
     assert d["header"] is None and d["more"] is False
 
 
@@ -62,10 +62,86 @@ def test_models_are_one_class_per_schema_and_constructible():
     assert type(RANGE.decode({})) is model is RANGE.getModel()
     assert issubclass(model, EtcdMessage)
     made = model(count=3)
-    assert made.count == 3 and made.kvs == [] and made.more is False
-    assert made.kvs is not model().kvs  # arrays are not shared between instances
+    assert made.count == 3 and made.kvs is None and made.more is False
     with pytest.raises(TypeError, match="has no field"):
         model(nope=1)
     with pytest.raises(AttributeError, match="fields are"):
         RANGE.decode({}).nope
     assert "kvs" in dir(made)
+
+
+# the seed's null rule: int 0, bool False, object None, array None, string "";
+# bytes None (as 0.1.6 gave), an enum its first member (0.1.6 gave '')
+NULL_RULE = [
+    ("3.5", "range", "count", 0),
+    ("3.5", "range", "more", False),
+    ("3.5", "range", "header", None),
+    ("3.5", "range", "kvs", None),
+    ("3.5", "status", "version", ""),
+    ("3.5", "lease_time_to_live", "keys", None),
+    ("3.5", "lock", "key", None),
+    ("3.2", "range", "kvs", None),
+    ("3.6", "put", "prev_kv", None),
+]
+
+
+@pytest.mark.parametrize("version,op,field,expected", NULL_RULE)
+def test_absent_fields_follow_the_null_rule(version, op, field, expected):
+    resp = load_bundle(version).operations[op].response.decode({})
+    assert getattr(resp, field) == expected and type(getattr(resp, field)) is type(expected)
+    assert field not in resp and field not in list(resp)
+
+
+def test_absent_enum_is_its_first_member():
+    kv_event = load_bundle("3.4").operations["watch"].response.decode({"events": [{}]}).events[0]
+    assert kv_event.type is models.EventEventType.PUT and kv_event.kv is None
+
+
+def test_model_from_a_decoded_dict_builds_nested_models():
+    model = RANGE.getModel()
+    resp = model({"header": {"revision": 7}, "kvs": [{"key": b"a", "value": b"1"}, {"key": b"b"}], "count": 2})
+    assert resp.header.revision == 7 and type(resp.header).__name__ == "ResponseHeader"
+    assert [kv.key for kv in resp.kvs] == [b"a", b"b"] and resp.kvs[1].value is None
+    assert resp.more is False and list(resp) == ["header", "kvs", "count"] and resp._data["count"] == 2
+    # 0.1.6's pattern: getModel()(decode(...)) where decode gives the message already
+    decoded = RANGE.decode({"count": "1", "kvs": [{"key": "YQ=="}]})
+    assert model(decoded) == decoded and model(decoded) is not decoded
+    watch = load_bundle("3.5").operations["watch"].response.getModel()
+    event = watch({"events": [{"type": "DELETE", "kv": {"key": b"k"}}]}).events[0]
+    assert event.type is models.EventEventType.DELETE and event.kv.key == b"k"
+
+
+def test_model_of_none_is_empty_and_a_non_dict_is_type_error():
+    model = RANGE.getModel()
+    empty = model(None)
+    assert list(empty) == [] and empty.count == 0 and empty.kvs is None and empty == model()
+    for bad in ([1], "kvs", 5):
+        with pytest.raises(TypeError, match="a dict expected, got a '%s' instead" % type(bad).__name__):
+            model(bad)
+    # a decoded dict may carry fields newer than the spec; keywords are checked
+    assert model({"brand_new": 1}).brand_new == 1
+    with pytest.raises(TypeError, match="has no field"):
+        model(brand_new=1)
+
+
+def test_array_and_scalar_models():
+    spec = load_bundle("3.5").rpc
+    to_members = spec.getSchema("etcdserverpbWatchCreateRequest").properties.filters.getModel()
+    assert to_members(["NOPUT", "nodelete"]) == [models.WatchCreateRequestFilterType.NOPUT,
+                                                 models.WatchCreateRequestFilterType.NODELETE]
+    assert to_members(None) is None
+    with pytest.raises(TypeError, match="a list or tuple expected"):
+        to_members("NOPUT")
+    kvs = spec.getSchema("etcdserverpbRangeResponse").properties.kvs.getModel()
+    assert [kv.key for kv in kvs([{"key": b"x"}])] == [b"x"]
+    scalar = spec.getSchema("etcdserverpbRangeResponse").properties.count.getModel()
+    assert scalar(5) == 5
+
+
+def test_name_to_model_maps_definitions_to_enums():
+    table = models.name_to_model
+    assert table is models.name_to_model
+    assert table["EventEventType"] is models.EventEventType
+    assert table["RangeRequestSortOrder"] is models.RangeRequestSortOrder
+    assert all(issubclass(cls, enum.Enum) for cls in table.values())
+    assert "name_to_model" in dir(models)

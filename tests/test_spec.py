@@ -137,6 +137,7 @@ def test_swagger_spec_navigation_and_memoization():
     node = spec.ref("#/definitions/M")
     assert isinstance(node, SwaggerNode) and node is spec.getSchema("M") is spec.ref("#/definitions/M")
     assert node.properties.k.resolved is spec.getSchema("N")
+    assert node.properties.k._ref == "#/definitions/N" and repr(node) == "SwaggerSchema(ref='#/definitions/M')"
     assert spec.getPath("/a/b").post.operationId == "X"
     assert spec.get("swagger") == "2.0"
     assert node.getModel() is node.getModel()
@@ -144,8 +145,9 @@ def test_swagger_spec_navigation_and_memoization():
     yaml_spec = SwaggerSpec("swagger: '2.0'\ndefinitions:\n  E: {type: string, enum: [A, B]}\n")
     enum_cls = yaml_spec.getEnum("E")
     assert [m.name for m in enum_cls] == ["A", "B"]
-    with pytest.raises(KeyError, match="no such node"):
+    with pytest.raises(ValueError, match="No reference '#/definitions/Missing' found"):
         spec.ref("#/definitions/Missing")
+    assert spec.getSchema("Missing") is None and spec.getPath("/a/c") is None
 
 
 def test_caches_live_on_the_spec_instance():

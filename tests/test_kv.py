@@ -61,7 +61,7 @@ def test_put_with_lease(client):
 def test_put_ignore_value_keeps_value(client):
     lease = client.lease_grant(60).ID
     client.put("kv/iv", "kept")
-    client.put("kv/iv", ignore_value=True, lease=lease)
+    client.put("kv/iv", "", ignore_value=True, lease=lease)  # 0.1.6's put(key, value, ...)
     kv = client.range("kv/iv").kvs[0]
     assert (kv.value, kv.lease, kv.version) == (b"kept", lease, 2)
 
@@ -76,7 +76,7 @@ def test_put_ignore_lease_keeps_lease(client):
 
 def test_put_ignore_value_on_missing_key_is_key_not_found(client):
     with pytest.raises(errors.ErrKeyNotFound) as info:
-        client.put("kv/missing", ignore_value=True)
+        client.put("kv/missing", "", ignore_value=True)
     assert isinstance(info.value, errors.InvalidArgument)
     assert info.value.code == 3 and info.value.http_status == 400
 
@@ -318,7 +318,7 @@ def test_value_over_grpc_receive_limit_is_resource_exhausted(client):
 
 def test_wrong_type_names_the_field(client):
     with pytest.raises(TypeError, match="key"):
-        client.put(12345, "v")
+        client.put(True, "v")  # a number is its decimal text, as 0.1.6 took it; a bool means nothing
     with pytest.raises(TypeError, match="limit"):
         client.range("k", limit="ten")
 
@@ -346,7 +346,7 @@ def test_prefix_and_range_end_conflict(client):
     with pytest.raises(TypeError):
         client.range("a", prefix=True, all=True)
     with pytest.raises(TypeError):
-        client.delete_range("a", all=True)
+        client.delete_range(prefix=True)  # 0.1.6's check: a key or all (all=True overrides a key, as 0.1.6)
 
 
 def test_bad_enum_name(client):
@@ -382,7 +382,7 @@ def test_txn_compare_value_success_and_failure(client):
 ])
 def test_txn_compare_value_results(client, result, field, expected):
     client.put("t/cv", "v")
-    resp = client.txn(compare=[compare("t/cv", "VALUE", result, value=field)])
+    resp = client.txn(compare=[compare("t/cv", "VALUE", result, value=field)], success=[], failure=[])
     assert resp.succeeded is expected
 
 
@@ -391,7 +391,7 @@ def test_txn_compare_version_create_mod(client):
     r2 = client.put("t/m", "2").header.revision
 
     def check(target, result, **field):
-        return client.txn(compare=[compare("t/m", target, result, **field)]).succeeded
+        return client.txn(compare=[compare("t/m", target, result, **field)], success=[], failure=[]).succeeded
 
     assert check("VERSION", "EQUAL", version=2)
     assert check("VERSION", "GREATER", version=1)
@@ -404,7 +404,7 @@ def test_txn_compare_version_create_mod(client):
     assert check("MOD", "NOT_EQUAL", mod_revision=r1)
     # a missing key has version 0 and create revision 0: the create-if-absent idiom
     absent = client.txn(compare=[compare("t/absent", "CREATE", "EQUAL", create_revision=0)],
-                        success=[{"request_put": {"key": "t/absent", "value": "new"}}])
+                        success=[{"request_put": {"key": "t/absent", "value": "new"}}], failure=[])
     assert absent.succeeded
     assert values_of(client.range("t/absent")) == [b"new"]
 
@@ -414,7 +414,7 @@ def test_txn_compare_lease(client):
     client.put("t/l", "v", lease=lease)
     client.put("t/nl", "v")
     succeeded = lambda key, result, value: client.txn(  # noqa: E731
-        compare=[compare(key, "LEASE", result, lease=value)]).succeeded
+        compare=[compare(key, "LEASE", result, lease=value)], success=[], failure=[]).succeeded
     assert succeeded("t/l", "EQUAL", lease)
     assert succeeded("t/l", "NOT_EQUAL", lease + 1)
     assert succeeded("t/nl", "EQUAL", 0)
@@ -424,10 +424,12 @@ def test_txn_compare_lease(client):
 
 def test_txn_compare_range_end(client):
     put_many(client, {"tr/a": "1", "tr/b": "1"})
-    all_one = client.txn(compare=[compare("tr/", "VALUE", "EQUAL", value="1", range_end="tr0")])
+    all_one = client.txn(compare=[compare("tr/", "VALUE", "EQUAL", value="1", range_end="tr0")], success=[],
+                         failure=[])
     assert all_one.succeeded
     client.put("tr/b", "2")
-    assert not client.txn(compare=[compare("tr/", "VALUE", "EQUAL", value="1", range_end="tr0")]).succeeded
+    assert not client.txn(compare=[compare("tr/", "VALUE", "EQUAL", value="1", range_end="tr0")], success=[],
+                          failure=[]).succeeded
 
 
 def test_txn_typed_responses(client):
@@ -437,7 +439,7 @@ def test_txn_typed_responses(client):
         {"request_put": {"key": "t/old", "value": "after", "prev_kv": True}},
         {"request_range": {"key": "t/", "range_end": "t0"}},
         {"request_delete_range": {"key": "t/del", "prev_kv": True}},
-    ])
+    ], failure=[])
     assert resp.succeeded is True  # no compare: true
     put, rng, dele = resp.responses
     assert put.response_put.prev_kv.value == b"before"
@@ -460,7 +462,7 @@ def test_txn_nested(client):
             "success": [{"request_put": {"key": "tn/result", "value": "inner-success"}}],
             "failure": [{"request_put": {"key": "tn/result", "value": "inner-failure"}},
                         {"request_range": {"key": "tn/inner"}}],
-        }}])
+        }}], failure=[])
     assert resp.succeeded is True
     inner = resp.responses[0].response_txn
     assert inner.succeeded is False
@@ -472,18 +474,18 @@ def test_txn_nested(client):
 def test_txn_too_many_ops(client):
     ops = [{"request_put": {"key": "tm/%d" % i, "value": "v"}} for i in range(129)]
     with pytest.raises(errors.ErrTooManyOps):
-        client.txn(success=ops)
+        client.txn(compare=[], success=ops, failure=[])
     assert client.range("tm/", prefix=True).count == 0
-    client.txn(success=ops[:128])  # the default --max-txn-ops is 128
+    client.txn(compare=[], success=ops[:128], failure=[])  # the default --max-txn-ops is 128
     assert client.range("tm/", prefix=True, count_only=True).count == 128
 
 
 def test_txn_duplicate_key(client):
     with pytest.raises(errors.ErrDuplicateKey):
-        client.txn(success=[{"request_put": {"key": "td", "value": "1"}},
-                            {"request_put": {"key": "td", "value": "2"}}])
+        client.txn(compare=[], success=[{"request_put": {"key": "td", "value": "1"}},
+                                        {"request_put": {"key": "td", "value": "2"}}], failure=[])
 
 
 def test_txn_unknown_nested_field_is_type_error(client):
     with pytest.raises(TypeError, match="request_putt"):
-        client.txn(success=[{"request_putt": {"key": "k", "value": "v"}}])
+        client.txn(compare=[], success=[{"request_putt": {"key": "k", "value": "v"}}], failure=[])

@@ -79,7 +79,7 @@ def main():
              lambda: bare_decoded("/kv/range", range_body)),
             ("txn compare-and-swap", lambda: client.txn(
                 compare=[{"key": "/bench/cas", "target": "VALUE", "result": "EQUAL", "value": "0"}],
-                success=[{"request_put": {"key": "/bench/cas", "value": "0"}}]),
+                success=[{"request_put": {"key": "/bench/cas", "value": "0"}}], failure=[]),
              lambda: bare("/kv/txn", cas_body)),
         ]
         print("etcd %s, about %s s per case, the two sides alternating" % (server.version, 2 * args.seconds))

@@ -298,6 +298,8 @@ class AioClient(BaseClient):
             self._connected = True
 
     def _call_operation(self, op: Operation, args: tuple, kwargs: Dict[str, Any]) -> Any:
+        if op.binding.txn_obj_index is not None and op.binding.wants_request_op(args, kwargs):
+            return self._bind(op, args, kwargs)  # txn_obj=True: the request op itself, not an awaitable
         call = self._call_after_connect(op.name, args, kwargs)
         return StreamCall(call) if op.streaming else call
 
@@ -364,9 +366,11 @@ class AioClient(BaseClient):
             # unary: on the client's own connections (see aio_http)
             total = None if seconds == NO_TIMEOUT else seconds
             return await self._connections().send(request, self._path_of(request), total)
-        # raw unary calls are bounded as a whole; streams only bound connecting
+        # raw unary calls are bounded as a whole; streams bound connecting, and each wait for
+        # the server when the call set a timeout of its own (0.1.6's timeout)
+        stream_read = request.timeout if request.stream and request.timeout != NO_TIMEOUT else None
         timeout = aiohttp.ClientTimeout(total=None if request.stream or seconds == NO_TIMEOUT else seconds,
-                                        connect=min(seconds, CONNECT_TIMEOUT))
+                                        connect=min(seconds, CONNECT_TIMEOUT), sock_read=stream_read)
         session = self.session
         headers = request.headers
         try:

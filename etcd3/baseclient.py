@@ -18,11 +18,13 @@ import warnings
 from typing import Any, Callable, Dict, Generator, List, Optional, Tuple, Union
 
 from . import errors
-from .core import Request, Response, StreamDecoder, unwrap_stream_item
+from .core import Request, Response, unwrap_stream_item
 from .errors import UnsupportedOperation, error_from_response
-from .models import EtcdMessage
+from .apis import AuthAPI, ClusterAPI, ElectionAPI, ExtraAPI, KVAPI, LeaseAPI, LockAPI, MaintenanceAPI, WatchAPI
+from .apis.binding import CALL_OPTIONS, RequestOp
+from .apis.extra import EtcdVersion, parse_prometheus, version_of
 from .spec import Operation, SpecBundle, bundle_for_server, bundled_versions, load_bundle, parse_version
-from .utils import Etcd3Warning, key_range
+from .utils import Etcd3Warning
 
 __all__ = ["BaseClient", "BaseModelizedStreamResponse"]
 
@@ -65,28 +67,6 @@ class BaseModelizedStreamResponse:
     def close(self) -> None:
         """close the stream"""
         raise NotImplementedError
-
-
-class VersionInfo(EtcdMessage):
-    """The answer of ``GET /version``."""
-
-    __slots__ = ()
-    _fields = ("etcdserver", "etcdcluster")
-    _field_set = frozenset(_fields)
-    _ref = "/version"
-    etcdserver = ""
-    etcdcluster = ""
-
-
-class HealthInfo(EtcdMessage):
-    """The answer of ``GET /health``; ``health`` is a bool."""
-
-    __slots__ = ()
-    _fields = ("health", "reason")
-    _field_set = frozenset(_fields)
-    _ref = "/health"
-    health = False
-    reason = ""
 
 
 @functools.total_ordering
@@ -159,7 +139,6 @@ def _semver_key(major: int, minor: int, patch: int, prerelease: Tuple[str, ...])
             tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in prerelease))
 
 
-
 class _RpcMethod:
     """A class attribute standing for one RPC: the method function (with the real
     signature and a docstring from the spec) is made on first access."""
@@ -188,8 +167,12 @@ def _make_rpc_function(op: Operation, cls: Any) -> Callable:
     return rpc
 
 
-class BaseClient:
-    """The transport-free part of the etcd v3 clients."""
+class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI, ExtraAPI, LockAPI, ElectionAPI):
+    """The transport-free part of the etcd v3 clients.
+
+    The API groups (``etcd3.apis``) are its bases, in 0.1.6's order; the RPC methods
+    come from the connected server's spec: ``_use_spec`` makes a class per spec
+    version, with one method per operation (0.1.6's signature where it had one)."""
 
     # the transport driver of a subclass adds its own I/O
     _spec_bundle: Optional[SpecBundle] = None
@@ -316,7 +299,7 @@ class BaseClient:
         return Request("GET", self.baseurl + "/version", self._base_headers(), timeout=VERSION_TIMEOUT,
                        idempotent=True)
 
-    def _apply_version(self, response: Response) -> VersionInfo:
+    def _apply_version(self, response: Response) -> EtcdVersion:
         if response.status != 200:
             raise error_from_response(response.status, response.body)
         info = self._version_info(response)
@@ -338,9 +321,8 @@ class BaseClient:
         self._use_spec(self.server_version)
 
     @staticmethod
-    def _version_info(response: Response) -> VersionInfo:
-        data = response.json()
-        return VersionInfo(etcdserver=data.get("etcdserver", ""), etcdcluster=data.get("etcdcluster", ""))
+    def _version_info(response: Response) -> EtcdVersion:
+        return version_of(response)
 
     def __getattr__(self, name: str) -> Any:
         # reached only for names the class lacks: say when an RPC is from a newer etcd
@@ -381,32 +363,12 @@ class BaseClient:
         return Request("POST", self.baseurl + path, all_headers, body, stream=stream,
                        timeout=timeout, idempotent=idempotent, raw=raw)
 
-    def _bind(self, op: Operation, args: tuple, kwargs: Dict[str, Any]) -> Dict[str, Any]:
-        """Positional and keyword arguments of an RPC method -> the encoded request body."""
+    def _bind(self, op: Operation, args: tuple, kwargs: Dict[str, Any]) -> Any:
+        """Positional and keyword arguments of an RPC method -> the encoded request body
+        (or, for ``txn_obj=True``, the ``RequestOp`` to return instead of calling)."""
         if op.min_version_tuple is not None and parse_version(self.server_version) < op.min_version_tuple:
             raise UnsupportedOperation(op.name, self.server_version, op.min_version)
-        fields = op.fields
-        if len(args) > len(fields):
-            raise TypeError("%s() takes at most %d positional arguments (%d given)"
-                            % (op.name, len(fields), len(args)))
-        values = dict(zip(fields, args))
-        for key, value in kwargs.items():
-            if key in values:
-                raise TypeError("%s() got multiple values for argument %r" % (op.name, key))
-            values[key] = value
-        prefix = all_keys = False
-        if op.has_range:
-            prefix = values.pop("prefix", False)
-            all_keys = values.pop("all", False)
-        unknown = [k for k in values if k not in op.request_fields]
-        if unknown:
-            valid = list(fields) + (["prefix", "all"] if op.has_range else [])
-            raise TypeError("%s() got unexpected keyword argument(s) %s; valid arguments are: %s"
-                            % (op.name, ", ".join(map(repr, unknown)), ", ".join(valid)))
-        if prefix or all_keys:
-            values["key"], values["range_end"] = key_range(
-                values.get("key"), values.get("range_end"), prefix, all_keys, op.name + "()")
-        return op.request.encode(values) if op.request is not None else {}
+        return op.binding.bind(args, kwargs)
 
     def _decode(self, op: Optional[Operation], response: Response) -> Any:
         data = response.json()
@@ -477,6 +439,8 @@ class BaseClient:
 
     def _unary_flow(self, op: Optional[Operation], path: str, body: Any, **options: Any) -> Flow:
         response = yield from self._call_flow(op, path, body, **options)
+        if op is not None and op.binding.clears_token:
+            self.token = None  # auth_disable: no token is needed any more
         return self._decode(op, response)
 
     def _stream_flow(self, op: Optional[Operation], path: str, body: Any, **options: Any) -> Flow:
@@ -485,10 +449,11 @@ class BaseClient:
 
     def _raw_flow(self, op: Optional[Operation], path: str, body: Any, **options: Any) -> Flow:
         response = yield from self._call_flow(op, path, body, raw=True, **options)
-        return self._raw_response(response)
+        return self._raw_response(response, path, options.get("stream", False))
 
-    def _raw_response(self, response: Response) -> Any:
-        """The transport's own response object, for ``call_rpc(raw=True)``."""
+    def _raw_response(self, response: Response, path: str, stream: bool) -> Any:
+        """The transport's own response object, for ``call_rpc(raw=True)``; its body
+        can still be read (a stream's is not read yet)."""
         return response.raw
 
     def _get_flow(self, path: str, parse: Callable[[Response], Any]) -> Flow:
@@ -527,14 +492,24 @@ class BaseClient:
         raise NotImplementedError
 
     def _call_operation(self, op: Operation, args: tuple, kwargs: Dict[str, Any]) -> Any:
-        body = self._bind(op, args, kwargs)
         if op.streaming:
-            return self._run(self._stream_flow(op, op.path, body))
+            return self._call_stream_operation(op, args, kwargs)
+        body = self._bind(op, args, kwargs)
+        if body.__class__ is RequestOp:
+            return body  # txn_obj=True: the request op for txn(), nothing is sent
         request = self._direct_request(op, body)
         if request is None:
             return self._run(self._unary_flow(op, op.path, body))
         # no flow to step: one request, one answer (most calls: the hot path)
         return self._run_direct(op, request)
+
+    def _call_stream_operation(self, op: Operation, args: tuple, kwargs: Dict[str, Any]) -> Any:
+        options: Dict[str, Any] = {}
+        if kwargs and op.binding.call_options:
+            # watch(..., timeout=, headers=): options of the call, as 0.1.6 passed them on
+            options = {k: v for k, v in kwargs.items() if k in CALL_OPTIONS}
+            kwargs = {k: v for k, v in kwargs.items() if k not in CALL_OPTIONS}
+        return self._run(self._stream_flow(op, op.path, self._bind(op, args, kwargs), **options))
 
     # -- unary calls without a flow: what _unary_flow does when there is nothing to authenticate
     def _direct_request(self, op: Operation, body: Any) -> Optional[Request]:
@@ -547,6 +522,8 @@ class BaseClient:
     def _direct_result(self, op: Operation, response: Response) -> Any:
         if response.status != 200:
             raise error_from_response(response.status, response.body)
+        if op.binding.clears_token:
+            self.token = None  # auth_disable: no token is needed any more
         return self._decode(op, response)
 
     # -- the transport drivers implement these two ---------------------------------------------
@@ -597,46 +574,6 @@ class BaseClient:
         if password is not None:
             self.password = password
         return self._run(self._authenticate_flow())
-
-    def version(self) -> Any:
-        """The server's and the cluster's version (``GET /version``)."""
-        return self._run(self._get_flow("/version", self._version_info))
-
-    def health(self) -> Any:
-        """The server's health (``GET /health``): ``.health`` is True when healthy."""
-        return self._run(self._get_flow("/health", self._parse_health))
-
-    def metrics_raw(self) -> Any:
-        """The server's Prometheus metrics, as text."""
-        return self._run(self._get_flow("/metrics", lambda r: r.body.decode("utf-8")))
-
-    def metrics(self) -> Any:
-        """The server's Prometheus metrics: ``{name: [(labels, value), ...]}``."""
-        return self._run(self._get_flow("/metrics", lambda r: parse_prometheus(r.body.decode("utf-8"))))
-
-    def lease_keep_alive_once(self, ID: int) -> Any:
-        """Refresh a lease once; returns the LeaseKeepAliveResponse (``TTL`` 0: the lease is gone)."""
-        op = self.spec.operations["lease_keep_alive"]
-        return self._run(self._keep_alive_once_flow(op, ID))
-
-    def _keep_alive_once_flow(self, op: Operation, ID: int) -> Flow:
-        # a request body that ends makes the server end the stream after its one answer
-        response = yield from self._call_flow(op, op.path, op.request.encode({"ID": ID}))
-        items = StreamDecoder().feed(response.body)
-        if not items:
-            raise errors.Etcd3StreamError("no answer to the keepalive of lease %d" % ID)
-        return self._decode_stream_item(op, items[0])
-
-    def watch_create(self, key: Any = None, range_end: Any = None, start_revision: Optional[int] = None,
-                     progress_notify: Optional[bool] = None, prev_kv: Optional[bool] = None,
-                     prefix: Optional[bool] = None, all: Optional[bool] = None, no_put: bool = False,
-                     no_delete: bool = False, fragment: Optional[bool] = None) -> Any:
-        """Open a watch stream of its own for one key/range: an iterable of WatchResponses
-        (close it to stop).  ``Watcher`` shares one stream between many watches instead."""
-        from .stateful.watch import watch_create_fields
-
-        return self.watch(create_request=watch_create_fields(
-            key, range_end, start_revision, progress_notify, prev_kv, prefix, all, no_put, no_delete, fragment))
 
     # -- stateful helpers --------------------------------------------------------------------------
     def Txn(self) -> Any:
@@ -706,18 +643,6 @@ class BaseClient:
                        progress_notify=progress_notify, prev_kv=prev_kv, prefix=prefix, all=all, no_put=no_put,
                        no_delete=no_delete)
 
-    def alarm_get(self, memberID: int = 0, alarm: Any = None) -> Any:
-        """The active alarms (of every member when memberID is 0)."""
-        return self.alarm(action="GET", memberID=memberID, alarm=alarm)
-
-    def alarm_activate(self, memberID: int, alarm: Any) -> Any:
-        """Raise an alarm (``NOSPACE``, ``CORRUPT``) on a member."""
-        return self.alarm(action="ACTIVATE", memberID=memberID, alarm=alarm)
-
-    def alarm_deactivate(self, memberID: int, alarm: Any) -> Any:
-        """Clear an alarm of a member."""
-        return self.alarm(action="DEACTIVATE", memberID=memberID, alarm=alarm)
-
     def _call_rpc_args(self, method: str, data: Any, encode: bool) -> Tuple[Optional[Operation], str, Any]:
         op = self._find_operation(method)
         if op is not None:
@@ -726,15 +651,11 @@ class BaseClient:
             path = method if method.startswith(self.api_prefix + "/") else self.api_prefix + "/" + method.lstrip("/")
         if data is None:
             data = {}
+        elif isinstance(data, str):
+            data = data.encode("utf-8")  # a raw body, posted as it is (as bytes are)
         if encode and op is not None and op.request is not None and isinstance(data, dict):
             data = op.request.encode(data)
         return op, path, data
-
-    @staticmethod
-    def _parse_health(response: Response) -> HealthInfo:
-        data = response.json()
-        health = data.get("health")
-        return HealthInfo(health=health in (True, "true"), reason=data.get("reason", ""))
 
     @staticmethod
     def _parse_metrics(text: str) -> Dict[str, List[Tuple[Dict[str, str], float]]]:
@@ -752,24 +673,6 @@ IDEMPOTENT_RPCS = frozenset({
 def _idempotent(op: Optional[Operation]) -> bool:
     """Whether a request of ``op`` may be sent again after it may have reached the server."""
     return op is not None and op.name in IDEMPOTENT_RPCS
-
-_METRIC_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)')
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def parse_prometheus(text: str) -> Dict[str, List[Tuple[Dict[str, str], float]]]:
-    """Prometheus text format -> {metric: [(labels, value), ...]}."""
-    metrics: Dict[str, List[Tuple[Dict[str, str], float]]] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = _METRIC_LINE.match(line)
-        if not m:
-            continue
-        labels = {k: v.encode().decode("unicode_escape") for k, v in _LABEL.findall(m.group(2) or "")}
-        metrics.setdefault(m.group(1), []).append((labels, float(m.group(3))))
-    return metrics
-
 
 def _version() -> str:
     from . import __version__

@@ -322,7 +322,12 @@ class Client(BaseClient):
 
     def _send(self, request: Request) -> Response:
         seconds = request.timeout or self.timeout or DEFAULT_TIMEOUT
-        read = None if request.stream or seconds == NO_TIMEOUT else seconds
+        if request.stream:
+            # a stream waits for its answers as long as it takes, unless the call set a timeout
+            # of its own (0.1.6's requests timeout): that bounds each wait for the server
+            read = request.timeout if request.timeout != NO_TIMEOUT else None
+        else:
+            read = None if seconds == NO_TIMEOUT else seconds
         connect = min(seconds, CONNECT_TIMEOUT)
         path = self._path_of(request)
         if not (request.stream or request.raw):
@@ -362,10 +367,14 @@ class Client(BaseClient):
         kwargs.setdefault("timeout", self.timeout)
         return self.session.post(url, data=data, json=json, **kwargs)
 
-    def _raw_response(self, response: Response) -> requests.Response:
+    def _raw_response(self, response: Response, path: str, stream: bool) -> requests.Response:
         # a requests.Response, as the seed's call_rpc(raw=True) gave
-        prepared = requests.Request("POST", self.baseurl).prepare()
-        return self.session.get_adapter(self.baseurl).build_response(prepared, response.raw)
+        prepared = requests.Request("POST", self.baseurl + path).prepare()
+        resp = self.session.get_adapter(self.baseurl).build_response(prepared, response.raw)
+        if not stream:
+            # the body was read already (by urllib3, into response.body): hand it over
+            resp._content, resp._content_consumed = response.body, True
+        return resp
 
     def _watch_stream(self) -> Any:
         """The one watch stream all Watchers of this client share (made on first use)."""

@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from .apis.binding import Binding, binding_for
 from .errors import UnsupportedServerVersion
 from .swagger_helper import SwaggerNode, SwaggerSpec
 from .utils import Etcd3Warning, cached_property
@@ -175,13 +176,20 @@ class Operation:
         return "key" in self.fields and "range_end" in self.fields
 
     @cached_property
+    def binding(self) -> Binding:
+        """How the method's arguments become the request: the request's fields, or
+        etcd3-py 0.1.6's signature of the RPC (``etcd3.apis.signatures``)."""
+        props = self.request._node.get("properties", {}) if self.request is not None else {}
+        text_fields = tuple(f for f in ("key", "range_end")
+                            if props.get(f, {}).get("type") == "string" and "format" not in props[f])
+        encode = self.request.encode if self.request is not None else _no_request
+        message = self.request.getModel().__name__ if self.request is not None else "the request"
+        return binding_for(self.name, self.fields, encode, text_fields, message)
+
+    @property
     def signature(self) -> inspect.Signature:
-        params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-        params += [inspect.Parameter(f, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None) for f in self.fields]
-        if self.has_range:
-            params += [inspect.Parameter("prefix", inspect.Parameter.KEYWORD_ONLY, default=False),
-                       inspect.Parameter("all", inspect.Parameter.KEYWORD_ONLY, default=False)]
-        return inspect.Signature(params)
+        """The method's signature (``inspect.signature(client.put)`` shows it)."""
+        return self.binding.signature
 
     @cached_property
     def doc(self) -> str:
@@ -191,19 +199,49 @@ class Operation:
             summary = "%s (the RPC the gateway serves at this path on etcd %s)" % (self.rpc, self.bundle.etcd_version)
         lines = [summary.strip(), ""]
         lines.append("%s %s%s" % (self.http_method, self.path, " (streaming response)" if self.streaming else ""))
-        if self.request is not None and self.fields:
+        params = [p for p in self.signature.parameters.values() if p.name != "self"]
+        if params:
             lines += ["", "Parameters:"]
-            props = self.request._node["properties"]
-            for field in self.fields:
-                lines.append("    %s (%s): %s" % (field, _type_name(self.document, props[field]),
-                                                   _indent(props[field].get("description") or
-                                                           props[field].get("title") or "")))
-            if self.has_range:
-                lines.append("    prefix (bool): range over every key that starts with key "
-                             "(sets range_end to key with its last byte incremented)")
-                lines.append("    all (bool): range over every key (key and range_end b'\\0')")
+            for param in params:
+                lines.append("    " + self._param_doc(param))
         lines += ["", "Returns: %s%s" % ("an iterator of " if self.streaming else "", self.response.getModel().__name__)]
         return "\n".join(lines)
+
+    def _param_doc(self, param: inspect.Parameter) -> str:
+        """One line of the docstring: a parameter, its type and what it means."""
+        props = self.request._node.get("properties", {}) if self.request is not None else {}
+        name, binding = param.name, self.binding
+        schema, document = props.get(name), self.document
+        if schema is None and binding.nested is not None and name in binding.nested[1]:
+            inner = self.request.properties[binding.nested[0]].resolved  # the nested message's field
+            schema = inner._node.get("properties", {}).get(name)
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            return "**kwargs: options of the call: timeout (seconds), headers (a dict)"
+        if name == binding.raw_body:
+            text = "%s (bytes, str or dict): the request body; bytes and str are sent as they are, a dict " \
+                   "is encoded as %s" % (name, self.request.getModel().__name__ if self.request is not None else "{}")
+        elif schema is not None:
+            text = "%s (%s)" % (name, _type_name(document, schema))
+            description = _indent(schema.get("description") or schema.get("title") or "")
+            text += ": " + description if description else ""
+        else:
+            text = "%s %s" % (name, _SUGAR_DOCS.get(name, ""))
+        if param.default is not inspect.Parameter.empty and param.default is not None:
+            text += " [default: %s]" % (getattr(param.default, "name", None) or repr(param.default))
+        return text
+
+
+_SUGAR_DOCS = {
+    "prefix": "(bool): range over every key that starts with key (range_end is key with its last byte "
+              "incremented)",
+    "all": "(bool): range over every key (key and range_end b'\\0')",
+    "txn_obj": "(bool): return the request op for txn() ({'request_...': {...}}, not encoded) instead of "
+               "calling the server",
+}
+
+
+def _no_request(values: Dict) -> Dict:
+    return {}
 
 
 def _indent(text: str) -> str:

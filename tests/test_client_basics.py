@@ -68,7 +68,7 @@ def test_help_text(client):
     assert "prev_kv" in doc
     range_params = inspect.signature(client.range).parameters
     assert list(range_params)[:2] == ["key", "range_end"]
-    assert range_params["prefix"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert range_params["prefix"].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD  # as in 0.1.6's range()
     assert "prefix" in client.range.__doc__
     assert "lease_grant" in client.lease_grant.__qualname__
 

@@ -200,8 +200,8 @@ def test_hash_kv_reports_the_compact_revision(client, etcd):
 # --------------------------------------------------------------------------- alarms
 
 def test_alarm_get_is_empty(client):
-    resp = client.alarm_get()
-    assert resp.alarms == []
+    resp = client.alarm_get(0, "NONE")
+    assert resp.alarms is None  # an absent list, as 0.1.6 decoded it
 
 
 def test_alarm_nospace_blocks_writes_until_deactivated(fresh_etcd):
@@ -211,7 +211,7 @@ def test_alarm_nospace_blocks_writes_until_deactivated(fresh_etcd):
     client.put("al/freeable", "v")
     activated = client.alarm_activate(member, "NOSPACE")
     assert [(a.memberID, a.alarm) for a in activated.alarms] == [(member, etcdserverpbAlarmType.NOSPACE)]
-    listed = client.alarm_get().alarms
+    listed = client.alarm_get(0, "NONE").alarms
     assert [(a.memberID, a.alarm) for a in listed] == [(member, etcdserverpbAlarmType.NOSPACE)]
     with pytest.raises(errors.ErrNoSpace) as info:
         client.put("al/during", "v")
@@ -220,10 +220,10 @@ def test_alarm_nospace_blocks_writes_until_deactivated(fresh_etcd):
     # deleting frees space: allowed under the alarm
     assert client.delete_range("al/freeable").deleted == 1
     with pytest.raises(errors.ErrNoSpace):
-        client.txn(success=[{"request_put": {"key": "al/txn", "value": "v"}}])
+        client.txn([], [{"request_put": {"key": "al/txn", "value": "v"}}], [])
     deactivated = client.alarm_deactivate(member, etcdserverpbAlarmType.NOSPACE)
     assert [a.alarm for a in deactivated.alarms] == [etcdserverpbAlarmType.NOSPACE]  # the one cleared
-    assert client.alarm_get().alarms == []
+    assert client.alarm_get(0, "NONE").alarms is None
     client.put("al/after", "v")
     assert client.range("al/", prefix=True).count == 2
 
@@ -232,9 +232,9 @@ def test_alarm_by_enum_index_and_action(fresh_etcd):
     client = make_client(fresh_etcd)
     member = client.member_list().members[0].ID
     client.alarm(action="ACTIVATE", memberID=member, alarm=1)  # 1: NOSPACE
-    assert [a.alarm for a in client.alarm(action=0).alarms] == [etcdserverpbAlarmType.NOSPACE]  # 0: GET
+    assert [a.alarm for a in client.alarm(0, action=0).alarms] == [etcdserverpbAlarmType.NOSPACE]  # 0: GET
     client.alarm(action="DEACTIVATE", memberID=member, alarm="NOSPACE")
-    assert client.alarm_get().alarms == []
+    assert client.alarm_get(0, "NONE").alarms is None
 
 
 # --------------------------------------------------------------------------- snapshot

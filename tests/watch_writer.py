@@ -41,7 +41,7 @@ def put_once(client: Client, key: str, value: str) -> bool:
     """Create ``key`` if absent; True if this call created it."""
     resp = client.txn(
         compare=[{"key": key, "target": "CREATE", "result": "EQUAL", "create_revision": 0}],
-        success=[{"request_put": {"key": key, "value": value}}])
+        success=[{"request_put": {"key": key, "value": value}}], failure=[])
     return bool(resp.succeeded)
 
 

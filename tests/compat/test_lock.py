@@ -307,16 +307,26 @@ def test_reentrant_thread_enters_from_its_thread_only(clients):
     assert first.holders() == 0
 
 
-def test_reentrant_thread_tells_asyncio_tasks_apart(client, client_kind):
-    if client_kind == "sync":
-        pytest.skip("tasks are an AioClient matter (the sync client: the test above)")
-    # each facade call runs in a task of its own, as two coroutines would
-    first = client.Lock("rta", reentrant=Lock.THREAD)
-    second = client.Lock("rta", reentrant=Lock.THREAD)
-    assert first.uuid != second.uuid
-    first.acquire()
-    assert second.acquire(block=False) is None
-    first.release()
+def test_reentrant_thread_tells_asyncio_tasks_apart(etcd):
+    """With an AioClient the task that made a Lock.THREAD lock is its holder: two
+    coroutines of one thread do not enter each other's lock."""
+    import asyncio
+
+    async def go():
+        async with etcd3.AioClient(host=etcd.host, port=etcd.port) as aio:
+            first, second = await asyncio.gather(*(make(aio) for _ in range(2)))
+            assert first.uuid != second.uuid
+            assert first.uuid.startswith(("%s:thrd:%d:task-" % (HOSTNAME, threading.get_ident())).encode())
+            await first.acquire()
+            assert await second.acquire(block=False) is None
+            await first.release()
+            assert await second.acquire(block=False) is second
+            await second.release()
+
+    async def make(aio):
+        return aio.Lock("rta", reentrant=Lock.THREAD)
+
+    asyncio.run(asyncio.wait_for(go(), 60))
 
 
 def test_incr_and_decr_holder(client):

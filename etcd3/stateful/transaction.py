@@ -20,7 +20,7 @@ from typing import Any, Dict, Iterable, List, Optional
 
 from ..errors import UnsupportedOperation
 from ..models import RangeRequestSortOrder, RangeRequestSortTarget  # type: ignore[attr-defined]
-from ..utils import incr_last_byte
+from ..utils import prefix_range_end
 
 __all__ = ["Txn", "TxnCompareOp", "Compare"]
 
@@ -40,7 +40,7 @@ def _key_range(what: str, key: Any, range_end: Any, prefix: Any, all: Any) -> tu
     if all:
         return b"\0", b"\0"
     if prefix:
-        return key, incr_last_byte(key)
+        return key, prefix_range_end(key)
     return key, range_end
 
 

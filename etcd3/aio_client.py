@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import ssl
+import threading
 from typing import Any, AsyncIterator, Deque, Dict, Optional, Tuple, Union
 
 try:
@@ -21,6 +22,7 @@ from . import errors
 from .baseclient import DEFAULT_TIMEOUT, NO_TIMEOUT, BaseClient, BaseModelizedStreamResponse, Flow, step_flow
 from .client import JSONObjectSplitter
 from .core import Request, Response, StreamDecoder
+from .transport import forksafe
 from .transport.aio_http import AioConnectionPool
 from .transport.duplex import ssl_context
 from .stateful.lock import WaitForChange
@@ -227,6 +229,22 @@ class StreamCall:
             self._call.close()  # never used: no "coroutine was never awaited" warning
 
 
+def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _let_go(session: "aiohttp.ClientSession", loop: Optional[asyncio.AbstractEventLoop]) -> None:
+    """Give up a session of another event loop: closed in its loop if that one still runs;
+    a closed loop's is detached (its connections end with the loop's transports)."""
+    if loop is not None and loop.is_running():
+        asyncio.run_coroutine_threadsafe(session.close(), loop)
+    else:
+        session.detach()
+
+
 class AioClient(BaseClient):
     """The asyncio etcd v3 client, on aiohttp.
 
@@ -250,17 +268,33 @@ class AioClient(BaseClient):
         self._connecting: Optional["asyncio.Lock"] = None
         self._ssl: Union[bool, ssl.SSLContext] = (ssl_context(self.verify, self.cert)
                                                   if self.protocol == "https" else False)
+        forksafe.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        # (see transport.forksafe) the session and the pool are of the parent's event loop:
+        # left untouched, the child makes its own on first use, in its own loop
+        forksafe.keep_untouched(self._session, self._connection_pool)
+        self._session = self._connection_pool = None
+        self._session_loop = None
+        self._connecting = None
+        self._auth_lock = threading.Lock()
 
     @property
     def session(self) -> "aiohttp.ClientSession":
         """The aiohttp session (made on first use, inside the running loop)."""
-        if self._session is None or self._session.closed:
+        session, loop = self._session, _running_loop()
+        if session is None or session.closed or (loop is not None and loop is not self._session_loop):
+            if session is not None and not session.closed:
+                _let_go(session, self._session_loop)  # of another event loop: no use in this one
             connector = aiohttp.TCPConnector(limit=self.pool_size, ssl=self._ssl)
             # etcd sets no cookies
-            self._session = aiohttp.ClientSession(connector=connector, trust_env=False,
-                                                  cookie_jar=aiohttp.DummyCookieJar(),
-                                                  headers=self._base_headers())
-        return self._session
+            session = self._session = aiohttp.ClientSession(connector=connector, trust_env=False,
+                                                            cookie_jar=aiohttp.DummyCookieJar(),
+                                                            headers=self._base_headers())
+            self._session_loop = loop
+        return session
+
+    _session_loop: Optional[asyncio.AbstractEventLoop] = None  # the loop the session was made in
 
     _stream_class = ModelizedStreamResponse
     _watcher_class = AioWatcher
@@ -439,7 +473,11 @@ class AioClient(BaseClient):
             await self._connection_pool.close()
             self._connection_pool = None
         if self._session is not None:
-            await self._session.close()
+            loop = self._session_loop
+            if loop is not None and loop is not asyncio.get_running_loop():
+                _let_go(self._session, loop)  # another loop's: it cannot be closed from this one
+            else:
+                await self._session.close()
             self._session = None
 
     async def __aenter__(self) -> "AioClient":

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import codecs
+import copy
 import json
 import socket
 import ssl
+import threading
 import warnings
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
@@ -17,6 +19,7 @@ from .baseclient import DEFAULT_TIMEOUT, NO_TIMEOUT, BaseClient, BaseModelizedSt
 from .core import Request, Response, iter_stream_items
 from .core import _incomplete as incomplete_json
 from .transport.duplex import ssl_context
+from .transport import forksafe
 from .transport.http_pool import ConnectionPool
 from .stateful.lock import WaitForChange
 from .stateful.watch import Watcher
@@ -221,6 +224,7 @@ class Client(BaseClient):
             # like requests' own int max_retries: connection failures only, never once data was sent
             self._retries = urllib3.Retry(total=max_retries, connect=max_retries, read=False, redirect=False,
                                           status=None, other=0, raise_on_status=False)
+        forksafe.register(self)
         self._connect()
 
     def _connect(self) -> None:
@@ -302,6 +306,25 @@ class Client(BaseClient):
                     value = make()
                     setattr(self, attribute, value)
         return value
+
+    def _after_fork_in_child(self) -> None:
+        # (see transport.forksafe) a parent thread may have held a lock at the fork: fresh
+        # ones; requests' pools hold the parent's connections and locks: new adapters with the
+        # same settings (requests' own copy of an adapter has a new pool manager) in the same
+        # session, and a cookie jar of the child's own.  The client's own pool and streams
+        # reset themselves.
+        self._auth_lock = threading.Lock()
+        self._cached_pool = None
+        session = getattr(self, "session", None)
+        if session is None:
+            return
+        fresh: Dict[int, Any] = {}
+        for prefix, adapter in list(session.adapters.items()):
+            if id(adapter) not in fresh:
+                fresh[id(adapter)] = copy.copy(adapter)
+                _close_inherited_pools(adapter)
+            session.adapters[prefix] = fresh[id(adapter)]
+        session.cookies = session.cookies.copy()
 
     def _connections(self) -> ConnectionPool:
         pool = self._connection_pool
@@ -434,6 +457,28 @@ class RetryingConnectionPool(ConnectionPool):
                 except (urllib3.exceptions.MaxRetryError, urllib3.exceptions.HTTPError):
                     raise failure from None
                 retry.sleep()
+
+
+def _close_inherited_pools(adapter: Any) -> None:
+    """In a forked child: close the child's copies of the idle connections of an adapter's
+    urllib3 pools (the parent's stay open), bypassing the pools' locks, which a parent
+    thread may have held; each pool's queue is emptied and gets fresh locks, so that the
+    pool's own finalizer finds nothing to close when it is collected."""
+    managers = [getattr(adapter, "poolmanager", None)] + list(getattr(adapter, "proxy_manager", {}).values())
+    for manager in managers:
+        container = getattr(getattr(manager, "pools", None), "_container", None) or {}
+        for pool in list(container.values()):
+            idle = getattr(pool, "pool", None)
+            if idle is None or not hasattr(idle, "queue"):
+                continue
+            connections = list(idle.queue)
+            idle.__init__(idle.maxsize)  # queue.Queue's own reset: empty, fresh locks
+            for connection in connections:
+                if connection is not None:
+                    try:
+                        connection.close()
+                    except Exception:  # noqa: BLE001 - only the child's copy of a socket goes
+                        pass
 
 
 def _transport_error(error: BaseException, endpoint: str, seconds: float) -> errors.Etcd3TransportError:

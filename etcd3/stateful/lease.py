@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .. import errors
 from ..core import StreamDecoder, unwrap_stream_item
+from ..transport import forksafe
 from ..transport.duplex import DuplexStream
 from ..transport.streams import AioBackgroundStream, BackgroundStream
 
@@ -208,6 +209,10 @@ class _KeepaliveOwner:
         for ID in list(self.schedule.leases):
             for callback in self.schedule.lost(ID):
                 _call(callback)
+
+    def _forget_parents_work(self) -> None:
+        # a forked child keeps none of the parent's leases alive (and calls none of their callbacks)
+        self.schedule = KeepaliveSchedule()
 
 
 class KeepaliveStream(_KeepaliveOwner, BackgroundStream):
@@ -459,6 +464,7 @@ class Lease:
         exceptions are logged).  With an AioClient call it in the event loop."""
         _check_callback("keep_cb", keep_cb)
         _check_callback("cancel_cb", cancel_cb)
+        forksafe.register(self)
         with self._lock:
             if self.keeping:
                 raise RuntimeError("already keeping")
@@ -486,6 +492,18 @@ class Lease:
             with self._lock:
                 self._thread, self.keeping = None, False
             raise
+
+    def _after_fork_in_child(self) -> None:
+        # the keepalive runs in the parent and goes on there; in a forked child the lease
+        # is not kept alive (keepalive() here would start the child's own).  ``_thread`` reads
+        # as 0.1.6's keepalive thread did in a child: not alive, and its callbacks never run
+        self._lock = threading.Lock()
+        self.keeping = False
+        handle = self._thread
+        if handle is not None:
+            handle._lock, handle._finishing = threading.RLock(), True
+            handle._ended = threading.Event()
+            handle._ended.set()
 
     def _end_keepalive(self, handle: KeepaliveHandle) -> None:
         """The keepalive of ``handle`` ends (cancelled, or the lease is gone): once.

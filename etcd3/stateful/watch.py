@@ -28,6 +28,7 @@ from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterator, List, Op
 
 from .. import errors, models
 from ..core import StreamDecoder, unwrap_stream_item
+from ..transport import forksafe
 from ..transport.duplex import DuplexStream
 from ..errors import Etcd3Exception, Etcd3WatchCanceled, Etcd3WatchCompacted
 from ..transport.streams import AioBackgroundStream, BackgroundStream
@@ -381,6 +382,10 @@ class _WatchStreamOwner:
     def _refused(self, error: BaseException) -> None:
         self.hub.fail_all(error)
 
+    def _forget_parents_work(self) -> None:
+        # a forked child gets none of the parent's watches: their events are the parent's
+        self.hub = WatchHub(self.hub._encode, self.hub.progress_requests)
+
 
 class WatchStream(_WatchStreamOwner, BackgroundStream):
     """The watch stream of one sync client: a thread drives a WatchHub over one
@@ -535,6 +540,25 @@ class Watcher:
         self.error: Optional[BaseException] = None
         self._lock = threading.Lock()
         self._init_run_state()
+        forksafe.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        # the watch is the parent's and goes on there.  Here the watcher is idle (its daemon
+        # thread is gone): run again, it makes a watch of the child's own that starts after
+        # the events it took, the ones received but not handed out coming first
+        self._lock = threading.Lock()
+        state, run_queue = self._state, self._queue
+        pending = self._pending
+        # read the queue's items directly: its lock may have been held by a parent thread
+        for kind, payload in list(getattr(run_queue, "queue", None) or getattr(run_queue, "_queue", ())):
+            if kind == EVENTS:
+                pending.extend(payload)
+        self._remember(state)
+        resume, generation = self._resume_revision, self._generation
+        forksafe.keep_untouched(getattr(self, "_task", None))  # an AioWatcher's, of the parent's loop
+        self._init_run_state()
+        self._resume_revision, self._pending = resume, pending
+        self._generation = generation + 1  # a loop over the events in the forking thread ends
 
     def _init_run_state(self) -> None:
         # where a new watch of this watcher starts: right after what it took from its last one

@@ -18,6 +18,7 @@ from typing import List, Optional, Tuple
 
 from ..core import Request, Response
 from .duplex import AnswerLost, ResponseParser, UnaryRequestWriter, may_send_again, open_socket
+from . import forksafe
 from ..errors import Etcd3ConnectionError, Etcd3Timeout, Etcd3TLSError
 
 __all__ = ["ConnectionPool"]
@@ -45,6 +46,21 @@ class ConnectionPool:
         self._pid = os.getpid()
         # the largest answer accepted (None: any); the client sets it from max_response_size
         self.max_response_size: Optional[int] = None
+        forksafe.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        # a thread of the parent may have held the lock at the fork: a fresh one; the idle
+        # sockets are the parent's connections too: closing the child's copies of them leaves
+        # the parent's as they are (those in use by the parent's threads go with them)
+        self._lock = threading.Lock()
+        idle, self._idle = self._idle, []
+        self._closed_generation += 1
+        self._pid = os.getpid()
+        for sock in idle:
+            try:
+                sock.close()
+            except OSError:
+                pass
 
     def send(self, request: Request, path: str, read_timeout: Optional[float],
              connect_timeout: Optional[float] = None) -> Response:

@@ -15,6 +15,7 @@ import threading
 from typing import Any, Dict, List, Optional, Tuple
 
 from .. import errors
+from . import forksafe
 from .duplex import AioDuplexStream, DuplexStream, ssl_context
 from ..errors import Etcd3TransportError
 
@@ -36,6 +37,7 @@ class StreamPolicy:
         self.client = client
         self.op = op
         self._stream: Any = None
+        forksafe.register(self)
 
     # -- what an owner provides (called with the lock held) ------------------------------------
     def _active(self) -> bool:
@@ -50,6 +52,9 @@ class StreamPolicy:
 
     def _refused(self, error: BaseException) -> None:
         """The server refused the stream itself: no retry will help."""
+
+    def _forget_parents_work(self) -> None:
+        """In a forked child: drop the parent's watches or leases (they stay the parent's)."""
 
     # -- shared --------------------------------------------------------------------------------
     def _send(self, lines: List[bytes]) -> None:
@@ -102,6 +107,21 @@ class BackgroundStream(StreamPolicy):
     def _pump(self, stream: DuplexStream) -> None:
         """Use the open stream; return when there is no work left, raise when it broke."""
         raise NotImplementedError
+
+    def _after_fork_in_child(self) -> None:
+        # the thread is gone here and may have held the lock; the stream is the parent's:
+        # nothing is sent on it (close() would shut the parent's connection down), only the
+        # child's copy of its socket is closed.  The child's own work opens a new stream.
+        stream, self._stream = self._stream, None
+        self._lock = threading.RLock()
+        self._thread = None
+        self._wakeup = threading.Event()
+        self._forget_parents_work()
+        if stream is not None:
+            try:
+                stream.sock.close()
+            except OSError:
+                pass
 
     def _ensure_running(self) -> None:
         """Start the thread if it is not running (call with the lock held)."""
@@ -180,10 +200,16 @@ class BackgroundStream(StreamPolicy):
 
 
 class _NoLock:
-    """The async driver's lock: one event loop thread needs none."""
+    """The async driver's lock: one event loop thread needs none.  Entering it notices
+    that the stream is used from another event loop than before (see ``_follow_loop``)."""
+
+    __slots__ = ("owner",)
+
+    def __init__(self, owner: "AioBackgroundStream") -> None:
+        self.owner = owner
 
     def __enter__(self) -> None:
-        return None
+        self.owner._follow_loop()
 
     def __exit__(self, *args: Any) -> None:
         return None
@@ -194,12 +220,37 @@ class AioBackgroundStream(StreamPolicy):
 
     def __init__(self, client: Any, op: Any) -> None:
         super().__init__(client, op)
-        self._lock = _NoLock()
+        self._lock = _NoLock(self)
         self._task: Optional["asyncio.Task[None]"] = None
         self._wakeup: Optional[asyncio.Event] = None
 
     async def _pump(self, stream: AioDuplexStream) -> None:
         raise NotImplementedError
+
+    def _after_fork_in_child(self) -> None:
+        # the task and the stream belong to the parent's event loop: left untouched (see
+        # forksafe); the child's own work starts a task in the child's loop
+        forksafe.keep_untouched(self._stream, self._task)
+        self._stream = self._task = self._wakeup = None
+        self._forget_parents_work()
+
+    def _follow_loop(self) -> None:
+        """The task and the stream of an event loop that is not the running one are of no
+        use in this one (that loop ended, most likely): let go of them; the next work
+        starts a task in this loop, on a new stream (its watches or leases go on there)."""
+        task = self._task
+        if task is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        old_loop = task.get_loop()
+        if old_loop is loop:
+            return
+        self._task = self._stream = self._wakeup = None
+        if not old_loop.is_closed():
+            old_loop.call_soon_threadsafe(task.cancel)  # its stream is closed as the task ends
 
     def _ensure_running(self) -> None:
         if self._task is None or self._task.done():
@@ -213,6 +264,7 @@ class AioBackgroundStream(StreamPolicy):
             self._wakeup.set()
 
     async def close(self) -> None:
+        self._follow_loop()
         self._stop_streaming()
         task = self._task
         if task is not None and task is not asyncio.current_task():

@@ -372,11 +372,22 @@ class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI,
 
     def _decode(self, op: Optional[Operation], response: Response) -> Any:
         data = response.json()
-        return op.response.decode_owned(data) if op is not None else data
+        if op is None:
+            return data
+        try:
+            return op.response.decode_owned(data)
+        except errors.Etcd3ProtocolError as e:  # a field of the wrong type: say who sent it
+            raise errors.Etcd3ProtocolError(str(e), response.endpoint or self.baseurl, e.cause,
+                                            seen=response.body) from None
 
     def _decode_stream_item(self, op: Optional[Operation], item: Any) -> Any:
         result = unwrap_stream_item(item)
-        return op.response.decode_owned(result) if op is not None else result
+        if op is None:
+            return result
+        try:
+            return op.response.decode_owned(result)
+        except errors.Etcd3ProtocolError as e:
+            raise errors.Etcd3ProtocolError(str(e), self.baseurl, e.cause) from None
 
     def _find_operation(self, method: str) -> Optional[Operation]:
         """The operation of a path (with or without the gateway prefix) or a method name."""

@@ -13,7 +13,9 @@ a trailing ``_``, other characters become ``_``).
 The codec turns Python values into the gateway's JSON (bytes as base64,
 int64/uint64 as decimal strings, enums by name) and back into models.  It is
 driven by one table keyed by (type, format); object schemas get a compiled
-decoder because decoding large range responses is on the hot path.
+decoder because decoding large range responses is on the hot path.  A server's
+value of the wrong type is an ``Etcd3ProtocolError`` naming the field; a value
+that cannot be encoded is a TypeError or ValueError naming it.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ import re
 import threading
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
+from .errors import Etcd3ProtocolError
 from .models import EtcdMessage, enum_class
 
 __all__ = ["swagger_escape", "SwaggerSpec", "SwaggerNode", "PROP_ENCODERS", "PROP_DECODERS", "SCHEMA_TYPES"]
@@ -433,17 +436,32 @@ class SwaggerNode:
 
     # -- schema behaviour ---------------------------------------------------
     def encode(self, data: Any) -> Any:
-        """Encode ``data`` as the schema defines (to the gateway's JSON values)."""
-        return _codec(self).encode(data, self)
+        """Encode ``data`` as the schema defines (to the gateway's JSON values).
+        A value that does not fit raises TypeError or ValueError naming the field."""
+        try:
+            return _codec(self).encode(data, self)
+        except RecursionError:  # a value nested in itself (a list that holds itself...)
+            raise ValueError("%s: nested too deeply to encode" % self._label()) from None
 
     def decode(self, data: Any) -> Any:
         """Decode the gateway's JSON value ``data`` as the schema defines (a message
-        as its model)."""
-        return _decoder(self)(copy.deepcopy(data))
+        as its model).  A value of the wrong type raises ``Etcd3ProtocolError``
+        naming the field (``RangeResponse.kvs: expected a list, got 'abc'``)."""
+        try:
+            return _decoder(self)(copy.deepcopy(data))
+        except MemoryError:
+            raise
+        except Exception as e:  # noqa: BLE001 - whatever the fast decoder tripped on: explained below
+            raise decode_error(self, data, e) from None
 
     def decode_owned(self, data: Any) -> Any:
         """``decode`` for JSON that nobody else holds: its dicts become the models'."""
-        return _decoder(self)(data)
+        try:
+            return _decoder(self)(data)
+        except MemoryError:
+            raise
+        except Exception as e:  # noqa: BLE001 - whatever the fast decoder tripped on: explained below
+            raise decode_error(self, data, e) from None
 
     def getModel(self) -> Any:
         """The model of the schema: an ``EtcdMessage`` subclass for a message (one per
@@ -595,22 +613,41 @@ Label = Any
 
 
 def label_text(label: Label) -> str:
+    # a loop, not recursion: a label can be as deep as the value that was too deep to encode
+    steps = []
+    while isinstance(label, tuple):
+        label, step = label
+        steps.append(step)
     if label is None:
-        return "value"
-    if isinstance(label, tuple):
-        parent, step = label
+        text = "value"
+    elif isinstance(label, SwaggerNode):
+        text = label._label()
+    else:
+        text = str(label)
+    for step in reversed(steps):
         if isinstance(step, int):  # a list index
-            return "%s[%d]" % (label_text(parent), step)
-        if isinstance(step, list):  # [a map key]
-            return "%s[%r]" % (label_text(parent), step[0])
-        return "%s.%s" % (label_text(parent), step)
-    if isinstance(label, SwaggerNode):
-        return label._label()
-    return str(label)
+            text += "[%d]" % step
+        elif isinstance(step, list):  # [a map key]
+            text += "[%r]" % step[0]
+        else:
+            text += ".%s" % step
+    return text
+
+
+def _label_root(label: Label) -> Label:
+    while isinstance(label, tuple):
+        label = label[0]
+    return label
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters: a server's answer can be huge."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _type_error(label: Label, expected: str, value: Any) -> TypeError:
-    return TypeError("%s: expected %s, got %r" % (label_text(label), expected, value))
+    return TypeError("%s: expected %s, got %s" % (label_text(label), expected, _short(value, 120)))
 
 
 _DECIMAL = re.compile(r"[+-]?[0-9]+\Z")
@@ -652,7 +689,10 @@ def _int_encoder(fmt: str, as_text: bool) -> Callable[..., Any]:
 def encode_bytes(data: Any, label: Label = None) -> str:
     """bytes-like as they are, str as UTF-8, an int or float as its decimal text -> base64."""
     if isinstance(data, str):
-        data = data.encode("utf-8")
+        try:
+            data = data.encode("utf-8")
+        except UnicodeEncodeError as e:  # a lone surrogate
+            raise _not_utf8(label, data, e) from None
     elif not isinstance(data, (bytes, bytearray, memoryview)):
         if isinstance(data, (int, float)) and not isinstance(data, bool):
             data = str(data).encode("ascii")  # 0.1.6 stored put('n', 5) as b'5'
@@ -673,6 +713,11 @@ def encode_boolean(data: Any, label: Label = None) -> bool:
 def encode_string(data: Any, label: Label = None) -> str:
     """str as it is, bytes as UTF-8 text."""
     if isinstance(data, str):
+        if not data.isascii():
+            try:
+                data.encode("utf-8")  # the request body is UTF-8: a lone surrogate cannot go
+            except UnicodeEncodeError as e:
+                raise _not_utf8(label, data, e) from None
         return data
     if isinstance(data, (bytes, bytearray, memoryview)):
         try:
@@ -688,8 +733,17 @@ def encode_number(data: Any, label: Label = None) -> Any:
     return data
 
 
+def _not_utf8(label: Label, data: str, error: UnicodeEncodeError) -> ValueError:
+    return ValueError("%s: %s is not encodable as UTF-8 (%s at %d)"
+                      % (label_text(label), _short(data), error.reason, error.start))
+
+
 def decode_bytes(data: Any) -> Optional[bytes]:
-    return binascii.a2b_base64(data) if data else None
+    if data is None:
+        return None
+    if isinstance(data, (str, bytes, bytearray)):
+        return binascii.a2b_base64(data) if data else None
+    raise TypeError("expected base64 text, got %s" % _short(data))
 
 
 def decode_string(data: Any) -> str:
@@ -723,6 +777,104 @@ PROP_DECODERS: Dict[str, Callable[[Any], Any]] = {
     "double": float,
     "float": float,
 }
+
+
+# -- what is wrong with an answer ------------------------------------------------
+# The compiled decoders trust the JSON's types and fail on a wrong one with whatever
+# Python raises.  Only then is the answer walked again, by ``decode_problem``, to say
+# which field is wrong.  The decoders convert in place and may have stopped half-way,
+# so the walk accepts each value as JSON or as what the decoder made of it (bytes for
+# base64, an int for a decimal string, a model for an object, an enum member).
+
+def decode_error(node: SwaggerNode, data: Any, cause: BaseException) -> Etcd3ProtocolError:
+    """The error for an answer that ``node`` could not decode (``cause`` raised); the
+    clients add who sent it."""
+    try:
+        problem = decode_problem(node, data, node)
+    except RecursionError:
+        problem = "%s: nested too deeply to decode" % node._label()
+    if problem is None:  # nothing found: say what the decoder tripped on
+        problem = "%s: the answer does not decode (%s: %s)" % (node._label(), type(cause).__name__, cause)
+        if isinstance(cause, RecursionError):
+            problem = "%s: nested too deeply to decode" % node._label()
+    return Etcd3ProtocolError(problem, cause=cause)
+
+
+def _expected(label: Label, what: str, value: Any, why: str = "") -> str:
+    return "%s: expected %s, got %s%s" % (label_text(label), what, _short(value), " (%s)" % why if why else "")
+
+
+def decode_problem(node: SwaggerNode, data: Any, label: Label) -> Optional[str]:
+    """What is wrong with the JSON value ``data`` for the schema ``node``: the first
+    field of the wrong type, as a message naming it; None if nothing is."""
+    node = node.resolved
+    kind = _kind(node._root, node._node)
+    if kind == "object":
+        model = node.getModel()
+        if isinstance(data, model):
+            return None  # decoded whole already
+        if data.__class__ is not dict:
+            return _expected(label, "an object (%s)" % model.__name__, data)
+        properties = node._node.get("properties") or {}
+        for name in properties:
+            value = data.get(name)
+            if value is not None:
+                problem = decode_problem(node.properties[name], value, (label, name))
+                if problem is not None:
+                    return problem
+        return None
+    if kind == "array":
+        if data.__class__ is not list:
+            return _expected(label, "a list", data)
+        items = node.items
+        for i, value in enumerate(data):
+            problem = decode_problem(items, value, (label, i))
+            if problem is not None:
+                return problem
+        return None
+    if kind == "map":
+        if data.__class__ is not dict:
+            return _expected(label, "an object", data)
+        values = node.additionalProperties
+        for key, value in data.items():
+            problem = decode_problem(values, value, (label, [key])) if value is not None else None
+            if problem is not None:
+                return problem
+        return None
+    return _scalar_problem(kind, data, label)
+
+
+def _scalar_problem(kind: str, data: Any, label: Label) -> Optional[str]:
+    if kind in ("int64", "integer"):
+        if data.__class__ is int:
+            return None
+        try:
+            int(data)  # what the decoder does
+        except (TypeError, ValueError, OverflowError) as e:
+            return _expected(label, "an integer (int64 as decimal text)" if kind == "int64" else "an integer",
+                             data, str(e) if isinstance(e, OverflowError) else "")
+        return None
+    if kind == "bytes":
+        if isinstance(data, bytes):
+            return None
+        if data.__class__ is not str:
+            return _expected(label, "base64 text", data)
+        try:
+            binascii.a2b_base64(data)
+        except ValueError as e:  # binascii.Error; non-ASCII text
+            return _expected(label, "base64 text", data, str(e))
+        return None
+    if kind == "enum":
+        if data.__class__ in (str, int) or isinstance(data, enum.Enum):
+            return None
+        return _expected(label, "an enum name", data)
+    if kind == "string":
+        return None if data.__class__ is str else _expected(label, "a string", data)
+    if kind == "boolean":
+        return None if data is True or data is False else _expected(label, "true or false", data)
+    if kind == "number":
+        return None if data.__class__ in (float, int) else _expected(label, "a number", data)
+    return None
 
 
 # -- codec ------------------------------------------------------------------
@@ -824,11 +976,13 @@ def _build_enum(codec: _Codec, node: SwaggerNode) -> None:
 
     def decode(data):
         try:
-            return by_name[data]
+            return by_name[data]  # a list or dict raises TypeError: unhashable
         except KeyError:
-            if isinstance(data, int) and 0 <= data < len(members):
-                return by_name[members[data]]
-            return data  # an enum value newer than the spec: keep it as it is
+            if data.__class__ is str:
+                return data  # an enum value newer than the spec: keep it as it is
+            if data.__class__ is int:  # by number, as proto3 JSON may write it
+                return by_name[members[data]] if 0 <= data < len(members) else data
+            raise TypeError("expected an enum name, got %s" % _short(data)) from None
 
     codec.encode, codec.decode = encode, decode
 
@@ -845,10 +999,14 @@ def _build_array(codec: _Codec, node: SwaggerNode) -> None:
     def decode(data):
         if data is None:
             return None
+        if data.__class__ is not list:
+            raise TypeError("expected a list, got %s" % _short(data))
         item_decode = _decoder(items)  # cheap once primed: a cached node and a dict lookup
         decode_list = _codec(items.resolved).decode_list
         if decode_list is not None:  # messages: the whole list in one loop
             return decode_list(data)
+        if None in data:
+            raise TypeError("a null in a list")
         return [item_decode(v) for v in data]
 
     codec.encode, codec.decode = encode, decode
@@ -864,13 +1022,59 @@ def _build_map(codec: _Codec, node: SwaggerNode) -> None:
         return {str(k): value_encode(v, (label, [k])) for k, v in data.items()}
 
     def decode(data):
+        if data is None:
+            return {}
+        if data.__class__ is not dict:
+            raise TypeError("expected an object, got %s" % _short(data))
         value_decode = _decoder(values)
-        return {k: value_decode(v) for k, v in (data or {}).items()}
+        return {k: value_decode(v) for k, v in data.items()}
 
     codec.encode, codec.decode = encode, decode
 
 
-_IDENTITY_KINDS = ("string", "boolean", "integer", "number")
+# JSON values that are already what the model holds: the compiled decoder only checks
+# their type (one comparison, no call); its test of ``value``, by kind
+_TYPE_CHECKS = {
+    "string": "value.__class__ is not str",
+    "boolean": "value is not True and value is not False",
+    "number": "value.__class__ is not float and value.__class__ is not int",
+}
+_READY_ITEM_TYPES = {"string": (str,), "boolean": (bool,), "number": (float, int)}
+
+# Messages that contain themselves (TxnRequest in RequestOp in TxnRequest) are encoded
+# at most this deep.  etcd refuses deeper ones anyway: every nested txn takes at least one
+# of the request's ``--max-txn-ops`` (128 by default), and far deeper ones would exhaust
+# Python's stack here and in the JSON encoder.
+MAX_NESTING = 128
+
+
+def _contains_itself(node: SwaggerNode) -> bool:
+    """Whether the object schema ``node`` is reachable from its own fields."""
+    root, start = node._root, node._pointer
+    seen = {start}
+    stack: List[Any] = [node._node]
+    while stack:
+        schema = stack.pop()
+        if not isinstance(schema, dict):
+            continue
+        children = list((schema.get("properties") or {}).values())
+        children += [schema[k] for k in ("items", "additionalProperties") if isinstance(schema.get(k), dict)]
+        for child in children:
+            if not isinstance(child, dict):
+                continue
+            if isinstance(child.get("$ref"), str):
+                target = root.ref(child["$ref"])
+                if not isinstance(target, SwaggerNode):
+                    continue
+                pointer = target.resolved._pointer
+                if pointer == start:
+                    return True
+                if pointer not in seen:
+                    seen.add(pointer)
+                    stack.append(target.resolved._node)
+            else:
+                stack.append(child)
+    return False
 
 
 def _build_object(codec: _Codec, node: SwaggerNode) -> None:
@@ -886,31 +1090,50 @@ def _build_object(codec: _Codec, node: SwaggerNode) -> None:
             fields = state["fields"] = {name: _codec(props[name]) for name in properties}
         return fields
 
+    # how deep this thread is inside encoding this schema, for one that contains itself
+    nesting = threading.local() if _contains_itself(node) else None
+
     def encode(data, label):
         if isinstance(data, EtcdMessage):
             data = {k: v for k, v in data.__dict__.items()}
         elif not isinstance(data, dict):
             raise _type_error(label, "%s (a dict or model)" % label_name, data)
-        fields = field_codecs()
-        out = {}
-        for key, value in data.items():
-            if value is None:
-                continue
-            field = fields.get(key)
-            if field is None:
-                raise TypeError("%s: unknown field %r; fields are: %s"
-                                % (label_text(label), key, ", ".join(properties)))
-            out[key] = field.encode(value, (label, key))
-        return out
+        depth = 0
+        if nesting is not None:  # counted here, not in a wrapper: a frame less per level
+            depth = getattr(nesting, "depth", 0)
+            if depth >= MAX_NESTING:
+                raise ValueError("%s: %s nested more than %d deep; etcd refuses that (each nested txn "
+                                 "takes one of its --max-txn-ops, 128 by default)"
+                                 % (label_text(_label_root(label)), label_name, MAX_NESTING))
+            nesting.depth = depth + 1
+        try:
+            fields = field_codecs()
+            out = {}
+            for key, value in data.items():
+                if value is None:
+                    continue
+                field = fields.get(key)
+                if field is None:
+                    raise TypeError("%s: unknown field %r; fields are: %s"
+                                    % (label_text(label), key, ", ".join(properties)))
+                out[key] = field.encode(value, (label, key))
+            return out
+        finally:
+            if nesting is not None:
+                nesting.depth = depth
+
+    codec.encode = encode
 
     def build_decoder() -> Callable:
         # int64 and bytes fields are converted by type, nested messages by their
-        # codec; fields whose JSON value is already right need no work at all
+        # codec; fields whose JSON value is already right are only type-checked.
+        # A value of the wrong type raises anything (AttributeError, binascii.Error...):
+        # the entry points (decode, decode_owned) turn that into Etcd3ProtocolError
         def converter(field: SwaggerNode) -> Optional[Callable]:
             kind = _kind(node._root, field._node)
-            if kind in _IDENTITY_KINDS:
+            if kind in _TYPE_CHECKS:
                 return None
-            if kind == "int64":
+            if kind in ("int64", "integer"):
                 return int
             if kind == "bytes":
                 return binascii.a2b_base64
@@ -925,14 +1148,25 @@ def _build_object(codec: _Codec, node: SwaggerNode) -> None:
         for i, name in enumerate(properties):
             field = node.properties[name]
             convert = "convert_%d" % i
-            if _kind(node._root, field._node) == "array":
-                # lists of JSON-ready values stay as they are; others go through the list's codec
-                ready = _kind(node._root, field.resolved.items._node) in _IDENTITY_KINDS
-                env[convert] = None if ready else converter(field)
+            kind = _kind(node._root, field._node)
+            check = _TYPE_CHECKS.get(kind)
+            if kind == "array":
+                item_kind = _kind(node._root, field.resolved.items._node)
+                ready = _READY_ITEM_TYPES.get(item_kind)
+                if ready is not None:
+                    # lists of JSON-ready values stay as they are, once their items are checked
+                    check = "not %s(value)" % convert
+                    env[convert] = (lambda types: lambda value: value.__class__ is list and all(
+                        v.__class__ in types for v in value))(ready)
+                else:
+                    env[convert] = converter(field)
             else:
                 env[convert] = converter(field)
             # an absent field stays absent: the class default (0, None, ...) answers for it
-            if env[convert] is not None:
+            if check is not None:
+                body += ["value = values.get(%r)" % name, "if value is not None and %s:" % check,
+                         "    raise TypeError(%r)" % name]
+            elif env[convert] is not None:
                 body += ["value = values.get(%r)" % name, "if value is not None:",
                          "    values[%r] = %s(value)" % (name, convert)]
         # the converters are bound as default arguments: local names are the fastest to load
@@ -941,9 +1175,9 @@ def _build_object(codec: _Codec, node: SwaggerNode) -> None:
         lines += ["    " + line for line in body]
         lines += ["    obj = new(model)", "    obj.__dict__ = values", "    return obj", "",
                   "def decode_list(items%s):" % bound, "    out = []", "    append = out.append",
-                  "    for values in items:",
-                  "        if values is None:", "            append(None)", "            continue"]
+                  "    for values in items:"]
         lines += ["        " + line for line in body]
+        # (a null item has no .get, or is refused by __dict__: it raises like any wrong type)
         lines += ["        obj = new(model)", "        obj.__dict__ = values", "        append(obj)", "    return out"]
         exec(compile("\n".join(lines), "<decoder of %s>" % label_name, "exec"), env)
         codec.decode_list = env["decode_list"]
@@ -964,7 +1198,7 @@ def _build_object(codec: _Codec, node: SwaggerNode) -> None:
     def decode_lazily(data):
         return prime()(data)
 
-    codec.encode, codec.decode, codec.prime = encode, decode_lazily, prime
+    codec.decode, codec.prime = decode_lazily, prime
 
 
 _BUILDERS: Dict[str, Callable[[_Codec, SwaggerNode], None]] = {

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 
-from etcd3 import models
+from etcd3 import errors, models
 from etcd3.spec import bundled_versions, load_bundle
+from etcd3.swagger_helper import MAX_NESTING
 
 SPEC = load_bundle("3.5")
 
@@ -76,6 +78,12 @@ ENCODE_ERRORS = [
     ("txn", {"compare": {"key": "a"}}, TypeError, "TxnRequest.compare: expected a list"),
     ("txn", {"compare": ["a"]}, TypeError, "TxnRequest.compare[0]: expected Compare (a dict or model)"),
     ("member_add", {"peerURLs": "http://a:1"}, TypeError, "MemberAddRequest.peerURLs: expected a list"),
+    # a lone surrogate cannot be UTF-8: named, not a bare UnicodeEncodeError
+    ("put", {"key": "a\udc80"}, ValueError, "PutRequest.key: 'a\\udc80' is not encodable as UTF-8"),
+    ("put", {"key": "k", "value": "\ud800"}, ValueError, "PutRequest.value: '\\ud800' is not encodable as UTF-8"),
+    ("authenticate", {"name": "\udfff"}, ValueError, "AuthenticateRequest.name: '\\udfff' is not encodable"),
+    ("txn", {"success": [{"request_put": {"key": "\ud800"}}]}, ValueError,
+     "TxnRequest.success[0].request_put.key: '\\ud800' is not encodable as UTF-8"),
 ]
 
 
@@ -236,3 +244,122 @@ def test_scalar_codec_tables():
     assert PROP_DECODERS["byte"]("Zm9v") == b"foo" and PROP_DECODERS["byte"]("") is None
     assert PROP_DECODERS["int64"]("-2") == -2 and PROP_DECODERS["string"](None) == ""
     assert set(SCHEMA_TYPES) >= {"string", "integer", "boolean", "array", "object"}
+
+
+# (operation, answer JSON, the start of the error's message)
+DECODE_ERRORS = [
+    ("range", {"header": 0.0}, "RangeResponse.header: expected an object (ResponseHeader), got 0.0"),
+    ("range", {"header": "x"}, "RangeResponse.header: expected an object (ResponseHeader), got 'x'"),
+    ("range", {"header": []}, "RangeResponse.header: expected an object (ResponseHeader), got []"),
+    ("range", {"kvs": "abc"}, "RangeResponse.kvs: expected a list, got 'abc'"),
+    ("range", {"kvs": ""}, "RangeResponse.kvs: expected a list, got ''"),
+    ("range", {"kvs": {}}, "RangeResponse.kvs: expected a list, got {}"),
+    ("range", {"kvs": [None]}, "RangeResponse.kvs[0]: expected an object (KeyValue), got None"),
+    ("range", {"kvs": [{"key": "YQ=="}, 5]}, "RangeResponse.kvs[1]: expected an object (KeyValue), got 5"),
+    ("range", {"count": "abc"}, "RangeResponse.count: expected an integer (int64 as decimal text), got 'abc'"),
+    ("range", {"count": [1]}, "RangeResponse.count: expected an integer"),
+    ("range", {"header": {"revision": {}}}, "RangeResponse.header.revision: expected an integer"),
+    ("range", {"more": {}}, "RangeResponse.more: expected true or false, got {}"),
+    ("range", {"more": "true"}, "RangeResponse.more: expected true or false, got 'true'"),
+    ("range", {"kvs": [{"key": "abc"}]}, "RangeResponse.kvs[0].key: expected base64 text, got 'abc' (Incorrect"),
+    ("range", {"kvs": [{"key": "YQ=="}, {"value": ["x"]}]}, "RangeResponse.kvs[1].value: expected base64 text"),
+    ("range", {"kvs": [{"key": "é"}]}, "RangeResponse.kvs[0].key: expected base64 text, got 'é' (string argument"),
+    ("range", {"kvs": [{"key": "YQ==", "lease": 1e400}]}, "RangeResponse.kvs[0].lease: expected an integer"),
+    ("status", {"version": 3.5}, "StatusResponse.version: expected a string, got 3.5"),
+    ("status", {"errors": "boom"}, "StatusResponse.errors: expected a list, got 'boom'"),
+    ("status", {"errors": ["a", 1]}, "StatusResponse.errors[1]: expected a string, got 1"),
+    ("member_list", {"members": [{"peerURLs": "http://a:1"}]},
+     "MemberListResponse.members[0].peerURLs: expected a list, got 'http://a:1'"),
+    ("watch", {"events": [{"type": {}}]}, "WatchResponse.events[0].type: expected an enum name, got {}"),
+    ("watch", {"events": [{"type": True}]}, "WatchResponse.events[0].type: expected an enum name, got True"),
+    ("watch", {"created": {"a": 1}}, "WatchResponse.created: expected true or false, got {'a': 1}"),
+    ("lease_time_to_live", {"keys": ["YQ==", 7]}, "LeaseTimeToLiveResponse.keys[1]: expected base64 text, got 7"),
+    ("hash", {"hash": "many"}, "HashResponse.hash: expected an integer"),
+    ("txn", {"responses": [{"response_txn": {"responses": [{"response_put": {"header": 1}}]}}]},
+     "TxnResponse.responses[0].response_txn.responses[0].response_put.header: expected an object"),
+    ("range", {"kvs": [{"key": "YQ==", "value": "x" * 501}]},
+     "RangeResponse.kvs[0].value: expected base64 text, got 'xxxxxxxx"),
+]
+
+
+@pytest.mark.parametrize("op,data,message", DECODE_ERRORS)
+def test_decode_of_a_wrong_type_is_a_protocol_error_naming_the_field(op, data, message):
+    with pytest.raises(errors.Etcd3ProtocolError) as info:
+        response(op).decode(data)
+    assert str(info.value).startswith(message)
+    assert len(str(info.value)) < 300  # the value is shown cut short
+    # decode_owned converts in place and stops half-way: the same field is named
+    with pytest.raises(errors.Etcd3ProtocolError) as owned:
+        response(op).decode_owned(json.loads(json.dumps(data)))
+    assert str(owned.value) == str(info.value)
+    assert isinstance(info.value, errors.Etcd3TransportError)
+
+
+def test_decode_stays_lenient_where_the_value_has_one_meaning():
+    resp = response("range").decode({"count": 3, "kvs": [{"key": "YQ==", "version": 2.0}]})
+    assert resp.count == 3 and resp.kvs[0].version == 2
+    assert response("hash").decode({"hash": "12"}).hash == 12
+    watch = response("watch").decode({"events": [{"type": 1}, {"type": "FUTURE"}]})
+    assert watch.events[0].type is models.EventEventType.DELETE and watch.events[1].type == "FUTURE"
+
+
+def test_an_answer_nested_too_deeply_is_a_protocol_error():
+    answer: dict = {}
+    for _ in range(2000):
+        answer = {"responses": [{"response_txn": answer}]}
+    with pytest.raises(errors.Etcd3ProtocolError, match="TxnResponse: nested too deeply to decode"):
+        response("txn").decode_owned(answer)
+
+
+def nested_ops(depth, key="nest", ops_per_level=1):
+    """The success ops of a txn that is ``depth`` txns deep in all (the call's own
+    included), the innermost putting ``key``."""
+    ops = [{"request_put": {"key": key, "value": str(depth)}}]
+    for level in range(depth - 1):
+        ops = [{"request_txn": {"success": ops}}] + [
+            {"request_range": {"key": "%s/%d/%d" % (key, level, i)}} for i in range(ops_per_level - 1)]
+    return ops
+
+
+def test_txn_nesting_is_bounded_with_a_clear_error():
+    txn = request("txn")
+    assert txn.encode({"success": nested_ops(MAX_NESTING)})  # as deep as etcd's defaults allow
+    for depth in (MAX_NESTING + 1, 200, 5000):
+        with pytest.raises(ValueError, match="TxnRequest: TxnRequest nested more than 128 deep; etcd refuses"):
+            txn.encode({"success": nested_ops(depth)})
+    with pytest.raises(ValueError):  # and encoding goes on working after the refusal
+        txn.encode({"success": nested_ops(200)})
+    assert txn.encode({"success": nested_ops(3)})["success"][0]["request_txn"]["success"][0]["request_txn"]
+
+
+def test_a_value_that_holds_itself_is_refused():
+    ops: list = []
+    ops.append({"request_txn": {"success": ops}})
+    with pytest.raises(ValueError, match="nested more than 128 deep"):
+        request("txn").encode({"success": ops})
+
+
+def test_nested_txn_on_the_server(client):
+    resp = client.txn([], nested_ops(3, "nest3"), [])
+    assert resp.succeeded is True
+    innermost = resp.responses[0].response_txn.responses[0].response_txn.responses[0]
+    assert innermost.response_put is not None
+    assert [kv.value for kv in client.range("nest3").kvs] == [b"3"]
+    # the deepest the server takes with its default --max-txn-ops of 128
+    deepest = client.txn([], nested_ops(MAX_NESTING, "nest128"), [])
+    assert deepest.succeeded is True
+    assert [kv.value for kv in client.range("nest128").kvs] == [b"128"]
+
+
+@pytest.mark.parametrize("depth", [MAX_NESTING + 1, 200])
+def test_too_deep_a_txn_is_refused_before_sending(client, depth):
+    with pytest.raises(ValueError, match="nested more than 128 deep"):
+        client.txn([], nested_ops(depth, "deep"), [])
+    assert client.range("deep").kvs is None
+
+
+def test_a_nested_txn_over_the_ops_budget_is_the_servers_error(client):
+    # within our bound, but every level takes 2 of the 128 ops: the server says no
+    with pytest.raises(errors.ErrTooManyOps):
+        client.txn([], nested_ops(100, "budget", ops_per_level=2), [])
+    assert client.range("budget").kvs is None

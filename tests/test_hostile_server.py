@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import threading
 import time
 
 import pytest
 
 from etcd3 import AioClient, Client
 from etcd3.errors import Etcd3ProtocolError, Etcd3Timeout, Etcd3TransportError
+from helpers import wait_for
 from hostile import HostileServer, answer, drip, endless_chunks, send_bytes
 
 JSON = "Content-Type: application/json"
@@ -30,6 +32,9 @@ MALFORMED = {
     "JSON number": answer("HTTP/1.1 200 OK", b"0", JSON),
     "invalid UTF-8": answer("HTTP/1.1 200 OK", b'{"kvs": "\xff\xfe"}', JSON),
     "truncated JSON": answer("HTTP/1.1 200 OK", b'{"header": {"revision": "1"', JSON),
+    # valid JSON, fields of the wrong type
+    "number for a message": answer("HTTP/1.1 200 OK", b'{"header": 0.0}', JSON),
+    "string for a list": answer("HTTP/1.1 200 OK", b'{"kvs": "abc"}', JSON),
 }
 
 
@@ -72,6 +77,23 @@ def test_malformed_answer_is_a_protocol_error_naming_the_endpoint(name, kind):
 
 
 @pytest.mark.parametrize("kind", CALLS)
+@pytest.mark.parametrize("body,message", [
+    (b'{"header": 0.0}', "RangeResponse.header: expected an object (ResponseHeader), got 0.0"),
+    (b'{"kvs": "abc"}', "RangeResponse.kvs: expected a list, got 'abc'"),
+    (b'{"kvs": [{"key": "YQ=="}, {"key": "YQ==", "version": "three"}]}',
+     "RangeResponse.kvs[1].version: expected an integer"),
+    (b'{"kvs": [{"key": "abc"}]}', "RangeResponse.kvs[0].key: expected base64 text, got 'abc' (Incorrect padding)"),
+    (b'{"more": {}}', "RangeResponse.more: expected true or false, got {}"),
+])
+def test_a_field_of_the_wrong_type_is_a_protocol_error_naming_it(body, message, kind):
+    with HostileServer(send_bytes(answer("HTTP/1.1 200 OK", body, JSON))) as server:
+        with pytest.raises(Etcd3ProtocolError) as info:
+            CALLS[kind](server)
+    assert str(info.value).startswith("http://127.0.0.1:%d: %s" % (server.port, message))
+    assert info.value.seen == body
+
+
+@pytest.mark.parametrize("kind", CALLS)
 def test_a_server_dripping_bytes_is_cut_off_at_the_timeout(kind):
     body = b'{"header": {"revision": "1"}}'
     whole = answer("HTTP/1.1 200 OK", body, JSON)
@@ -102,3 +124,43 @@ def test_silence_is_a_timeout_within_the_deadline():
         with pytest.raises(Etcd3Timeout):
             call_sync(server, timeout=1.0)
         assert 0.9 < time.monotonic() - started < 2.0
+
+
+def malformed_watch_stream(conn, path: str) -> None:
+    """A watch stream whose first item has a string where the events list is."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+    item = b'{"result": {"header": {"revision": "1"}, "created": true, "events": "abc"}}\n'
+    conn.sendall(b"%x\r\n%s\r\n" % (len(item), item))
+
+
+def test_a_malformed_watch_item_is_a_broken_stream_that_is_reconnected():
+    with HostileServer(malformed_watch_stream) as server:
+        client = Client(server.host, server.port, timeout=2.0)
+        try:
+            watcher = client.Watcher("k")
+            consumer = threading.Thread(target=lambda: list(watcher.events(timeout=10)), daemon=True)
+            consumer.start()
+            # the first stream, then reconnections, each broken by the item and recorded
+            wait_for(lambda: len(watcher.errors) >= 3, timeout=5, message="three broken streams")
+            assert len([p for p in server.requests if p == client.api_prefix + "/watch"]) >= 3
+            for error in list(watcher.errors):
+                assert isinstance(error, Etcd3ProtocolError)
+                assert str(error) == "WatchResponse.events: expected a list, got 'abc'"
+            watcher.stop()
+            consumer.join(5)
+            assert not consumer.is_alive()
+        finally:
+            client.close()
+
+
+def test_a_malformed_item_of_a_raw_stream_is_a_protocol_error():
+    with HostileServer(malformed_watch_stream) as server:
+        client = Client(server.host, server.port, timeout=2.0)
+        try:
+            stream = client.watch(create_request={"key": "k"})
+            with pytest.raises(Etcd3ProtocolError, match="^WatchResponse.events: expected a list, got 'abc'"):
+                for _ in stream:
+                    pass
+            stream.close()
+        finally:
+            client.close()

@@ -52,6 +52,9 @@ class Response:
             data = _json_decode(self.body.decode("utf-8"))
         except ValueError as e:  # JSONDecodeError and UnicodeDecodeError both are
             raise Etcd3ProtocolError("the answer is not JSON (%s)" % e, self.endpoint, e, seen=self.body) from None
+        except RecursionError as e:  # no etcd message nests deeper than the parser's stack
+            raise Etcd3ProtocolError("the answer nests too deeply to parse", self.endpoint, e,
+                                     seen=self.body) from None
         if type(data) is not dict:
             raise Etcd3ProtocolError("the answer is a JSON %s, not an object" % type(data).__name__,
                                      self.endpoint, seen=self.body)

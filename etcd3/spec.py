@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import re
 import threading
 import warnings
@@ -76,6 +77,15 @@ def select_version(server_version: str, warn: bool = True) -> str:
 
 _bundles: Dict[str, "SpecBundle"] = {}
 _bundles_lock = threading.Lock()
+
+
+def _new_lock_in_child() -> None:
+    global _bundles_lock  # a thread of the parent may have held it at the fork
+    _bundles_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def load_bundle(version: str) -> "SpecBundle":

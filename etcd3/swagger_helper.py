@@ -31,6 +31,7 @@ import threading
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from .errors import Etcd3ProtocolError
+from .transport import forksafe
 from .models import EtcdMessage, enum_class
 
 __all__ = ["swagger_escape", "SwaggerSpec", "SwaggerNode", "PROP_ENCODERS", "PROP_DECODERS", "SCHEMA_TYPES"]
@@ -138,6 +139,12 @@ class SwaggerSpec:
         self._models: Dict[str, Any] = {}
         # codecs and models are built on first use, possibly by several threads at once
         self._lock = threading.RLock()
+        forksafe.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        # a thread of the parent may have held the lock, half-way through a build
+        self._lock = threading.RLock()
+        self._building.clear()
 
     def __repr__(self) -> str:
         info = self.spec.get("info")

@@ -8,6 +8,7 @@ import pytest
 
 from conftest import make_client
 from etcd3 import errors
+from etcd3.apis.extra import parse_prometheus
 from etcd3.models import etcdserverpbAlarmType
 from etcd3.testing.server import free_port
 from helpers import Background, etcd_tool, version_at_least
@@ -282,11 +283,16 @@ def test_health(client):
 
 
 def test_metrics(client):
-    metrics = client.metrics()
-    assert metrics["etcd_server_has_leader"] == [({}, 1.0)]
-    assert "etcd_server_is_leader" in metrics
+    # prometheus_client (a test dependency) is installed: its families, as etcd3-py 0.1.6 gave
+    samples = {sample.name: sample for family in client.metrics() for sample in family.samples}
+    assert samples["etcd_server_has_leader"].value == 1.0
+    assert "etcd_server_is_leader" in samples
     raw = client.metrics_raw()
     assert isinstance(raw, str) and "etcd_server_has_leader 1" in raw
+    # without prometheus_client metrics() is this parse of the same text
+    metrics = parse_prometheus(raw)
+    assert metrics["etcd_server_has_leader"] == [({}, 1.0)]
+    assert "etcd_server_is_leader" in metrics
 
 
 def test_call_rpc_with_and_without_prefix(client):

@@ -84,7 +84,8 @@ def candidates():
 
 def server_watchers(client):
     """The server's count of open watchers (observe watches the election's keys)."""
-    return sum(value for _, value in client.metrics().get("etcd_debugging_mvcc_watcher_total", []))
+    return sum(sample.value for family in client.metrics() for sample in family.samples
+               if sample.name == "etcd_debugging_mvcc_watcher_total")
 
 
 class Observer:

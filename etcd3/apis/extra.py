@@ -56,8 +56,19 @@ class ExtraAPI(BaseAPI):
         return self._run(self._get_flow("/metrics", _text))  # type: ignore[attr-defined]
 
     def metrics(self) -> Any:
-        """the server's Prometheus metrics: ``{name: [(labels, value), ...]}``"""
-        return self._run(self._get_flow("/metrics", lambda r: parse_prometheus(_text(r))))  # type: ignore
+        """the server's Prometheus metrics: with ``prometheus_client`` installed, its metric
+        families (``text_string_to_metric_families``, as etcd3-py 0.1.6 returned them);
+        without it, ``{name: [(labels, value), ...]}`` (0.1.6 raised ImportError there)"""
+        return self._run(self._get_flow("/metrics", _metrics_of))  # type: ignore[attr-defined]
+
+
+def _metrics_of(response: Any) -> Any:
+    text = _text(response)
+    try:
+        from prometheus_client.parser import text_string_to_metric_families
+    except ImportError:
+        return parse_prometheus(text)
+    return text_string_to_metric_families(text)
 
 
 def version_of(response: Any) -> EtcdVersion:

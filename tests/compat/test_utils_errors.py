@@ -638,7 +638,7 @@ class TestStreamErrors:
 def status_of_failed_precondition(version: str) -> int:
     from helpers import version_at_least
 
-    return 412 if not version_at_least(version, "3.4") else 400
+    return 412 if not version_at_least(version, "3.5") else 400  # 400 from etcd 3.5 on
 
 
 def check(error, cls, code, status):

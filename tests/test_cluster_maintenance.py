@@ -11,22 +11,11 @@ from etcd3 import errors
 from etcd3.apis.extra import parse_prometheus
 from etcd3.models import etcdserverpbAlarmType
 from etcd3.testing.server import free_port
-from helpers import Background, etcd_tool, version_at_least
+from helpers import Background, etcd_tool, settle_membership_change, version_at_least
 
 
 def unused_peer_url():
     return "http://127.0.0.1:%d" % free_port()
-
-
-def settle_membership_change(client):
-    """Return once etcd will take another membership change.
-
-    etcd answers a membership change once it is applied, but its raft marks it applied
-    only when the next batch of entries starts; a change proposed before that is dropped
-    ("possible unapplied conf change" in the server log) and its call never answers
-    (about 1 in 15 back-to-back changes on 3.5.1).  A write that has
-    been applied came in a later batch, so it is the event to wait for."""
-    client.put("test/membership-settled", "1")
 
 
 # --------------------------------------------------------------------------- members

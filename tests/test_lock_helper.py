@@ -221,7 +221,10 @@ def test_reentrant_same_object(client):
     assert not lock.is_acquired and lock.holders() == 0
 
 
-def test_reentrant_thread(client, clients):
+def test_reentrant_thread(clients):
+    # a sync client: with an AioClient the caller is the asyncio task, and the test facade runs
+    # each call in a task of its own (the per-task case: tests/compat/test_lock.py, on real tasks)
+    client = clients()
     first = client.FairLock("re-thread", reentrant="thread")
     first.acquire()
     same_thread = client.FairLock("re-thread", reentrant="thread")  # another Lock object, same caller

@@ -24,7 +24,7 @@ from .client import JSONObjectSplitter
 from .core import Request, Response, StreamDecoder
 from .transport import forksafe
 from .transport.aio_http import AioConnectionPool
-from .transport.duplex import ssl_context
+from .transport.duplex import DEFAULT_MAX_RESPONSE_SIZE, check_max_response_size, ssl_context, too_large
 from .stateful.lock import WaitForChange
 from .stateful.watch import AioWatcher
 from .spec import Operation, bundled_versions, load_bundle
@@ -134,6 +134,8 @@ class ModelizedStreamResponse(BaseModelizedStreamResponse):
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
             if self._closed:
                 return
+            if isinstance(e, asyncio.TimeoutError):  # aiohttp's ServerTimeoutError is one too
+                raise errors.Etcd3Timeout("stream read timed out", self.client.baseurl, e) from e
             raise errors.Etcd3ConnectionError("stream broke: %s" % e, self.client.baseurl, e) from e
 
     async def _iterate(self) -> AsyncIterator[Any]:
@@ -258,11 +260,22 @@ class AioClient(BaseClient):
                  timeout: Optional[float] = None, headers: Optional[Dict[str, str]] = None,
                  user_agent: Optional[str] = None, pool_size: int = 30, username: Optional[str] = None,
                  password: Optional[str] = None, token: Optional[str] = None,
-                 server_version: str = "3.3.0", cluster_version: str = "3.3.0") -> None:
+                 server_version: str = "3.3.0", cluster_version: str = "3.3.0", *,
+                 max_response_size: Optional[int] = DEFAULT_MAX_RESPONSE_SIZE) -> None:
+        """
+        :param timeout: seconds one call may take in all: waiting for a free connection,
+            connecting, sending and reading the whole answer (None: 30 s for unary calls).
+            For a stream it bounds each wait for the next piece instead (None: a stream
+            waits as long as it takes).
+        :param max_response_size: the largest answer of a unary call (bytes of its body) the
+            client reads; a larger one raises ``Etcd3ProtocolError`` (None: no limit).
+            Default 3 GiB, above anything etcd can send (see ``Client``).
+        """
         super().__init__(host=host, port=port, protocol=protocol, cert=cert, verify=verify, timeout=timeout,
                          headers=headers, user_agent=user_agent, pool_size=pool_size, username=username,
                          password=password, token=token, server_version=server_version,
                          cluster_version=cluster_version)
+        self.max_response_size = max_response_size
         self._session: Optional["aiohttp.ClientSession"] = None
         self._connected = False
         self._connecting: Optional["asyncio.Lock"] = None
@@ -390,9 +403,23 @@ class AioClient(BaseClient):
         if pool is None:
             pool = self._connection_pool = AioConnectionPool(
                 self.baseurl, self.host, self.port, self._ssl or None, self.pool_size, CONNECT_TIMEOUT)
+            pool.max_response_size = self._max_response_size
         return pool
 
     _connection_pool: Optional[AioConnectionPool] = None
+
+    @property
+    def max_response_size(self) -> Optional[int]:
+        """The largest unary answer (bytes) the client reads; None: no limit."""
+        return self._max_response_size
+
+    @max_response_size.setter
+    def max_response_size(self, value: Optional[int]) -> None:
+        self._max_response_size = check_max_response_size(value)
+        if self._connection_pool is not None:
+            self._connection_pool.max_response_size = self._max_response_size
+
+    _max_response_size: Optional[int] = DEFAULT_MAX_RESPONSE_SIZE
 
     async def _send(self, request: Request) -> Response:
         seconds = request.timeout or self.timeout or DEFAULT_TIMEOUT
@@ -401,8 +428,9 @@ class AioClient(BaseClient):
             total = None if seconds == NO_TIMEOUT else seconds
             return await self._connections().send(request, self._path_of(request), total)
         # raw unary calls are bounded as a whole; streams bound connecting, and each wait for
-        # the server when the call set a timeout of its own (0.1.6's timeout)
-        stream_read = request.timeout if request.stream and request.timeout != NO_TIMEOUT else None
+        # the server when the call or the client set a timeout (0.1.6's timeout)
+        own = (request.timeout or self.timeout) if request.stream else None
+        stream_read = None if own is None or own == NO_TIMEOUT else own
         timeout = aiohttp.ClientTimeout(total=None if request.stream or seconds == NO_TIMEOUT else seconds,
                                         connect=min(seconds, CONNECT_TIMEOUT), sock_read=stream_read)
         session = self.session
@@ -419,7 +447,7 @@ class AioClient(BaseClient):
                                              headers=headers, timeout=timeout)
             if request.stream and resp.status == 200:
                 return Response(200, resp.headers, b"", raw=resp)
-            body = await resp.read()
+            body = await self._read_body(resp)
         except aiohttp.ClientSSLError as e:
             raise errors.Etcd3TLSError("TLS failure: %s" % e, self.baseurl, e) from e
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as e:
@@ -427,6 +455,25 @@ class AioClient(BaseClient):
         except (aiohttp.ClientError, OSError) as e:
             raise errors.Etcd3ConnectionError("connection failed: %s" % e, self.baseurl, e) from e
         return Response(resp.status, resp.headers, body, raw=resp)
+
+    async def _read_body(self, resp: "aiohttp.ClientResponse") -> bytes:
+        """The body of an answer aiohttp carries (raw calls, refused streams), within
+        ``max_response_size``; ``resp.read()`` gives it again afterwards."""
+        limit = self._max_response_size
+        if limit is None:
+            return await resp.read()
+        if resp.content_length is not None and resp.content_length > limit:
+            resp.close()
+            raise too_large(self.baseurl, limit)
+        pieces, size = [], 0
+        async for piece in resp.content.iter_any():
+            size += len(piece)
+            if size > limit:
+                resp.close()
+                raise too_large(self.baseurl, limit, b"".join(pieces)[:200])
+            pieces.append(piece)
+        body = resp._body = b"".join(pieces)  # what aiohttp's read() returns from now on
+        return body
 
     async def _wait_for_change(self, wait: WaitForChange) -> None:
         watcher = AioWatcher(self, key=wait.key, range_end=wait.range_end, start_revision=wait.revision)

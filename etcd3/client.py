@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import codecs
 import copy
+import http.client
+import io
 import json
 import socket
+import time
 import ssl
 import threading
 import warnings
@@ -18,7 +21,7 @@ from . import errors
 from .baseclient import DEFAULT_TIMEOUT, NO_TIMEOUT, BaseClient, BaseModelizedStreamResponse, Flow, step_flow
 from .core import Request, Response, iter_stream_items
 from .core import _incomplete as incomplete_json
-from .transport.duplex import ssl_context
+from .transport.duplex import DEFAULT_MAX_RESPONSE_SIZE, check_max_response_size, ssl_context, too_large
 from .transport import forksafe
 from .transport.http_pool import ConnectionPool
 from .stateful.lock import WaitForChange
@@ -188,12 +191,22 @@ class Client(BaseClient):
                  user_agent: Optional[str] = None, pool_size: int = 30, username: Optional[str] = None,
                  password: Optional[str] = None, token: Optional[str] = None,
                  max_retries: Union[int, urllib3.Retry] = 0,
-                 server_version: str = "3.3.0", cluster_version: str = "3.3.0") -> None:
+                 server_version: str = "3.3.0", cluster_version: str = "3.3.0", *,
+                 max_response_size: Optional[int] = DEFAULT_MAX_RESPONSE_SIZE) -> None:
         """
+        :param timeout: seconds one call may take in all: connecting, sending and reading
+            the whole answer (None: 30 s for unary calls).  For a stream (``snapshot``,
+            ``watch_create``, ``call_rpc(stream=True)``) it bounds each wait for the next
+            piece instead (None: a stream waits as long as it takes), as 0.1.6's did.
         :param max_retries: The maximum number of retries each connection should attempt
             (an int, or a ``urllib3.Retry`` for finer control, as requests' HTTPAdapter takes).
             Note, this applies only to failed DNS lookups, socket connections and connection
             timeouts, never to requests where data has made it to the server.
+        :param max_response_size: the largest answer of a unary call (bytes of its body) the
+            client reads; a larger one raises ``Etcd3ProtocolError`` (None: no limit).  The
+            default, 3 GiB, is above anything etcd can send (a range answer is one gRPC
+            message of at most 2 GiB, ~2.7 GiB as the gateway's JSON): it bounds what a
+            broken server or proxy can make the client hold.
         """
         if isinstance(max_retries, int):
             if max_retries < 0:
@@ -205,6 +218,7 @@ class Client(BaseClient):
                          password=password, token=token, server_version=server_version,
                          cluster_version=cluster_version)
         self.max_retries = max_retries
+        self.max_response_size = max_response_size
         # requests carries the server streams and call_rpc(raw=True), and is there for code
         # that used 0.1.6's ``_session`` (or ``_get``/``_post``) itself
         self._session = self.session = requests.Session()
@@ -339,23 +353,43 @@ class Client(BaseClient):
             return ConnectionPool(self.baseurl, self.host, self.port, context, self.pool_size, CONNECT_TIMEOUT,
                                   self.max_retries)
 
-        return self._made_once("_connection_pool", make)
+        pool = self._made_once("_connection_pool", make)
+        pool.max_response_size = self._max_response_size
+        return pool
 
     _connection_pool: Optional[ConnectionPool] = None
+
+    @property
+    def max_response_size(self) -> Optional[int]:
+        """The largest unary answer (bytes) the client reads; None: no limit."""
+        return self._max_response_size
+
+    @max_response_size.setter
+    def max_response_size(self, value: Optional[int]) -> None:
+        self._max_response_size = check_max_response_size(value)
+        if self._connection_pool is not None:
+            self._connection_pool.max_response_size = self._max_response_size
+
+    _max_response_size: Optional[int] = DEFAULT_MAX_RESPONSE_SIZE
 
     def _send(self, request: Request) -> Response:
         seconds = request.timeout or self.timeout or DEFAULT_TIMEOUT
         if request.stream:
-            # a stream waits for its answers as long as it takes, unless the call set a timeout
-            # of its own (0.1.6's requests timeout): that bounds each wait for the server
-            read = request.timeout if request.timeout != NO_TIMEOUT else None
+            # a stream waits for its answers as long as it takes, unless the call or the client
+            # set a timeout (0.1.6's requests timeout): that bounds each wait for the server
+            own = request.timeout or self.timeout
+            read = None if own is None or own == NO_TIMEOUT else own
         else:
             read = None if seconds == NO_TIMEOUT else seconds
         connect = min(seconds, CONNECT_TIMEOUT)
         path = self._path_of(request)
-        if not (request.stream or request.raw):
-            # unary: on the client's own connections (see http_pool)
-            return self._connections().send(request, path, read, connect)
+        if not request.stream:
+            # unary: on the client's own connections (see http_pool), one deadline for all of it
+            response = self._connections().send(request, path, read, connect)
+            if request.raw:
+                response.raw = _urllib3_response(response)  # what requests builds its Response on
+            return response
+        # a stream: on requests' pool, which hands out its response object
         timeout = urllib3.Timeout(connect=connect, read=read)
         try:
             if self.verify is False and self.protocol == "https":
@@ -369,15 +403,16 @@ class Client(BaseClient):
             raise _transport_error(e.reason or e, self.baseurl, seconds) from e
         except (urllib3.exceptions.HTTPError, OSError) as e:
             raise _transport_error(e, self.baseurl, seconds) from e
-        if request.stream:
-            if resp.status == 200:
-                return Response(200, resp.headers, b"", raw=resp)
-            try:
-                body = resp.read()
-            finally:
-                resp.release_conn()
-            return Response(resp.status, resp.headers, body, raw=resp)
-        return Response(resp.status, resp.headers, resp.data, raw=resp)
+        if resp.status == 200:
+            return Response(200, resp.headers, b"", raw=resp)
+        limit = self._max_response_size
+        try:
+            body = resp.read(None if limit is None else limit + 1)  # a refusal's body
+        finally:
+            resp.release_conn()
+        if limit is not None and len(body) > limit:
+            raise too_large(self.baseurl, limit, body[:200])
+        return Response(resp.status, resp.headers, body, raw=resp)
 
     # -- 0.1.6's transport hooks: plain requests calls on the client's session --------------------
     def _get(self, url: str, **kwargs: Any) -> requests.Response:
@@ -440,11 +475,11 @@ class RetryingConnectionPool(ConnectionPool):
         super().__init__(endpoint, host, port, context, maxsize, connect_timeout, 0)
         self.retry = retry
 
-    def _connect(self, connect_timeout: Optional[float]) -> socket.socket:
+    def _connect(self, connect_timeout: Optional[float], deadline: Optional[float] = None) -> socket.socket:
         retry = self.retry.new()  # each request starts with the whole budget
         while True:
             try:
-                return super()._connect(connect_timeout)
+                return super()._connect(connect_timeout, deadline)
             except errors.Etcd3TransportError as failure:
                 if isinstance(failure, errors.Etcd3TLSError):
                     raise
@@ -456,7 +491,18 @@ class RetryingConnectionPool(ConnectionPool):
                     retry = retry.increment("POST", self.endpoint, error=cause)
                 except (urllib3.exceptions.MaxRetryError, urllib3.exceptions.HTTPError):
                     raise failure from None
-                retry.sleep()
+                pause = retry.get_backoff_time()
+                if deadline is not None and time.monotonic() + pause >= deadline:
+                    raise failure from None  # the call's time is up before the next attempt
+                time.sleep(pause)
+
+
+def _urllib3_response(response: Response) -> urllib3.HTTPResponse:
+    """A unary answer read by the client's own connections, as the urllib3 response that
+    requests wraps (``call_rpc(raw=True)``); its body is already in."""
+    return urllib3.HTTPResponse(body=io.BytesIO(response.body), headers=dict(response.headers),
+                                status=response.status, reason=http.client.responses.get(response.status, ""),
+                                preload_content=False, decode_content=False)
 
 
 def _close_inherited_pools(adapter: Any) -> None:

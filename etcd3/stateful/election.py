@@ -96,8 +96,11 @@ class Election:
 
     def observe(self) -> Any:
         """A stream of LeaderResponses, one each time the leadership or the leader's
-        value changes (close it to stop)."""
-        return self.client.observe(self.name)
+        value changes (close it to stop); it waits for them as long as it takes, whatever the
+        client's ``timeout``."""
+        from ..baseclient import NO_TIMEOUT
+
+        return self.client.call_rpc("observe", {"name": self.name}, stream=True, timeout=NO_TIMEOUT)
 
     def resign(self) -> Any:
         """Give up the leadership (the next candidate in line is elected)."""

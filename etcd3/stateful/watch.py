@@ -197,6 +197,11 @@ class WatchState:
         return "<WatchState %d server_id=%s next_revision=%s>" % (self.local_id, self.server_id, self.next_revision)
 
 
+# the stand-in of a probe's watch among those awaiting their created answer (WatchHub.probe)
+_PROBE: Any = object()
+_PROBE_KEY = b"\0etcd3-py stream probe"
+
+
 class WatchHub:
     """Routes one stream's WatchResponses to its watches; I/O-free.
 
@@ -267,6 +272,13 @@ class WatchHub:
     def progress_request(self) -> bytes:
         return self._line({"progress_request": {}})
 
+    def probe(self) -> bytes:
+        """A request whose answer shows that the stream is alive, for a server without
+        progress requests (etcd 3.2's spec has none; 3.3.25 answers them): a watch of a key
+        of its own, cancelled once created."""
+        self._awaiting_create.append(_PROBE)
+        return self._line({"create_request": {"key": _PROBE_KEY}})
+
     def _finish(self, state: WatchState, kind: str, payload: Any) -> None:
         if state.done:
             return
@@ -283,6 +295,8 @@ class WatchHub:
                 log.debug("created answer for no pending watch: %r", response)
                 return []
             state = self._awaiting_create.popleft()
+            if state is _PROBE:  # the stream is alive: the probe's watch goes again
+                return [] if response.canceled else [self._line({"cancel_request": {"watch_id": response.watch_id}})]
             state.server_id = response.watch_id
             self._by_server_id[response.watch_id] = state
             if state.next_revision is None and revision:
@@ -435,7 +449,10 @@ class WatchConnection:
     the end) and returns the request lines to send, None when the stream ended
     because no watch is left, and raises when the stream is broken."""
 
-    IDLE_SECONDS = 5.0  # silence before asking for progress (and, twice unanswered, reconnecting)
+    # silence before asking for progress, or (a server without progress requests: 3.2)
+    # probing with a throwaway watch; twice unanswered (or no answer within the stream's
+    # ANSWER_TIMEOUT), the stream is opened again
+    IDLE_SECONDS = 5.0
 
     def __init__(self, hub: WatchHub, decode: Callable[[Any], Any], endpoint: str) -> None:
         self.hub, self.decode, self.endpoint = hub, decode, endpoint
@@ -444,12 +461,10 @@ class WatchConnection:
 
     def received(self, data: Optional[bytes], closed: bool = False) -> Optional[List[bytes]]:
         if data is None:
-            if not self.hub.progress_requests:
-                return []  # no way to ask an old server; wait on
             self.unanswered += 1
             if self.unanswered > 2:
                 raise errors.Etcd3Timeout("no answer to progress requests", self.endpoint)
-            return [self.hub.progress_request()]
+            return [self.hub.progress_request() if self.hub.progress_requests else self.hub.probe()]
         if not data:
             if closed and not self.hub.active:
                 return None
@@ -671,8 +686,12 @@ class Watcher:
     def request_create(self) -> Any:
         """A raw watch stream of its own (``client.watch``) for this watcher's key,
         from where the watcher would go on; an iterable of WatchResponses, the first
-        one ``created``; close it to stop.  Callbacks and resume are not involved."""
-        return self.client.watch(create_request=self._create_request())
+        one ``created``; close it to stop.  Callbacks and resume are not involved.
+        The watcher's ``timeout`` bounds each wait for the server (None: none), as 0.1.6 had it."""
+        from ..baseclient import NO_TIMEOUT
+
+        return self.client.watch(create_request=self._create_request(),
+                                 timeout=NO_TIMEOUT if self.timeout is None else self.timeout)
 
     # -- running ----------------------------------------------------------------------------
     def _create_request(self) -> Dict[str, Any]:

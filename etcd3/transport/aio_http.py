@@ -94,8 +94,13 @@ class _Connection(asyncio.Protocol):
         self.close()
 
     def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
+        transport = self.transport
+        if transport is not None:
+            if transport.get_write_buffer_size():
+                # unsent bytes (a server that stopped reading): close() would wait to flush them
+                transport.abort()
+            else:
+                transport.close()
 
     def abandon(self) -> None:
         """The connection's event loop is gone: end the TCP connection all the same (a

@@ -12,15 +12,24 @@ import asyncio
 import socket
 import ssl
 import threading
+import time
 from typing import Dict, List, Optional, Tuple
 
 from ..errors import Etcd3ConnectionError, Etcd3ProtocolError, Etcd3TLSError, Etcd3Timeout, Etcd3TransportError
 
 __all__ = ["ResponseParser", "DuplexStream", "AioDuplexStream", "request_head", "request_bytes", "header_lines",
            "UnaryRequestWriter", "AnswerLost", "may_send_again", "connect_failure", "open_socket", "encode_chunk",
-           "LAST_CHUNK"]
+           "LAST_CHUNK", "DEFAULT_MAX_RESPONSE_SIZE", "check_max_response_size", "too_large"]
 
 LAST_CHUNK = b"0\r\n\r\n"
+
+# The default limit of one unary answer's body (the clients' ``max_response_size``): 3 GiB.
+# etcd sends a range answer as one gRPC message of at most 2 GiB - 1 bytes (its server's
+# send limit, math.MaxInt32; the 3.3 gateway takes only 4 MiB of it, whose JSON measured
+# at most ~19 MiB), and the gateway's JSON of it is ~1.37 times that (base64 values,
+# measured on 3.4/3.5): at most ~2.7 GiB.  So the default refuses no answer etcd can
+# send; it bounds what a broken server or proxy can make the client hold.
+DEFAULT_MAX_RESPONSE_SIZE = 3 * 1024 ** 3
 _MAX_HEAD = 64 * 1024
 _MAX_LINE = 4096
 _HEX_DIGITS = b"0123456789abcdefABCDEF"
@@ -71,6 +80,24 @@ class AnswerLost(Exception):
         super().__init__(str(cause) if cause else "connection closed by the server")
         self.cause = cause
         self.answered = answered  # some of the answer had arrived
+
+
+def check_max_response_size(value: Optional[int]) -> Optional[int]:
+    """``max_response_size`` as the clients take it: a positive number of bytes, or None (no limit)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("max_response_size must be an int (bytes) or None, got %r" % (value,))
+    if value <= 0:
+        raise ValueError("max_response_size must be > 0 (bytes) or None for no limit, got %d" % value)
+    return value
+
+
+def too_large(endpoint: str, limit: int, seen: bytes = b"") -> Etcd3ProtocolError:
+    """The error of an answer past the client's ``max_response_size``."""
+    return Etcd3ProtocolError(
+        "the answer is larger than the client's limit of %d bytes; pass max_response_size= (bytes, or None "
+        "for no limit) to the client to accept it" % limit, endpoint, seen=seen)
 
 
 def may_send_again(reused: bool, lost: AnswerLost, idempotent: bool) -> bool:
@@ -125,8 +152,7 @@ class ResponseParser:
     def _count_body(self, size: int) -> None:
         self._body_size += size
         if self.max_body is not None and self._body_size > self.max_body:
-            raise self._error("the answer is larger than the client's limit of %d bytes (max_response_size)"
-                              % self.max_body)
+            raise too_large(self.endpoint, self.max_body, self._seen)
 
     def feed(self, data: bytes) -> List[bytes]:
         if len(self._seen) < 200:
@@ -248,19 +274,27 @@ def connect_failure(error: BaseException, endpoint: str, seconds: float) -> Etcd
 
 
 def open_socket(endpoint: str, host: str, port: int, context: Optional[ssl.SSLContext],
-                timeout: float, connect_retries: int = 0) -> socket.socket:
+                timeout: float, connect_retries: int = 0, deadline: Optional[float] = None) -> socket.socket:
     """A connected socket (TLS when ``context`` is given), without Nagle's delay;
-    connecting is tried ``connect_retries`` more times (the TLS handshake once)."""
+    connecting is tried ``connect_retries`` more times (the TLS handshake once),
+    each attempt within ``timeout`` seconds and all before ``deadline`` (time.monotonic())."""
+    failure: Optional[OSError] = None
     for attempt in range(connect_retries + 1):
+        seconds = timeout if deadline is None else min(timeout, deadline - time.monotonic())
+        if seconds <= 0:  # the call's time ran out: its last failure says why, if any
+            raise connect_failure(failure or socket.timeout("no time left"), endpoint, timeout) from failure
         try:
-            sock = socket.create_connection((host, port), timeout=timeout)
+            sock = socket.create_connection((host, port), timeout=seconds)
             break
         except OSError as e:
             if attempt == connect_retries:
-                raise connect_failure(e, endpoint, timeout) from e
+                raise connect_failure(e, endpoint, seconds) from e
+            failure = e
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if context is not None:
+            if deadline is not None:
+                sock.settimeout(max(0.001, min(timeout, deadline - time.monotonic())))
             sock = context.wrap_socket(sock, server_hostname=host)
     except OSError as e:
         sock.close()
@@ -284,22 +318,49 @@ def ssl_context(verify, cert) -> ssl.SSLContext:
 
 
 class _ChunkedRequest:
-    """Writing a request whose body goes in chunks; ``_write`` is the transport's."""
+    """Writing a request whose body goes in chunks; ``_write`` is the transport's.
+
+    ``answer_timeout`` (None: none) is how long the stream may stay silent while
+    something sent is unanswered: every piece of a watch or keepalive request gets
+    an answer, so a server that stops answering (without closing) is noticed by
+    ``read``, which raises ``Etcd3Timeout``."""
 
     host: str
     port: int
+    endpoint: str
+    answer_timeout: Optional[float] = None
+    _awaiting_since: Optional[float] = None  # when the oldest unanswered piece went out
 
     def _write(self, data: bytes) -> None:
         raise NotImplementedError
 
+    def _sent(self) -> None:
+        if self._awaiting_since is None:
+            self._awaiting_since = time.monotonic()
+
+    def _answer_wait(self, timeout: Optional[float]) -> Optional[float]:
+        """How long the next wait for bytes may be: ``timeout``, or less if an answer is due
+        sooner; raises Etcd3Timeout when one is overdue."""
+        since, limit = self._awaiting_since, self.answer_timeout
+        if since is None or limit is None:
+            return timeout
+        left = since + limit - time.monotonic()
+        if left <= 0:
+            raise Etcd3Timeout("the server sent nothing for %ss while a request on the stream was "
+                               "unanswered" % limit, self.endpoint)
+        return left if timeout is None or left < timeout else timeout
+
     def start(self, method: str, path: str, headers: Dict[str, str], first: bytes = b"") -> None:
         """Send the request head (and a first piece of body)."""
         self._write(request_head(method, path, "%s:%d" % (self.host, self.port), headers) + encode_chunk(first))
+        if first:
+            self._sent()
 
     def send(self, data: bytes) -> None:
         """Send one piece of the request body."""
         if data:
             self._write(encode_chunk(data))
+            self._sent()
 
     def end(self) -> None:
         """End the request body (the response may go on)."""
@@ -326,8 +387,11 @@ class DuplexStream(_ChunkedRequest):
             if self.closed:
                 raise Etcd3ConnectionError("stream is closed", self.endpoint)
             try:
+                # bounded by the socket's timeout (the reader's wait): a server that stops
+                # reading cannot hold the sender for good
                 self.sock.sendall(data)
             except OSError as e:
+                self.close()  # a piece may be half sent: the stream is of no more use
                 raise Etcd3ConnectionError("sending failed: %s" % e, self.endpoint, e) from e
 
     def head(self, timeout: Optional[float] = None) -> Tuple[int, Dict[str, str]]:
@@ -343,12 +407,14 @@ class DuplexStream(_ChunkedRequest):
 
     def read(self, timeout: Optional[float] = None) -> Optional[bytes]:
         """Body bytes as they arrive; ``b""`` at the end of the body; ``None`` when
-        nothing arrived within ``timeout`` seconds (the stream stays usable)."""
+        nothing arrived within ``timeout`` seconds (the stream stays usable);
+        Etcd3Timeout when an answer is overdue (``answer_timeout``)."""
         while not self._pending:
             if self._parser.finished:
                 return b""
-            data = self._recv(timeout)
+            data = self._recv(self._answer_wait(timeout))
             if data is None:
+                self._answer_wait(None)  # raises if that wait was the answer's last chance
                 return None
             if not data:
                 self._parser.eof()
@@ -357,6 +423,7 @@ class DuplexStream(_ChunkedRequest):
                 return b""
             self._pending += self._parser.feed(data)
         data, self._pending = b"".join(self._pending), []
+        self._awaiting_since = None  # the server answers
         return data
 
     def read_all(self, timeout: Optional[float] = None) -> bytes:
@@ -433,8 +500,9 @@ class AioDuplexStream(_ChunkedRequest):
         while not self._pending:
             if self._parser.finished:
                 return b""
-            data = await self._recv(timeout)
+            data = await self._recv(self._answer_wait(timeout))
             if data is None:
+                self._answer_wait(None)  # raises if that wait was the answer's last chance
                 return None
             if not data:
                 self._parser.eof()
@@ -443,6 +511,7 @@ class AioDuplexStream(_ChunkedRequest):
                 return b""
             self._pending += self._parser.feed(data)
         data, self._pending = b"".join(self._pending), []
+        self._awaiting_since = None  # the server answers
         return data
 
     async def read_all(self, timeout: Optional[float] = None) -> bytes:

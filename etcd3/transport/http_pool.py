@@ -65,15 +65,22 @@ class ConnectionPool:
     def send(self, request: Request, path: str, read_timeout: Optional[float],
              connect_timeout: Optional[float] = None) -> Response:
         """Send ``request`` (its ``path`` on this endpoint) and read its answer within
-        ``read_timeout`` seconds in all (None: no bound), however the server drips its
-        bytes.  Raises the clients' transport errors."""
+        ``read_timeout`` seconds in all (None: no bound): connecting (each attempt at
+        most ``connect_timeout``), sending and receiving, however slowly the server
+        reads or drips its bytes.  Raises the clients' transport errors."""
         data = self._writer.write(request.method, path, request.headers, request.body)
         deadline = None if read_timeout is None else time.monotonic() + read_timeout
         while True:
-            sock, reused, generation = self._take(connect_timeout)
+            sock, reused, generation = self._take(connect_timeout, deadline)
             parser = ResponseParser(self.endpoint, self.max_response_size)
             try:
-                sock.settimeout(read_timeout)
+                if deadline is None:
+                    sock.settimeout(None)
+                else:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise socket.timeout()
+                    sock.settimeout(left)  # sendall's whole duration is bounded by it
                 sock.sendall(data)
                 body: List[bytes] = []
                 while not parser.finished:
@@ -112,7 +119,8 @@ class ConnectionPool:
             self._put(sock, parser.keep_alive, generation)
             return Response(parser.status or 0, parser.headers, b"".join(body), endpoint=self.endpoint)
 
-    def _take(self, connect_timeout: Optional[float]) -> Tuple[socket.socket, bool, int]:
+    def _take(self, connect_timeout: Optional[float],
+              deadline: Optional[float] = None) -> Tuple[socket.socket, bool, int]:
         with self._lock:
             if self._pid != os.getpid():
                 # a forked child: the idle sockets are its parent's too; leave them to it
@@ -124,7 +132,7 @@ class ConnectionPool:
                 if _still_open(sock):
                     return sock, True, generation
                 sock.close()
-        return self._connect(connect_timeout), False, generation
+        return self._connect(connect_timeout, deadline), False, generation
 
     def _put(self, sock: socket.socket, keep_alive: bool, generation: int) -> None:
         with self._lock:
@@ -133,9 +141,12 @@ class ConnectionPool:
                 return
         sock.close()
 
-    def _connect(self, connect_timeout: Optional[float]) -> socket.socket:
+    def _connect(self, connect_timeout: Optional[float], deadline: Optional[float] = None) -> socket.socket:
+        """A new connection: each attempt within ``connect_timeout`` (None: the pool's),
+        all of them before ``deadline`` (time.monotonic(); None: no bound)."""
         seconds = self.connect_timeout if connect_timeout is None else connect_timeout
-        return open_socket(self.endpoint, self.host, self.port, self.context, seconds, self.connect_retries)
+        return open_socket(self.endpoint, self.host, self.port, self.context, seconds, self.connect_retries,
+                           deadline)
 
     def close(self) -> None:
         """Close the idle connections; those in use are closed when their request ends."""

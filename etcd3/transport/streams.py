@@ -31,6 +31,11 @@ class StreamPolicy:
 
     NAME = "stream"
     BACKOFF_FIRST, BACKOFF_MAX = 0.05, 2.0
+    # Seconds the server may stay silent while something sent is unanswered (every
+    # watch and keepalive request gets an answer; the watch stream asks for one when it
+    # has been idle): past that the stream is taken as dead and opened again (a watch
+    # resumes where it was, so nothing is lost).  Generous: etcd answers in milliseconds.
+    ANSWER_TIMEOUT = 10.0
     connections = 0  # streams opened so far (for tests and stats)
 
     def __init__(self, client: Any, op: Any) -> None:
@@ -142,15 +147,23 @@ class BackgroundStream(StreamPolicy):
         if thread is not None and thread is not threading.current_thread():
             thread.join(5)
 
-    def _open(self) -> DuplexStream:
+    def _open(self) -> Optional[DuplexStream]:
+        """The open stream, or None when the work went while connecting."""
         if self._needs_token():
             self.client.auth()
         stream = DuplexStream(*self._connection_args())
         try:
             with self._lock:
-                stream.start("POST", self.op.path, self._headers(), b"".join(self._first_lines()))
+                first = b"".join(self._first_lines())
+                if not first and not self._active():
+                    # etcd answers (its head too) only after a first request: opening with
+                    # nothing to send would wait for nothing
+                    stream.close()
+                    return None
+                stream.answer_timeout = self.ANSWER_TIMEOUT
+                stream.start("POST", self.op.path, self._headers(), first)
                 self._stream = stream
-            status, _ = stream.head(timeout=30)
+            status, _ = stream.head(timeout=self.ANSWER_TIMEOUT)
             if status != 200:
                 raise _status_error(status, stream.read_all(timeout=10))
         except BaseException:
@@ -170,6 +183,8 @@ class BackgroundStream(StreamPolicy):
                     return
             try:
                 stream = self._open()
+                if stream is None:
+                    continue
                 attempt = 0
                 try:
                     self._pump(stream)
@@ -273,14 +288,20 @@ class AioBackgroundStream(StreamPolicy):
             except (asyncio.TimeoutError, asyncio.CancelledError):
                 task.cancel()
 
-    async def _open(self) -> AioDuplexStream:
+    async def _open(self) -> Optional[AioDuplexStream]:
+        """The open stream, or None when the work went while connecting."""
         if self._needs_token():
             await self.client.auth()
         stream = await AioDuplexStream.connect(*self._connection_args())
         try:
+            first = b"".join(self._first_lines())
+            if not first and not self._active():
+                stream.close()  # nothing to open it for (see BackgroundStream._open)
+                return None
             self._stream = stream
-            stream.start("POST", self.op.path, self._headers(), b"".join(self._first_lines()))
-            status, _ = await stream.head(timeout=30)
+            stream.answer_timeout = self.ANSWER_TIMEOUT
+            stream.start("POST", self.op.path, self._headers(), first)
+            status, _ = await stream.head(timeout=self.ANSWER_TIMEOUT)
             if status != 200:
                 raise _status_error(status, await stream.read_all(timeout=10))
         except BaseException:
@@ -298,6 +319,8 @@ class AioBackgroundStream(StreamPolicy):
                 return
             try:
                 stream = await self._open()
+                if stream is None:
+                    continue
                 attempt = 0
                 try:
                     await self._pump(stream)

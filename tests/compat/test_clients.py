@@ -62,8 +62,12 @@ def run(coro, timeout=60):
 ])
 def test_constructor_parameters_are_0_1_6s(cls, params):
     signature = inspect.signature(cls.__init__)
-    got = [(name, p.default) for name, p in signature.parameters.items() if name != "self"]
+    got = [(name, p.default) for name, p in signature.parameters.items()
+           if name != "self" and p.kind is not inspect.Parameter.KEYWORD_ONLY]
     assert got == params
+    # ours come after them, keyword-only (0.1.6's positional calls mean the same)
+    ours = [name for name, p in signature.parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    assert ours == ([] if cls is BaseClient else ["max_response_size"])
 
 
 def test_positional_construction_as_0_1_6(etcd):

@@ -96,6 +96,36 @@ def clients(etcd):
         c.close()
 
 
+def _matrix_order(version: str) -> tuple:
+    # "sid" is Debian unstable's 3.5.x, newer than every pinned 3.5
+    return (3, 5, 10**6) if version == "sid" else tuple(int(x) for x in version.split(".")[:3])
+
+
+def chosen_versions(names) -> set:
+    """The versions of this run that ``names`` select: "oldest", "newest" or a version."""
+    ordered = sorted(VERSIONS, key=_matrix_order)
+    picked = {"oldest": ordered[0], "newest": ordered[-1]}
+    return {picked.get(name, name) for name in names}
+
+
+def pytest_collection_modifyitems(config, items):
+    # heavy tests whose behaviour does not differ between versions run on a few of them
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("etcd_versions")
+        version = getattr(getattr(item, "callspec", None), "params", {}).get("etcd_version")
+        if marker is None or version is None or version in chosen_versions(marker.args):
+            keep.append(item)
+        else:
+            drop.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "etcd_args(**kwargs): EtcdServer arguments for fresh_etcd")
+    config.addinivalue_line(
+        "markers", "etcd_versions(*names): run only on these versions of the run's matrix "
+        "('oldest', 'newest' or a version such as '3.5.1')")
     config.addinivalue_line("markers", "sync_only: the module's tests use the sync client only")

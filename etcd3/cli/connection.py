@@ -1,0 +1,197 @@
+"""etcdctl's connection flags (``--endpoints``, TLS, ``--user`` ...) and the Client they make.
+
+Used by every verb of ``etcd3`` and by ``etcd3 shell``: ``add_connection_flags(parser)`` adds
+the flags, ``client_from_flags(ns)`` builds an ``etcd3.Client`` from the parsed namespace.
+Every flag also comes from an ``ETCDCTL_<FLAG>`` environment variable (``ETCDCTL_ENDPOINTS``,
+``ETCDCTL_DIAL_TIMEOUT``, ...) when it is not on the command line, as etcdctl does.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from typing import Any, List, Optional, Tuple
+
+DEFAULT_ENDPOINT = "127.0.0.1:2379"
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Go's time.ParseDuration (``5s``, ``1m30s``, ``500ms``) in seconds; a bare number is seconds."""
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    pos, total = 0, 0.0
+    while pos < len(text):
+        m = _DURATION_PART.match(text, pos)
+        if m is None:
+            raise argparse.ArgumentTypeError("invalid duration %r (examples: 5s, 500ms, 1m30s)" % text)
+        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+        pos = m.end()
+    if not text:
+        raise argparse.ArgumentTypeError("empty duration")
+    return total
+
+
+def parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "t", "true", "yes", "on"):
+        return True
+    if value in ("0", "f", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError("invalid boolean %r (true or false)" % text)
+
+
+# (flag, dest, kind, default, help): kind "str", "duration", "bool" (a flag that also takes =true/=false)
+CONNECTION_FLAGS: Tuple[Tuple[str, str, str, Any, str], ...] = (
+    ("--endpoints", "endpoints", "str", DEFAULT_ENDPOINT, "gRPC endpoints (comma separated)"),
+    ("--dial-timeout", "dial_timeout", "duration", "2s", "dial timeout for client connections"),
+    ("--command-timeout", "command_timeout", "duration", "5s",
+     "timeout for short running command (excluding dial timeout)"),
+    ("--keepalive-time", "keepalive_time", "duration", "2s", "keepalive time for client connections"),
+    ("--keepalive-timeout", "keepalive_timeout", "duration", "6s", "keepalive timeout for client connections"),
+    ("--cacert", "cacert", "str", "", "verify certificates of TLS-enabled secure servers using this CA bundle"),
+    ("--cert", "cert", "str", "", "identify secure client using this TLS certificate file"),
+    ("--key", "key", "str", "", "identify secure client using this TLS key file"),
+    ("--insecure-transport", "insecure_transport", "bool", True,
+     "disable transport security for client connections"),
+    ("--insecure-skip-tls-verify", "insecure_skip_tls_verify", "bool", False,
+     "skip server certificate verification (CAUTION: this option should be enabled only for testing purposes)"),
+    ("--insecure-discovery", "insecure_discovery", "bool", True, "accept insecure SRV records describing cluster endpoints"),
+    ("--discovery-srv", "discovery_srv", "str", "", "domain name to query for SRV records describing cluster endpoints"),
+    ("--discovery-srv-name", "discovery_srv_name", "str", "", "service name to query when using DNS discovery"),
+    ("--user", "user", "str", "", "username[:password] for authentication (prompt if password is not supplied)"),
+    ("--password", "password", "str", "",
+     "password for authentication (if this option is used, --user option shouldn't include password)"),
+    ("--debug", "debug", "bool", False, "enable client-side debug logging (here: tracebacks)"),
+)
+
+
+class ConnectionFlagError(Exception):
+    """A connection flag or its environment variable has a bad value (exit code 1, one line)."""
+
+
+def env_name(flag: str) -> str:
+    return "ETCDCTL_" + flag.lstrip("-").upper().replace("-", "_")
+
+
+def add_connection_flags(parser: argparse.ArgumentParser) -> None:
+    """Add etcdctl's connection flags to ``parser``; defaults come from ``ETCDCTL_<FLAG>``
+    environment variables (a flag on the command line wins), then etcdctl's defaults."""
+    group = parser.add_argument_group("connection flags (also from ETCDCTL_<FLAG> environment variables)")
+    for flag, dest, kind, default, help_text in CONNECTION_FLAGS:
+        env_value = os.environ.get(env_name(flag))
+        if kind == "bool":
+            value = default
+            if env_value is not None and env_value != "":
+                try:
+                    value = parse_bool(env_value)
+                except argparse.ArgumentTypeError:
+                    raise ConnectionFlagError("invalid value %r for %s" % (env_value, env_name(flag))) from None
+            group.add_argument(flag, dest=dest, nargs="?", const=True, default=value, type=parse_bool,
+                               metavar="BOOL", help=help_text)
+        else:
+            text = env_value if env_value else default
+            if kind == "duration":
+                try:
+                    value = parse_duration(text)
+                except argparse.ArgumentTypeError as e:
+                    raise ConnectionFlagError("%s (from %s)" % (e, env_name(flag))) from None
+                group.add_argument(flag, dest=dest, default=value, type=parse_duration, metavar="DURATION",
+                                   help="%s (default %s)" % (help_text, default))
+            else:
+                group.add_argument(flag, dest=dest, default=text, metavar=dest.upper(), help=help_text)
+
+
+def endpoint_list(ns: argparse.Namespace) -> List[str]:
+    endpoints = [e.strip() for e in (ns.endpoints or DEFAULT_ENDPOINT).split(",") if e.strip()]
+    return endpoints or [DEFAULT_ENDPOINT]
+
+
+def split_endpoint(endpoint: str, tls: bool) -> Tuple[str, str, int]:
+    """``http://h:p``, ``https://h:p``, ``h:p`` or ``[::1]:p`` -> (protocol, host, port)."""
+    protocol = "https" if tls else "http"
+    rest = endpoint
+    m = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://(.*)$", endpoint)
+    if m:
+        scheme, rest = m.group(1).lower(), m.group(2)
+        if scheme in ("https", "unixs"):
+            protocol = "https"
+        elif scheme in ("http", "unix"):
+            protocol = "http"
+        else:
+            raise ConnectionFlagError("unsupported endpoint scheme %r in %r" % (scheme, endpoint))
+    rest = rest.rstrip("/")
+    host, port = rest, "2379"
+    if rest.startswith("["):
+        close = rest.find("]")
+        if close < 0:
+            raise ConnectionFlagError("bad endpoint %r" % endpoint)
+        host = rest[1:close]
+        if rest[close + 1:].startswith(":"):
+            port = rest[close + 2:]
+    elif rest.count(":") == 1:
+        host, port = rest.split(":")
+    try:
+        port_number = int(port)
+    except ValueError:
+        raise ConnectionFlagError("bad port %r in endpoint %r" % (port, endpoint)) from None
+    return protocol, host or "127.0.0.1", port_number
+
+
+def user_credentials(ns: argparse.Namespace) -> Tuple[Optional[str], Optional[str]]:
+    """(username, password) from ``--user name[:password]`` and ``--password``; prompts for a
+    missing password as etcdctl does."""
+    user = ns.user or ""
+    if not user:
+        if ns.password:
+            raise ConnectionFlagError("--password given without --user")
+        return None, None
+    if ns.password:
+        if ":" in user:
+            raise ConnectionFlagError("--user shouldn't include password when --password is given")
+        return user, ns.password
+    if ":" in user:
+        name, _, password = user.partition(":")
+        return name, password
+    import getpass
+
+    return user, getpass.getpass("Password: ")
+
+
+def _check_file(path: str, what: str) -> None:
+    if path and not os.path.isfile(path):
+        raise ConnectionFlagError("%s: open %s: no such file or directory" % (what, path))
+
+
+def client_from_flags(ns: argparse.Namespace, endpoint: Optional[str] = None) -> Any:
+    """An ``etcd3.Client`` for the first endpoint of ``--endpoints`` (or ``endpoint``), with the
+    TLS files, credentials and ``--command-timeout`` of ``ns``.  The server's version is asked
+    first so that the client speaks its API; an unreachable server raises the client's
+    connection error (``etcd3.errors.Etcd3TransportError``)."""
+    _check_file(ns.cacert, "--cacert")
+    _check_file(ns.cert, "--cert")
+    _check_file(ns.key, "--key")
+    if bool(ns.cert) != bool(ns.key):
+        raise ConnectionFlagError("--cert and --key must be given together")
+    tls = bool(ns.cacert or ns.cert or ns.insecure_skip_tls_verify or not ns.insecure_transport)
+    protocol, host, port = split_endpoint(endpoint or endpoint_list(ns)[0], tls)
+    verify: Any = None
+    if protocol == "https":
+        verify = False if ns.insecure_skip_tls_verify else (ns.cacert or True)
+    username, password = user_credentials(ns)
+    import warnings
+
+    from etcd3.client import Client
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # --insecure-skip-tls-verify asked for it: no warning line
+        client = Client(host=host, port=port, protocol=protocol,
+                        cert=(ns.cert, ns.key) if ns.cert else (), verify=verify,
+                        timeout=ns.dial_timeout + ns.command_timeout,
+                        username=username, password=password)
+    return client

@@ -161,6 +161,55 @@ def test_a_malformed_watch_item_is_a_broken_stream_that_is_reconnected():
             client.close()
 
 
+# the first reconnections of a stream that breaks as soon as it is opened wait at least
+# this long in all (BACKOFF_FIRST doubling), where a reset backoff would wait 4 x 50 ms
+FIRST_FOUR_BACKOFFS = sum(StreamPolicy.BACKOFF_FIRST * 2 ** n for n in range(4))
+
+
+def test_a_stream_broken_right_after_opening_is_retried_ever_more_slowly_sync():
+    # the server answers each stream's head, then breaks it: that is no working stream,
+    # so the backoff keeps growing (it used to start again from 50 ms: 20 reconnections a second)
+    with HostileServer(malformed_watch_stream) as server:
+        client = Client(server.host, server.port, timeout=2.0)
+        try:
+            watcher = client.Watcher("k")
+            started = time.monotonic()
+            consumer = threading.Thread(target=lambda: list(watcher.events(timeout=10)), daemon=True)
+            consumer.start()
+            wait_for(lambda: len(watcher.errors) >= 5, timeout=10, message="five broken streams")
+            elapsed = time.monotonic() - started
+            watcher.stop()
+            consumer.join(5)
+        finally:
+            client.close()
+    assert elapsed >= FIRST_FOUR_BACKOFFS * 0.95, elapsed
+
+
+def test_a_stream_broken_right_after_opening_is_retried_ever_more_slowly_aio():
+    with HostileServer(malformed_watch_stream) as server:
+        async def consume(watcher):
+            async for _ in watcher.events(timeout=10):
+                pass
+
+        async def main():
+            async with AioClient(server.host, server.port, timeout=2.0) as client:
+                watcher = client.Watcher("k")
+                started = time.monotonic()
+                consumer = asyncio.ensure_future(consume(watcher))
+                while len(watcher.errors) < 5 and time.monotonic() - started < 10:
+                    await asyncio.sleep(0.02)
+                elapsed = time.monotonic() - started
+                errors = len(watcher.errors)
+                await watcher.stop()
+                consumer.cancel()
+                await asyncio.gather(consumer, return_exceptions=True)
+                return elapsed, errors
+
+        elapsed, errors = asyncio.run(main())
+    assert errors >= 5
+    assert elapsed >= FIRST_FOUR_BACKOFFS * 0.95, elapsed
+
+
 def test_a_malformed_item_of_a_raw_stream_is_a_protocol_error():
     with HostileServer(malformed_watch_stream) as server:
         client = Client(server.host, server.port, timeout=2.0)

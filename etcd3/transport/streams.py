@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from .. import errors
@@ -36,6 +37,11 @@ class StreamPolicy:
     # has been idle): past that the stream is taken as dead and opened again (a watch
     # resumes where it was, so nothing is lost).  Generous: etcd answers in milliseconds.
     ANSWER_TIMEOUT = 10.0
+    # A stream that stayed open this long was a working stream: the backoff starts again
+    # from BACKOFF_FIRST.  One that breaks sooner (a server answering its head and then
+    # cutting it, or sending garbage) counts as another failed attempt, so such a server
+    # is retried ever more slowly instead of 20 times a second.
+    HEALTHY_AFTER = 1.0
     connections = 0  # streams opened so far (for tests and stats)
 
     def __init__(self, client: Any, op: Any) -> None:
@@ -90,6 +96,13 @@ class StreamPolicy:
             log.error("%s stream to %s failed unexpectedly; reconnecting", self.NAME, self.client.baseurl,
                       exc_info=error)
         return RETRY
+
+    def _attempts_after(self, attempts: int, opened_at: Optional[float]) -> int:
+        """The count of failed attempts in a row, now that one more stream broke (it was
+        opened at ``opened_at``, or never opened)."""
+        if opened_at is not None and time.monotonic() - opened_at >= self.HEALTHY_AFTER:
+            return 1
+        return attempts + 1
 
     def _backoff(self, attempt: int) -> float:
         log.debug("%s stream to %s broke; reconnecting, attempt %d", self.NAME, self.client.baseurl, attempt)
@@ -181,11 +194,12 @@ class BackgroundStream(StreamPolicy):
                 if not self._active():
                     self._thread = self._stream = None
                     return
+            opened_at = None
             try:
                 stream = self._open()
                 if stream is None:
                     continue
-                attempt = 0
+                opened_at = time.monotonic()
                 try:
                     self._pump(stream)
                 finally:
@@ -208,7 +222,7 @@ class BackgroundStream(StreamPolicy):
                     continue
                 if not self._active():
                     continue
-                attempt += 1
+                attempt = self._attempts_after(attempt, opened_at)
                 self._broken(attempt, error)
             self._wakeup.clear()
             self._wakeup.wait(self._backoff(attempt))
@@ -317,11 +331,12 @@ class AioBackgroundStream(StreamPolicy):
             if not self._active():
                 self._stream = None
                 return
+            opened_at = None
             try:
                 stream = await self._open()
                 if stream is None:
                     continue
-                attempt = 0
+                opened_at = time.monotonic()
                 try:
                     await self._pump(stream)
                 finally:
@@ -345,7 +360,7 @@ class AioBackgroundStream(StreamPolicy):
                 continue
             if not self._active():
                 continue
-            attempt += 1
+            attempt = self._attempts_after(attempt, opened_at)
             self._broken(attempt, error)
             assert self._wakeup is not None
             self._wakeup.clear()

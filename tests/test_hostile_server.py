@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import socket
 import threading
 import time
 import tracemalloc
@@ -547,3 +548,31 @@ def test_a_silent_keepalive_stream_is_opened_again_aio():
         elapsed = asyncio.run(main())
     assert stream_paths(server).count("/v3/lease/keepalive") >= 2, stream_paths(server)
     assert elapsed > StreamPolicy.ANSWER_TIMEOUT - 1, elapsed
+
+
+def test_a_name_that_does_not_resolve_in_time_is_a_timeout_within_the_deadline(monkeypatch):
+    # the resolver has no timeout of its own (a dead DNS server holds getaddrinfo for its
+    # retries): stand in for one with a resolver that is silent for this name until the end
+    released = threading.Event()
+    real_getaddrinfo = socket.getaddrinfo
+
+    def silent_dns(host, *args, **kwargs):
+        numeric = len(args) >= 5 and args[4] & socket.AI_NUMERICHOST
+        if host == "etcd.dns-is-down.test" and not numeric:
+            released.wait(30)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", silent_dns)
+    try:
+        started = time.monotonic()
+        with pytest.warns(Etcd3Warning, match="resolving 'etcd.dns-is-down.test' took longer than 3s"):
+            client = Client("etcd.dns-is-down.test", 2379, timeout=1.0)  # its /version read has 3 s
+        assert time.monotonic() - started < 3.5
+        started = time.monotonic()
+        with pytest.raises(Etcd3Timeout, match="resolving 'etcd.dns-is-down.test' took longer than 1s"):
+            client.range("k")
+        assert time.monotonic() - started < 1.5
+        client.close()
+    finally:
+        released.set()

@@ -269,8 +269,56 @@ def connect_failure(error: BaseException, endpoint: str, seconds: float) -> Etcd
     if isinstance(error, ssl.SSLError):
         return Etcd3TLSError("TLS failure: %s" % error, endpoint, error)
     if isinstance(error, (socket.timeout, asyncio.TimeoutError)):
-        return Etcd3Timeout("connecting timed out after %.3gs" % seconds, endpoint, error)
+        late_resolver = str(error).startswith("resolving ")  # see _resolve_within
+        return Etcd3Timeout(str(error) if late_resolver else "connecting timed out after %.3gs" % seconds,
+                            endpoint, error)
     return Etcd3ConnectionError("connection failed: %s" % error, endpoint, error)
+
+
+def _resolve_within(host: str, port: int, seconds: float) -> list:
+    """``getaddrinfo`` bounded by ``seconds``: the resolver itself has no timeout (a dead
+    DNS server holds it for its own retries), so a name is resolved in a helper thread
+    that is left behind if it is late.  Addresses need no thread."""
+    try:
+        return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
+    except socket.gaierror:
+        pass  # a name, not an address
+    outcome: list = []
+    done = threading.Event()
+
+    def resolve() -> None:
+        try:
+            outcome.append(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+        except OSError as e:
+            outcome.append(e)
+        done.set()
+
+    threading.Thread(target=resolve, name="etcd3-resolve", daemon=True).start()
+    if not done.wait(seconds):
+        raise socket.timeout("resolving %r took longer than %.3gs" % (host, seconds))
+    if isinstance(outcome[0], OSError):
+        raise outcome[0]
+    return outcome[0]
+
+
+def _connect_within(host: str, port: int, seconds: float) -> socket.socket:
+    """A TCP connection to the first address of ``host`` that answers, name resolution
+    and every address tried all within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    failure: Optional[OSError] = None
+    for family, kind, proto, _, address in _resolve_within(host, port, seconds):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(left)
+            sock.connect(address)
+            return sock
+        except OSError as e:
+            sock.close()
+            failure = e
+    raise failure or socket.timeout("connecting to %s:%d took longer than %.3gs" % (host, port, seconds))
 
 
 def open_socket(endpoint: str, host: str, port: int, context: Optional[ssl.SSLContext],
@@ -284,7 +332,7 @@ def open_socket(endpoint: str, host: str, port: int, context: Optional[ssl.SSLCo
         if seconds <= 0:  # the call's time ran out: its last failure says why, if any
             raise connect_failure(failure or socket.timeout("no time left"), endpoint, timeout) from failure
         try:
-            sock = socket.create_connection((host, port), timeout=seconds)
+            sock = _connect_within(host, port, seconds)
             break
         except OSError as e:
             if attempt == connect_retries:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from typing import Any, List, Optional, Tuple
+from typing import Any, Iterable, List, Optional, Tuple
 
 DEFAULT_ENDPOINT = "127.0.0.1:2379"
 
@@ -75,14 +75,62 @@ class ConnectionFlagError(Exception):
     """A connection flag or its environment variable has a bad value (exit code 1, one line)."""
 
 
+FALSE_SUFFIX = "=<false>"
+
+
+def add_bool_flag(group: Any, flag: str, dest: str, default: Any, help_text: str) -> None:
+    """A pflag-style boolean: ``--flag`` or ``--flag=true|false`` (never a separate value, so
+    that ``--debug get`` does not take ``get``); ``bool_flag_argv`` rewrites ``=false``."""
+    group.add_argument(flag, dest=dest, action="store_const", const=True, default=default, help=help_text)
+    group.add_argument(flag + FALSE_SUFFIX, dest=dest, action="store_const", const=False, default=default,
+                       help=argparse.SUPPRESS)
+
+
+def bool_flag_argv(argv: List[str], bool_flags: Iterable[str]) -> List[str]:
+    """``--flag=false`` -> the hidden false flag, ``--flag=true`` -> ``--flag``; bad values raise."""
+    names = set(bool_flags)
+    result = []
+    for arg in argv:
+        if arg == "--":
+            result.extend(argv[len(result):])
+            break
+        name, eq, value = arg.partition("=")
+        if eq and name in names:
+            try:
+                arg = name if parse_bool(value) else name + FALSE_SUFFIX
+            except argparse.ArgumentTypeError:
+                raise ConnectionFlagError('invalid argument "%s" for "%s" flag: strconv.ParseBool: parsing %s: '
+                                          'invalid syntax' % (value, name, go_quote_simple(value))) from None
+        result.append(arg)
+    return result
+
+
+def go_quote_simple(text: str) -> str:
+    return '"%s"' % text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def connection_bool_flags() -> List[str]:
+    return [flag for flag, _dest, kind, _default, _help in CONNECTION_FLAGS if kind == "bool"]
+
+
 def env_name(flag: str) -> str:
     return "ETCDCTL_" + flag.lstrip("-").upper().replace("-", "_")
 
 
-def add_connection_flags(parser: argparse.ArgumentParser) -> None:
+def add_connection_flags(parser: argparse.ArgumentParser, *, suppress_defaults: bool = False) -> None:
     """Add etcdctl's connection flags to ``parser``; defaults come from ``ETCDCTL_<FLAG>``
-    environment variables (a flag on the command line wins), then etcdctl's defaults."""
+    environment variables (a flag on the command line wins), then etcdctl's defaults.
+    ``suppress_defaults``: the flags set nothing unless given (for a subcommand's parser, so
+    that global flags may also follow the verb, as etcdctl allows)."""
     group = parser.add_argument_group("connection flags (also from ETCDCTL_<FLAG> environment variables)")
+    if suppress_defaults:
+        for flag, dest, kind, _default, help_text in CONNECTION_FLAGS:
+            if kind == "bool":
+                add_bool_flag(group, flag, dest, argparse.SUPPRESS, argparse.SUPPRESS)
+            else:
+                group.add_argument(flag, dest=dest, default=argparse.SUPPRESS,
+                                   type=parse_duration if kind == "duration" else str, help=argparse.SUPPRESS)
+        return
     for flag, dest, kind, default, help_text in CONNECTION_FLAGS:
         env_value = os.environ.get(env_name(flag))
         if kind == "bool":
@@ -92,8 +140,7 @@ def add_connection_flags(parser: argparse.ArgumentParser) -> None:
                     value = parse_bool(env_value)
                 except argparse.ArgumentTypeError:
                     raise ConnectionFlagError("invalid value %r for %s" % (env_value, env_name(flag))) from None
-            group.add_argument(flag, dest=dest, nargs="?", const=True, default=value, type=parse_bool,
-                               metavar="BOOL", help=help_text)
+            add_bool_flag(group, flag, dest, value, help_text)
         else:
             text = env_value if env_value else default
             if kind == "duration":

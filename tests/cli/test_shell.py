@@ -85,16 +85,26 @@ class Terminal:
 
 
 @pytest.fixture
-def shell(etcd, tmp_path):
+def open_shell(etcd, tmp_path):
+    """``open_shell()``: ``python -m etcd3.cli.shell`` on a pty (``open_shell(argv)``: another
+    command; ``{endpoint}`` in it is the server's)."""
     env = dict(os.environ, ETCD3_SHELL="python", XDG_STATE_HOME=str(tmp_path / "state"), TERM="dumb",
                INPUTRC=os.devnull, PAGER="cat")
-    terminal = Terminal([sys.executable, "-m", "etcd3.cli.shell", "--endpoints", etcd.endpoint], env)
-    yield terminal
-    terminal.close()
+    opened = []
+
+    def open_(argv=("-m", "etcd3.cli.shell", "--endpoints", "{endpoint}")):
+        terminal = Terminal([sys.executable] + [a.format(endpoint=etcd.endpoint) for a in argv], env)
+        opened.append(terminal)
+        return terminal
+
+    yield open_
+    for terminal in opened:
+        terminal.close()
 
 
 @pytest.mark.etcd_versions("oldest", "newest")
-def test_shell_session_on_a_pty(shell, client, tmp_path):
+def test_shell_session_on_a_pty(open_shell, client, tmp_path):
+    shell = open_shell()
     banner = shell.expect(">>> ")
     assert "shell: %s, etcd %s" % (client.baseurl, client.server_version) in banner
     assert "spec %s (etcd %s API" % (client.spec.version, client.spec.etcd_version) in banner
@@ -125,7 +135,8 @@ def test_shell_session_on_a_pty(shell, client, tmp_path):
 
 
 @pytest.mark.etcd_versions("oldest", "newest")
-def test_shell_exit_status_and_errors(shell, client):
+def test_shell_exit_status_and_errors(open_shell, client):
+    shell = open_shell(["-m", "etcd3", "--endpoints", "{endpoint}", "shell"])  # as the etcd3 command runs it
     shell.expect(">>> ")
     shell.send(b'c.lease_revoke(123456789)\r')  # an etcd error is printed, the session goes on
     shown = shell.expect(">>> ")

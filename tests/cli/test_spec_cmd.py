@@ -117,8 +117,12 @@ def test_unknown_subcommand_prints_usage_and_exits_2(capsys):
     assert "usage: etcd3 spec" in capsys.readouterr().err
 
 
-def test_runs_as_a_module():
-    proc = subprocess.run([sys.executable, "-m", "etcd3.cli.spec_cmd", "show", "3.2", "nope"],
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2 and proc.stdout == ""
-    assert proc.stderr.startswith("etcd3 spec: unknown RPC 'nope' in spec 3.2")
+@pytest.mark.parametrize("command, code, stdout, stderr", [
+    (["-m", "etcd3.cli.spec_cmd", "show", "3.2", "nope"], 2, "", "etcd3 spec: unknown RPC 'nope' in spec 3.2"),
+    (["-m", "etcd3", "spec", "diff", "3.3", "3.4"], 0, "+ member_promote (MemberPromote)\n", ""),
+], ids=["python -m etcd3.cli.spec_cmd", "python -m etcd3 spec"])
+def test_runs_as_a_module_and_as_etcd3_spec(command, code, stdout, stderr):
+    proc = subprocess.run([sys.executable] + command, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == code
+    assert stdout in proc.stdout and (proc.stdout == "") == (stdout == "")
+    assert proc.stderr.startswith(stderr) and (proc.stderr == "") == (stderr == "")

@@ -57,8 +57,6 @@ def get_request(ns: argparse.Namespace) -> dict:
         raise bad_args("`--prefix` and `--from-key` cannot be set at the same time, choose one")
     if ns.keys_only and ns.count_only:
         raise bad_args("`--keys-only` and `--count-only` cannot be set at the same time, choose one")
-    if len(args) > 2:
-        raise bad_args("get command needs one argument as key and an optional argument as range_end")
     request: dict = {}
     if ns.consistency == "s":
         request["serializable"] = True

@@ -48,7 +48,7 @@ class Parser(argparse.ArgumentParser):
                              % (verb, PROG, PROG))
         elif message.startswith("unrecognized arguments: "):
             sys.stderr.write("Error: unknown flag: %s\n" % message.split(": ", 1)[1])
-            self.print_usage(sys.stderr)
+            self.print_usage(sys.stdout)  # etcdctl writes the usage to stdout
         else:
             sys.stderr.write("Error: %s\n" % message)
             self.print_usage(sys.stderr)

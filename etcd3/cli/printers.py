@@ -171,12 +171,9 @@ class Printer:
 
             h = EtcdMessage()
         cluster_id, member_id = getattr(h, "cluster_id", 0) or 0, getattr(h, "member_id", 0) or 0
-        if self.hex:
-            out('"ClusterID" : %x' % cluster_id)
-            out('"MemberID" : %x' % member_id)
-        else:
-            out('"ClusterID" : %d' % cluster_id)
-            out('"MemberID" : %d' % member_id)
+        # etcdctl 3.5.1's fields printer is made without --hex: decimal always
+        out('"ClusterID" : %d' % cluster_id)
+        out('"MemberID" : %d' % member_id)
         revision = getattr(h, "revision", 0) or 0
         if revision:
             out('"Revision" : %d' % revision)
@@ -188,10 +185,7 @@ class Printer:
         out('"%sModRevision" : %d' % (prefix, kv.mod_revision))
         out('"%sVersion" : %d' % (prefix, kv.version))
         out('"%sValue" : %s' % (prefix, go_quote(kv.value or b"")))
-        if self.hex:
-            out('"%sLease" : %016x' % (prefix, kv.lease))
-        else:
-            out('"%sLease" : %d' % (prefix, kv.lease))
+        out('"%sLease" : %d' % (prefix, kv.lease))
 
     # -- kv ----------------------------------------------------------------------------------------
     def kv_simple(self, kv: Any, value_only: bool = False) -> None:
@@ -242,6 +236,32 @@ class Printer:
                 self.fields_kv("Prev", kv)
         else:
             self.unsupported()
+
+    def txn(self, resp: Any) -> None:
+        if self.fmt == "json":
+            fields = go_value(resp)
+            if "responses" in fields:
+                fields["responses"] = [{"Response": r} for r in fields["responses"]]
+            out(go_json_dumps(fields))
+            return
+        if self.fmt == "simple":
+            out("SUCCESS" if resp.succeeded else "FAILURE")
+        elif self.fmt == "fields":
+            self.fields_header(resp.header)
+            out('"Succeeded" : %s' % ("true" if resp.succeeded else "false"))
+        else:
+            self.unsupported()
+        for op in resp.responses or ():
+            if self.fmt == "simple":
+                out("")
+            if op.response_range is not None:
+                self.get(op.response_range)
+            elif op.response_put is not None:
+                self.put(op.response_put)
+            elif op.response_delete_range is not None:
+                self.delete(op.response_delete_range)
+            elif self.fmt == "simple":
+                out("unexpected response %r" % (op,))
 
 
 def printer_for(ns: Any) -> Printer:

@@ -223,6 +223,20 @@ def test_completion_of_rpcs_and_keyword_arguments(offline_client):
     assert {"keys_only=", "key="} <= set(completer.matches_for("k", "x = c.range("))
     assert completer.matches_for("Txn", "")[0].startswith("Txn")
     assert completer.matches_for("", "") == ["\t"]  # Tab at the start of a line indents
+    assert completer.matches_for("c.down", "") == ["c.downgrade("]
+
+
+def test_completion_follows_the_servers_spec():
+    import warnings
+
+    from etcd3 import Client
+    from etcd3.testing.server import free_port
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        old = Client(port=free_port(), server_version="3.3.25", timeout=1)
+    with old:
+        assert ShellCompleter(namespace(old)).matches_for("c.down", "") == []  # Downgrade is 3.5's
 
 
 def test_history_path_follows_xdg_state_home(monkeypatch, tmp_path):

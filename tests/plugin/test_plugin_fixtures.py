@@ -6,8 +6,11 @@ runs pick their own versions), so nothing is parametrized over it.
 from __future__ import annotations
 
 import os
+import signal
 import socket
-import textwrap
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -226,10 +229,37 @@ def test_xdist_workers_get_servers_and_ports_of_their_own(pytester, pids, monkey
     assert not _etcd_leftovers(pytester)
 
 
-def test_a_suite_without_etcd_fixtures_starts_nothing(pytester):
-    pytester.makepyfile(test_plain="def test_plain():\n    import sys\n"
-                                   "    assert 'etcd3.testing.server' not in sys.modules\n")
+def test_a_suite_without_etcd_fixtures_starts_nothing_and_imports_no_etcd3(pytester):
+    pytester.makepyfile(test_plain=(
+        "import sys\n"
+        "def test_plain(request):\n"
+        "    assert request.config.pluginmanager.get_plugin('etcd3') is not None\n"
+        "    assert 'etcd3' not in sys.modules\n"))
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_ctrl_c_stops_the_server(pytester, pids):
+    pytester.makepyfile(test_interrupted=(
+        "import os, time\n"
+        "def test_waits(etcd_proc):\n"
+        "    with open(os.environ['PLUGIN_PIDS'], 'a') as f:\n"
+        "        f.write('%d %s\\n' % (etcd_proc.pid, etcd_proc.data_dir))\n"
+        "    time.sleep(120)  # interrupted by the outer test\n"))
+    proc = pytester.popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                           f"--basetemp={pytester.path / 'tmp'}"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (pids.exists() and pids.read_text().endswith("\n")):
+            assert proc.poll() is None and time.monotonic() < deadline, "the inner run never started etcd"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # the pids fixture checks that the server and its data dir are gone
 
 
 # --------------------------------------------------------------------------- bad input

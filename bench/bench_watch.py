@@ -14,12 +14,23 @@ load is run twice on the same server, one reader at a time:
 events/s is the events delivered divided by the time from the first to the last
 one.  The writer ends with a sentinel key that tells the reader to stop.
 
+Then (unless ``--scale 0``) watchers at scale, for Client and AioClient:
+``--scale`` (10,000) Watchers on one client, each on a key of its own with a
+callback and ``runDaemon()``: the time to create them all, the threads (and, for
+AioClient, the asyncio tasks) added, the RSS growth; then the writer process puts
+each of those keys once (``--batch`` puts per transaction; 1: one revision per
+event, 4 writer threads) and the rate at which the events reach their watchers is
+compared with one watcher (on the whole prefix) receiving the same writes.
+
 Usage: bench/bench_watch.py [--version 3.5.16] [--seconds 5] [--threads 4] [--rounds 1]
+                            [--scale 10000] [--batch 1] [--only scale|delivery]
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
+import gc
 import json
 import os
 import subprocess
@@ -31,7 +42,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import requests  # noqa: E402
 
-from etcd3 import Client  # noqa: E402
+from etcd3 import AioClient, Client  # noqa: E402
 from etcd3.testing.server import EtcdServer  # noqa: E402
 
 PREFIX = "/bench/watch/"
@@ -65,6 +76,39 @@ def writer_main(host: str, port: int, seconds: float, threads: int) -> None:
     client.put(SENTINEL, "%.6f" % time.time())
     client.close()
     print(json.dumps({"written": sum(counts)}), flush=True)
+
+
+SCALE_PREFIX = "/bench/scale/"
+
+
+def scale_writer_main(host: str, port: int, n: int, batch: int, threads: int) -> None:
+    """Put SCALE_PREFIX + i once for every i < n: ``batch`` puts per transaction."""
+    chunks = [list(range(start, min(n, start + batch))) for start in range(0, n, batch)]
+
+    def write(index: int) -> None:
+        client = Client(host=host, port=port)
+        for chunk in chunks[index::threads]:
+            if batch == 1:
+                client.put("%s%d" % (SCALE_PREFIX, chunk[0]), "v")
+            else:
+                txn = client.Txn()
+                txn.success(*[txn.put("%s%d" % (SCALE_PREFIX, i), "v") for i in chunk])
+                txn.commit()
+        client.close()
+
+    workers = [threading.Thread(target=write, args=(i,)) for i in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    print(json.dumps({"written": n}), flush=True)
+
+
+def start_scale_writer(server: EtcdServer, n: int, batch: int) -> subprocess.Popen:
+    threads = 4 if batch == 1 else 1  # (one transaction at a time keeps each key's events in key order)
+    return subprocess.Popen(
+        [sys.executable, os.path.abspath(__file__), "--scale-writer", server.host, str(server.port),
+         str(n), str(batch), str(threads)], stdout=subprocess.PIPE, text=True)
 
 
 def start_writer(server: EtcdServer, seconds: float, threads: int) -> subprocess.Popen:
@@ -160,6 +204,144 @@ def watcher_round(server: EtcdServer, seconds: float, threads: int) -> tuple:
     return stats, written
 
 
+# --------------------------------------------------------------------------- watchers at scale
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+class Arrivals:
+    """Counts the events reaching the callbacks; ``done`` once ``expected`` came."""
+
+    def __init__(self, expected: int, done: object) -> None:
+        self.expected, self.done = expected, done
+        self.count = 0
+        self.first = self.last = 0.0
+        self.lock = threading.Lock()
+
+    def __call__(self, event) -> None:
+        now = time.perf_counter()
+        with self.lock:
+            if not self.count:
+                self.first = now
+            self.count += 1
+            self.last = now
+            if self.count == self.expected:
+                self.done.set()
+
+    def rate(self) -> float:
+        span = self.last - self.first
+        return (self.count - 1) / span if span > 0 else 0.0
+
+
+def scale_sync(server: EtcdServer, n: int, batch: int) -> dict:
+    client = Client(host=server.host, port=server.port)
+    warm = client.Watcher(SCALE_PREFIX + "warm")  # the watch stream and its threads exist before
+    warm.onEvent(lambda event: None)
+    warm.runDaemon()
+    # one watcher receiving the n events
+    done = threading.Event()
+    arrivals = Arrivals(n, done)
+    one = client.Watcher(SCALE_PREFIX, prefix=True)
+    one.onEvent(arrivals)
+    one.runDaemon()
+    finish_writer(start_scale_writer(server, n, batch))
+    if not done.wait(120):
+        raise SystemExit("one watcher: %d of %d events" % (arrivals.count, n))
+    one.stop()
+    one_rate = arrivals.rate()
+    clean_scale(client)
+    # n watchers, a key each
+    gc.collect()
+    threads0, rss0 = threading.active_count(), rss_mb()
+    done = threading.Event()
+    arrivals = Arrivals(n, done)
+    start = time.perf_counter()
+    watchers = []
+    for i in range(n):
+        w = client.Watcher("%s%d" % (SCALE_PREFIX, i))
+        w.onEvent(arrivals)
+        w.runDaemon()
+        watchers.append(w)
+    created = time.perf_counter() - start
+    threads1, rss1 = threading.active_count(), rss_mb()
+    finish_writer(start_scale_writer(server, n, batch))
+    if not done.wait(120):
+        raise SystemExit("%d watchers: %d of %d events" % (n, arrivals.count, n))
+    result = {"create_s": created, "threads": threads1 - threads0, "rss_mb": rss1 - rss0,
+              "threads_after": threading.active_count() - threads0, "rss_after_mb": rss_mb() - rss0,
+              "fanout_rate": arrivals.rate(), "one_rate": one_rate}
+    for w in watchers:
+        w.stop()
+    warm.stop()
+    clean_scale(client)
+    client.close()
+    return result
+
+
+def scale_aio(server: EtcdServer, n: int, batch: int) -> dict:
+    async def main() -> dict:
+        client = AioClient(host=server.host, port=server.port)
+        warm = client.Watcher(SCALE_PREFIX + "warm")
+        warm.onEvent(lambda event: None)
+        await warm.runDaemon()
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+        arrivals = Arrivals(n, done)
+        one = client.Watcher(SCALE_PREFIX, prefix=True)
+        one.onEvent(arrivals)
+        await one.runDaemon()
+        await loop.run_in_executor(None, finish_writer, start_scale_writer(server, n, batch))
+        await asyncio.wait_for(done.wait(), 120)
+        await one.stop()
+        one_rate = arrivals.rate()
+        await client.delete_range(SCALE_PREFIX, prefix=True)
+        gc.collect()
+        threads0, tasks0, rss0 = threading.active_count(), len(asyncio.all_tasks()), rss_mb()
+        done = asyncio.Event()
+        arrivals = Arrivals(n, done)
+        start = time.perf_counter()
+        watchers = []
+        for i in range(n):
+            w = client.Watcher("%s%d" % (SCALE_PREFIX, i))
+            w.onEvent(arrivals)
+            await w.runDaemon()
+            watchers.append(w)
+        created = time.perf_counter() - start
+        threads1, tasks1, rss1 = threading.active_count(), len(asyncio.all_tasks()), rss_mb()
+        await loop.run_in_executor(None, finish_writer, start_scale_writer(server, n, batch))
+        await asyncio.wait_for(done.wait(), 120)
+        result = {"create_s": created, "threads": threads1 - threads0, "tasks": tasks1 - tasks0,
+                  "rss_mb": rss1 - rss0, "threads_after": threading.active_count() - threads0,
+                  "rss_after_mb": rss_mb() - rss0, "fanout_rate": arrivals.rate(), "one_rate": one_rate}
+        for w in watchers:
+            await w.stop()
+        await warm.stop()
+        await client.delete_range(SCALE_PREFIX, prefix=True)
+        await client.close()
+        return result
+
+    return asyncio.run(main())
+
+
+def clean_scale(client: Client) -> None:
+    client.delete_range(SCALE_PREFIX, prefix=True)
+
+
+def scale_main(server: EtcdServer, n: int, batch: int) -> None:
+    print("\n%d watchers on one client, a key and a callback each, runDaemon(); writer: %s"
+          % (n, "4 threads, one put per event" if batch == 1 else "transactions of %d puts" % batch))
+    print("%-7s %9s %8s %6s %9s %12s %12s %10s %8s"
+          % ("client", "create s", "threads", "tasks", "RSS MB", "fan-out ev/s", "one-w ev/s", "ratio",
+             "RSS end"))
+    for name, run in (("Client", scale_sync), ("Aio", scale_aio)):
+        r = run(server, n, batch)
+        print("%-7s %9.2f %8d %6s %9.1f %12.0f %12.0f %9.2fx %8.1f"
+              % (name, r["create_s"], r["threads"], r.get("tasks", "-"), r["rss_mb"], r["fanout_rate"],
+                 r["one_rate"], r["fanout_rate"] / r["one_rate"], r["rss_after_mb"]))
+
+
 def clean(server: EtcdServer) -> None:
     client = Client(host=server.host, port=server.port)
     rev = client.delete_range(PREFIX, prefix=True).header.revision
@@ -173,12 +355,25 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--scale", type=int, default=10000, help="watchers of the scale run (0: none)")
+    parser.add_argument("--batch", type=int, default=1, help="puts per transaction of the scale run's writer")
+    parser.add_argument("--only", choices=("scale", "delivery"), default=None)
     parser.add_argument("--writer", nargs=4, metavar=("HOST", "PORT", "SECONDS", "THREADS"),
                         help=argparse.SUPPRESS)
+    parser.add_argument("--scale-writer", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.writer:
         host, port, seconds, threads = args.writer
         writer_main(host, int(port), float(seconds), int(threads))
+        return
+    if args.scale_writer:
+        host, port, n, batch, threads = args.scale_writer
+        scale_writer_main(host, int(port), int(n), int(batch), int(threads))
+        return
+    if args.only == "scale":
+        with EtcdServer(version=args.version) as server:
+            print("etcd %s at %s" % (server.version, server.endpoint))
+            scale_main(server, args.scale, args.batch)
         return
     prefix_end = PREFIX[:-1] + chr(ord(PREFIX[-1]) + 1)
     with EtcdServer(version=args.version) as server:
@@ -206,6 +401,8 @@ def main() -> None:
         bare, watcher = best["bare"], best["Watcher"]
         print("ratio Watcher/bare: events/s %.2fx, p50 lag %.2fx, p99 lag %.2fx"
               % (watcher["rate"] / bare["rate"], watcher["p50"] / bare["p50"], watcher["p99"] / bare["p99"]))
+        if args.scale and args.only != "delivery":
+            scale_main(server, args.scale, args.batch)
 
 
 if __name__ == "__main__":

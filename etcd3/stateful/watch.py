@@ -179,6 +179,9 @@ def watch_create_fields(key: Any = None, range_end: Any = None, start_revision: 
 class WatchState:
     """One watch of a hub."""
 
+    __slots__ = ("local_id", "create", "sink", "max_retries", "errors", "server_id", "next_revision", "fragments",
+                 "cancel_requested", "done")
+
     def __init__(self, local_id: int, create: Dict[str, Any], sink: Callable[[str, Any], None],
                  max_retries: int = -1, errors: Optional[Deque[BaseException]] = None) -> None:
         self.local_id = local_id
@@ -189,13 +192,15 @@ class WatchState:
         self.server_id: Optional[int] = None
         # where to (re)start: None means "now" (only until the first response tells us)
         self.next_revision: Optional[int] = create.get("start_revision") or None
-        self.fragments: List[Any] = []
+        self.fragments: List[Any] = _NO_FRAGMENTS  # replaced (never appended to) when fragments come
         self.cancel_requested = False
         self.done = False
 
     def __repr__(self) -> str:
         return "<WatchState %d server_id=%s next_revision=%s>" % (self.local_id, self.server_id, self.next_revision)
 
+
+_NO_FRAGMENTS: List[Any] = []  # shared by every watch without fragments (one list less per watch)
 
 # the stand-in of a probe's watch among those awaiting their created answer (WatchHub.probe)
 _PROBE: Any = object()
@@ -252,7 +257,7 @@ class WatchHub:
         lines = []
         for state in self.watches.values():
             state.server_id = None
-            state.fragments = []
+            state.fragments = _NO_FRAGMENTS
             lines.append(self._create_line(state))
         return lines
 
@@ -319,12 +324,12 @@ class WatchHub:
             self._by_server_id.pop(response.watch_id, None)
             return self._canceled(state, response)
         if response.fragment:
-            state.fragments.extend(response.events or ())
+            state.fragments = state.fragments + list(response.events or ())
             return []
         events = response.events or []
         if state.fragments:
             events = state.fragments + list(events)
-            state.fragments = []
+            state.fragments = _NO_FRAGMENTS
         if events:
             last = events[-1].kv.mod_revision if events[-1].kv is not None else revision
             state.next_revision = max(state.next_revision or 0, last + 1)
@@ -399,6 +404,19 @@ class _WatchStreamOwner:
     def _forget_parents_work(self) -> None:
         # a forked child gets none of the parent's watches: their events are the parent's
         self.hub = WatchHub(self.hub._encode, self.hub.progress_requests)
+        self._dispatcher = None  # nor its dispatcher threads
+
+    _dispatcher: Any = None
+
+    def callback_dispatcher(self) -> Any:
+        """What runs the callbacks of this client's ``runDaemon()`` watchers (made on first use)."""
+        dispatcher = self._dispatcher
+        if dispatcher is None:
+            with self._lock:
+                dispatcher = self._dispatcher
+                if dispatcher is None:
+                    dispatcher = self._dispatcher = self._new_dispatcher()
+        return dispatcher
 
 
 class WatchStream(_WatchStreamOwner, BackgroundStream):
@@ -408,14 +426,31 @@ class WatchStream(_WatchStreamOwner, BackgroundStream):
     def __init__(self, client: Any) -> None:
         BackgroundStream.__init__(self, client, self._init_hub(client))
 
+    def _new_dispatcher(self) -> CallbackDispatcher:
+        return CallbackDispatcher()
+
     def close(self) -> None:
         self._cancel_all()
         BackgroundStream.close(self)
 
     def _pump(self, stream: DuplexStream) -> None:
         connection = self._connection()
+        idle = connection.IDLE_SECONDS
+        quiet_since = time.monotonic()
         while True:
-            data = stream.read(timeout=connection.IDLE_SECONDS)
+            # while watchers wait for their callbacks to run, look in on the dispatcher
+            # often enough for it to start a thread past a slow callback
+            dispatcher = self._dispatcher
+            wait = idle - (time.monotonic() - quiet_since)
+            if dispatcher is not None and dispatcher.backlogged():
+                wait = min(wait, dispatcher.SLOW_CALLBACK_SECONDS)
+            data = stream.read(timeout=max(0.0, wait))
+            if data is None:
+                if dispatcher is not None:
+                    dispatcher.check()
+                if time.monotonic() - quiet_since < idle:
+                    continue  # not silent for a whole idle period yet
+            quiet_since = time.monotonic()
             with self._lock:
                 lines = connection.received(data, stream.closed)
                 if lines is None:
@@ -428,6 +463,9 @@ class AioWatchStream(_WatchStreamOwner, AioBackgroundStream):
 
     def __init__(self, client: Any) -> None:
         AioBackgroundStream.__init__(self, client, self._init_hub(client))
+
+    def _new_dispatcher(self) -> "AioCallbackDispatcher":
+        return AioCallbackDispatcher()
 
     async def close(self) -> None:
         self._cancel_all()
@@ -509,6 +547,455 @@ def _regex_filter(pattern: Pattern) -> Callable[[Event], bool]:
     return match_text
 
 
+# -- light per-watcher plumbing: a client may have tens of thousands of watchers, so each
+# one's queue, flag and error log cost a few dozen bytes (queue.Queue and threading.Event
+# weigh about 1.5 KB each with their Conditions), and their callbacks share a few threads
+
+class _EventQueue:
+    """One watcher's queue of sink items (thread-safe, one consumer at a time).  The
+    thread a blocking ``get`` needs to wait on is made only when one waits; ``on_put``
+    (the daemon handle's wake-up) is called after every put."""
+
+    __slots__ = ("_items", "_lock", "_waiter", "on_put")  # on_put: the DaemonHandle to wake
+
+    def __init__(self) -> None:
+        self._items: List[Any] = []
+        self._lock = threading.Lock()
+        self._waiter: Optional[threading.Event] = None
+        self.on_put: Any = None
+
+    def put_nowait(self, item: Any) -> None:
+        with self._lock:
+            self._items.append(item)
+            waiter = self._waiter
+        if waiter is not None:
+            waiter.set()
+        on_put = self.on_put
+        if on_put is not None:
+            on_put.wake()
+
+    def get_nowait(self) -> Any:
+        with self._lock:
+            if not self._items:
+                raise queue.Empty
+            return self._items.pop(0)
+
+    def get(self, timeout: Optional[float] = None) -> Any:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if self._items:
+                    return self._items.pop(0)
+                waiter = self._waiter
+                if waiter is None:
+                    waiter = self._waiter = threading.Event()
+                waiter.clear()
+            if not waiter.wait(None if deadline is None else max(0.0, deadline - time.monotonic())):
+                with self._lock:
+                    if self._items:
+                        return self._items.pop(0)
+                raise queue.Empty
+
+    def snapshot(self) -> List[Any]:
+        """The items, read without the lock (in a forked child, where it may be held for good)."""
+        return list(self._items)
+
+
+class _AioEventQueue(_EventQueue):
+    """The queue of an AioWatcher: used in its event loop only; ``get`` is awaited."""
+
+    __slots__ = ()
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        waiter: Any = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        on_put = self.on_put
+        if on_put is not None:
+            on_put.wake()
+
+    def get_nowait(self) -> Any:
+        if not self._items:
+            raise asyncio.QueueEmpty
+        return self._items.pop(0)
+
+    async def get(self) -> Any:  # type: ignore[override]
+        while not self._items:
+            waiter: Any = asyncio.get_running_loop().create_future()
+            self._waiter = waiter
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
+
+
+class _Flag:
+    """A one-way flag (set once, waited for) that costs one lock: held until set."""
+
+    __slots__ = ("_held", "_is_set")
+
+    def __init__(self) -> None:
+        self._held = threading.Lock()
+        self._held.acquire()
+        self._is_set = False
+
+    def set(self) -> None:
+        if not self._is_set:
+            self._is_set = True
+            try:
+                self._held.release()
+            except RuntimeError:  # set twice at the same time: released already
+                pass
+
+    def is_set(self) -> bool:
+        return self._is_set
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        if self._is_set:
+            return True
+        if self._held.acquire(timeout=-1 if timeout is None else timeout):
+            self._held.release()  # for the next waiter
+        return self._is_set
+
+
+class _AioFlag:
+    """The flag of an AioWatcher (its event loop only): a future made only when awaited."""
+
+    __slots__ = ("_is_set", "_waiter")
+
+    def __init__(self) -> None:
+        self._is_set = False
+        self._waiter: Any = None
+
+    def set(self) -> None:
+        self._is_set = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def is_set(self) -> bool:
+        return self._is_set
+
+    async def wait(self) -> bool:
+        if not self._is_set:
+            if self._waiter is None:
+                self._waiter = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._waiter)
+        return True
+
+
+class _Sink:
+    """Where the hub hands one run of a watcher what comes for it (the reader's side:
+    never blocks), and records the stream's failures (in the watcher's ``errors``,
+    made on first use)."""
+
+    __slots__ = ("watcher", "run_queue", "created")
+
+    def __init__(self, watcher: "Watcher", run_queue: Any, created: Any) -> None:
+        self.watcher, self.run_queue, self.created = watcher, run_queue, created
+
+    def __call__(self, kind: str, payload: Any) -> None:
+        if kind == CREATED:
+            self.watcher._take(kind, payload, None)  # set by the time runDaemon() or 'with' returns
+        if kind != EVENTS and kind != PROGRESS:
+            self.created.set()  # created, or refused: the creation is settled
+        self.run_queue.put_nowait((kind, payload))
+
+    def append(self, error: BaseException) -> None:
+        self.watcher.errors.append(error)
+
+
+class DaemonHandle:
+    """What ``Watcher.runDaemon()`` returns (and keeps as ``_thread``): the watcher's
+    callbacks run on its client's dispatcher threads (see ``CallbackDispatcher``), not
+    on a thread of their own; this handle answers like that thread would:
+    ``is_alive()`` while the watcher runs, ``join(timeout)`` waits for it to end."""
+
+    __slots__ = ("watcher", "token", "generation", "dispatcher", "batch", "scheduled", "running", "again",
+                 "runner", "ended", "_joined")
+
+    name = "etcd3-watcher"
+    daemon = True
+
+    def __init__(self, watcher: "Watcher", token: object, dispatcher: "CallbackDispatcher") -> None:
+        self.watcher, self.token, self.dispatcher = watcher, token, dispatcher
+        self.generation = watcher._generation
+        self.batch: Optional[Deque[Event]] = None  # events taken from the watcher, not dispatched yet
+        self.scheduled = self.running = self.again = False
+        self.runner: Optional[threading.Thread] = None  # the dispatcher thread running it now
+        self.ended = False
+        self._joined: Optional[threading.Event] = None  # made by the first join()
+
+    def is_alive(self) -> bool:
+        return not self.ended
+
+    isAlive = is_alive
+
+    def join(self, timeout: Optional[float] = None) -> None:
+        """Wait until the watcher's dispatch has ended (called from its own callback:
+        returns at once, as it cannot end while that callback runs)."""
+        if self.runner is threading.current_thread() or self.ended:
+            return
+        joined = self._joined
+        if joined is None:
+            with self.dispatcher._cond:
+                joined = self._joined
+                if joined is None:
+                    joined = self._joined = threading.Event()
+        if not self.ended:  # (_end sets ended before it looks for _joined)
+            joined.wait(timeout)
+
+    def wake(self) -> None:
+        """Something came for the watcher (its queue's ``on_put``)."""
+        self.dispatcher.schedule(self)
+
+    def _end(self) -> None:
+        """The dispatch ended (in the thread running it, or by ``Watcher.stop()`` while idle)."""
+        if self.ended:
+            return
+        watcher = self.watcher
+        batch, self.batch = self.batch, None
+        if batch:
+            watcher._push_back(batch)
+        watcher._release(self.token)
+        self.ended = True
+        joined = self._joined
+        if joined is not None:
+            joined.set()
+
+    def run_turn(self, budget: int, worker: Any) -> bool:
+        """Dispatch at most ``budget`` events (``worker.busy_since`` says since when
+        the current callback runs); True when more are waiting."""
+        watcher = self.watcher
+        if self.ended:
+            return False
+        if watcher._generation != self.generation:
+            self._end()
+            return False
+        batch = self.batch
+        if batch is None:
+            batch = self.batch = watcher._take_pending() if watcher._pending else collections.deque()
+        run_queue, state = watcher._queue, watcher._state
+        try:
+            while budget > 0:
+                if not batch:
+                    try:
+                        item = run_queue.get_nowait()
+                    except _EMPTY:
+                        self.batch = None  # (a deque is 760 bytes: none is kept while idle)
+                        return False
+                    events = watcher._take(*item, state)
+                    if events is None:
+                        self._end()
+                        return False
+                    batch.extend(events)
+                    continue
+                if watcher._generation != self.generation:
+                    self._end()
+                    return False
+                event = batch.popleft()
+                worker.busy_since = time.monotonic()
+                watcher.dispatch_event(event)
+                budget -= 1
+            return True
+        except Etcd3Exception as error:  # the watch ended with an error
+            self._end()
+            if not watcher.error_callbacks:
+                log.error("watcher %r ended: %s", watcher, error)
+            for cb in tuple(watcher.error_callbacks):
+                try:
+                    cb(error)
+                except Exception:
+                    log.exception("watch error callback %r failed on %r", cb, error)
+            return False
+        finally:
+            worker.busy_since = None
+
+
+class CallbackDispatcher:
+    """Runs the callbacks of every ``runDaemon()`` watcher of one sync client on a few
+    threads.
+
+    Policy: one thread normally (started on demand, ended after WORKER_IDLE_SECONDS
+    with nothing to do).  A watcher's events are dispatched in order, by one thread at a
+    time, in turns of at most TURN events, so a busy watcher does not starve the
+    others.  A slow callback holds up only the thread running it: when every
+    dispatcher thread has been inside one callback for more than SLOW_CALLBACK_SECONDS
+    while other watchers have events waiting, another thread is started (at most
+    MAX_THREADS; the check runs whenever an event arrives, and at least every few
+    seconds while the watch stream is idle).  Callbacks that block for good on all
+    MAX_THREADS threads stall the rest: a callback should hand long work off."""
+
+    TURN = 256
+    SLOW_CALLBACK_SECONDS = 0.5
+    MAX_THREADS = 8
+    WORKER_IDLE_SECONDS = 5.0
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._ready: Deque[DaemonHandle] = collections.deque()
+        self._workers: List["_DispatchWorker"] = []
+        self._idle = 0
+
+    @property
+    def threads(self) -> int:
+        return len(self._workers)
+
+    def schedule(self, handle: DaemonHandle) -> None:
+        with self._cond:
+            if handle.running:
+                handle.again = True
+                return
+            if handle.scheduled:
+                return
+            handle.scheduled = True
+            self._ready.append(handle)
+            if self._idle:
+                self._cond.notify()
+            else:
+                self._grow()
+
+    def backlogged(self) -> bool:
+        """Watchers wait while no thread is free."""
+        return bool(self._ready) and not self._idle
+
+    def check(self) -> None:
+        """Start another thread if waiting watchers are held up by slow callbacks."""
+        with self._cond:
+            if self._ready and not self._idle:
+                self._grow()
+
+    def end_if_idle(self, handle: DaemonHandle) -> bool:
+        """End ``handle`` now unless a thread runs it (then it ends there, soon)."""
+        with self._cond:
+            if handle.running:
+                return False
+            handle._end()
+            return True
+
+    def _grow(self) -> None:  # with the lock held, no thread idle
+        workers = self._workers
+        if workers:
+            if len(workers) >= self.MAX_THREADS:
+                return
+            now = time.monotonic()
+            for worker in workers:
+                since = worker.busy_since
+                if since is None or now - since < self.SLOW_CALLBACK_SECONDS:
+                    return  # that one will come round to the waiting watchers soon
+        worker = _DispatchWorker(self)
+        workers.append(worker)
+        threading.Thread(target=worker.run, name="etcd3-watch-callbacks", daemon=True).start()
+
+    def _after_fork_in_child(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._ready.clear()
+        self._workers = []
+        self._idle = 0
+
+
+class _DispatchWorker:
+    __slots__ = ("dispatcher", "busy_since")
+
+    def __init__(self, dispatcher: CallbackDispatcher) -> None:
+        self.dispatcher = dispatcher
+        self.busy_since: Optional[float] = None
+
+    def run(self) -> None:
+        dispatcher = self.dispatcher
+        cond, ready = dispatcher._cond, dispatcher._ready
+        me = threading.current_thread()
+        while True:
+            with cond:
+                while not ready:
+                    dispatcher._idle += 1
+                    woken = cond.wait(dispatcher.WORKER_IDLE_SECONDS)
+                    dispatcher._idle -= 1
+                    if not woken and not ready:
+                        dispatcher._workers.remove(self)
+                        return
+                handle = ready.popleft()
+                handle.scheduled, handle.running, handle.again = False, True, False
+                handle.runner = me
+            more = False
+            try:
+                more = handle.run_turn(dispatcher.TURN, self)
+            except BaseException:  # noqa: BLE001 - never lose the thread to one watcher
+                log.exception("dispatching the events of %r failed", handle.watcher)
+                handle._end()
+            with cond:
+                handle.running, handle.runner = False, None
+                if (more or handle.again) and handle.is_alive():
+                    handle.again = False
+                    handle.scheduled = True
+                    ready.append(handle)
+
+
+class _AioDaemonHandle(DaemonHandle):
+    """What ``AioWatcher.runDaemon()`` returns is its ``future``: done when the watcher ends."""
+
+    __slots__ = ("future",)
+
+    def __init__(self, watcher: "Watcher", token: object, dispatcher: Any) -> None:
+        DaemonHandle.__init__(self, watcher, token, dispatcher)
+        self.future: "asyncio.Future[None]" = asyncio.get_running_loop().create_future()
+
+    def _end(self) -> None:
+        if self.ended:
+            return
+        DaemonHandle._end(self)
+        if not self.future.done():
+            self.future.set_result(None)
+
+
+class AioCallbackDispatcher:
+    """Runs the callbacks of every ``runDaemon()`` watcher of one async client in the
+    event loop, in turns of at most TURN events per watcher (in order for each watcher),
+    so a busy watcher does not starve the others.  A callback that blocks blocks the
+    loop, as any blocking code in asyncio does: it should hand long work to a task."""
+
+    TURN = 256
+    busy_since: Optional[float] = None  # (the worker interface of DaemonHandle.run_turn)
+    threads = 0
+    _cond = threading.Lock()  # (DaemonHandle.join's; an AioWatcher's end is awaited instead)
+
+    def schedule(self, handle: DaemonHandle) -> None:
+        if handle.running:
+            handle.again = True
+            return
+        if handle.scheduled:
+            return
+        handle.scheduled = True
+        asyncio.get_running_loop().call_soon(self._run, handle)
+
+    def check(self) -> None:
+        return None
+
+    def end_if_idle(self, handle: DaemonHandle) -> bool:
+        if handle.running:
+            return False
+        handle._end()
+        return True
+
+    def _run(self, handle: DaemonHandle) -> None:
+        handle.scheduled, handle.running, handle.again = False, True, False
+        more = False
+        try:
+            more = handle.run_turn(self.TURN, self)
+        except BaseException:  # noqa: BLE001 - one watcher must not break the others' dispatch
+            log.exception("dispatching the events of %r failed", handle.watcher)
+            handle._end()
+        finally:
+            handle.running = False
+        if (more or handle.again) and handle.is_alive():
+            handle.again = False
+            self.schedule(handle)
+
+    def _after_fork_in_child(self) -> None:
+        return None
+
+
 class Watcher:
     """Watch a key, a range or a prefix, and call back on events (etcd3-py 0.1.6's API).
 
@@ -523,6 +1010,11 @@ class Watcher:
     ``Etcd3WatchCompacted``).  A watcher stopped and run again also goes on after
     the last event it delivered.
     """
+
+    # (class-level defaults: a client may have tens of thousands of watchers, and an instance
+    # dict of more than 30 keys costs ~800 bytes more)
+    retries = 0  # as in 0.1.6, never counted up; the stream's failures go to ``errors``
+    timeout: Optional[float] = None  # of watch_once (set_default_timeout)
 
     def __init__(self, client: Any, max_retries: int = -1, key: Any = None, range_end: Any = None,
                  start_revision: Optional[int] = None, progress_notify: Optional[bool] = None,
@@ -547,25 +1039,44 @@ class Watcher:
         self.no_put, self.no_delete, self.fragment = no_put, no_delete, fragment
         self.revision: Optional[int] = None  # header.revision of the last response taken
         self.watch_id: Optional[int] = None
-        self.retries = 0  # as in 0.1.6, never counted up; the stream's failures go to ``errors``
-        self.errors: Deque[BaseException] = collections.deque(maxlen=20)
+        self._errors: Optional[Deque[BaseException]] = None  # made on first use (see ``errors``)
         self.callbacks: List[Tuple[Callable[[Event], Any], FilterType, Callback]] = []
         self.error_callbacks: List[Callable[[BaseException], Any]] = []
-        self.timeout: Optional[float] = None
         self.error: Optional[BaseException] = None
         self._lock = threading.Lock()
         self._init_run_state()
         forksafe.register(self)
 
+    @property
+    def _thread(self) -> Any:
+        """The handle of runDaemon() (``is_alive()``, ``join()``), where 0.1.6 kept its thread."""
+        return self._daemon
+
+    @_thread.setter
+    def _thread(self, value: Any) -> None:
+        self._daemon = value
+
+    @property
+    def errors(self) -> Deque[BaseException]:
+        """The last 20 failures of the stream this watcher was on (and its ending error)."""
+        errors = self._errors
+        if errors is None:
+            errors = self._errors = collections.deque(maxlen=20)
+        return errors
+
+    @errors.setter
+    def errors(self, value: Deque[BaseException]) -> None:
+        self._errors = value
+
     def _after_fork_in_child(self) -> None:
         # the watch is the parent's and goes on there.  Here the watcher is idle (its daemon
-        # thread is gone): run again, it makes a watch of the child's own that starts after
+        # dispatch is gone with the parent's threads): run again, it makes a watch of the child's own that starts after
         # the events it took, the ones received but not handed out coming first
         self._lock = threading.Lock()
         state, run_queue = self._state, self._queue
         pending = self._pending
         # read the queue's items directly: its lock may have been held by a parent thread
-        for kind, payload in list(getattr(run_queue, "queue", None) or getattr(run_queue, "_queue", ())):
+        for kind, payload in run_queue.snapshot() if run_queue is not None else ():
             if kind == EVENTS:
                 pending.extend(payload)
         self._remember(state)
@@ -580,19 +1091,19 @@ class Watcher:
         self._resume_revision: Optional[int] = None
         # events received but not handed out yet (the rest of a batch when watch_once found
         # its event, or what was queued when the watcher stopped): handed out first next time
-        self._pending: Deque[Event] = collections.deque()
+        self._pending: List[Event] = []
         self._state: Optional[WatchState] = None
-        self._queue: Any = self._new_queue()
-        self._created: Any = self._new_flag()
+        self._queue: Any = None  # made by _start, with the flag _created
+        self._created: Any = None
         self._consumer: Optional[object] = None  # the one loop taking this watcher's events
         self._generation = 0  # bumped by stop(): a loop of an older generation ends
-        self._thread: Optional[threading.Thread] = None
+        self._daemon: Optional[DaemonHandle] = None  # the dispatch of runDaemon()
 
     def _new_queue(self) -> Any:
-        return queue.Queue()
+        return _EventQueue()
 
     def _new_flag(self) -> Any:
-        return threading.Event()
+        return _Flag()
 
     def __repr__(self) -> str:
         return "<%s %r%s %s>" % (type(self).__name__, self.key, " prefix" if self.prefix else
@@ -714,14 +1225,8 @@ class Watcher:
             self._queue, self._created = run_queue, created
             self.error = None
 
-            def sink(kind: str, payload: Any) -> None:  # the reader's side: never blocks
-                if kind == CREATED:
-                    self._take(kind, payload, None)  # set by the time runDaemon() or 'with' returns
-                if kind != EVENTS and kind != PROGRESS:
-                    created.set()  # created, or refused: the creation is settled
-                run_queue.put_nowait((kind, payload))
-
-            self._state = self._stream().add(self._create_request(), sink, self.max_retries, self.errors)
+            sink = _Sink(self, run_queue, created)
+            self._state = self._stream().add(self._create_request(), sink, self.max_retries, sink)
 
     def _claim(self, need_callbacks: bool) -> object:
         """Become the one loop taking this watcher's events (a token for ``_release``)."""
@@ -740,13 +1245,13 @@ class Watcher:
 
     def _take_pending(self) -> Deque[Event]:
         with self._lock:
-            pending, self._pending = self._pending, collections.deque()
-        return pending
+            pending, self._pending = self._pending, []
+        return collections.deque(pending)
 
     def _push_back(self, batch: Deque[Event]) -> None:
         """Events taken but not handed out go back to the front of the pending ones."""
         with self._lock:
-            self._pending.extendleft(reversed(batch))
+            self._pending[:0] = batch
 
     def _remember(self, state: Optional[WatchState]) -> None:
         if state is not None and state.next_revision:
@@ -871,33 +1376,40 @@ class Watcher:
         if not self._created.wait(timeout) and self.error is None and self.watching:
             raise errors.Etcd3Timeout("the watch was not created within %ss" % timeout, self.client.baseurl)
 
-    def runDaemon(self, timeout: float = 10) -> threading.Thread:
-        """Run in a daemon thread (also kept as ``_thread``); returns it once the
-        server has created the watch, so that every change made after this call is seen."""
+    def _start_daemon(self, handle_class: Any) -> DaemonHandle:
         token = self._claim(True)
         try:
             self._start()
+            handle = handle_class(self, token, self._stream().callback_dispatcher())
         except BaseException:
             self._release(token)
             raise
-        thread = self._thread = threading.Thread(target=self._daemon, args=(token,), name="etcd3-watcher",
-                                                 daemon=True)
-        thread.start()
-        self._wait_created(timeout)
-        return thread
+        self._daemon = handle
+        run_queue = self._queue
+        run_queue.on_put = handle
+        if self._pending or run_queue.snapshot():
+            handle.wake()
+        return handle
 
-    def _daemon(self, token: object) -> None:
-        try:
-            self._dispatch_loop(token)
-        except Etcd3Exception as error:
-            log.error("watcher %r ended: %s", self, error)
+    def runDaemon(self, timeout: float = 10) -> DaemonHandle:
+        """Call back in the background until ``stop()``; returns once the server has
+        created the watch, so that every change made after this call is seen.
+
+        The callbacks run on the client's few dispatcher threads (shared by all its
+        watchers; see ``CallbackDispatcher`` for what a slow callback holds up), in
+        order for each watcher.  The handle returned (also kept as ``_thread``, as
+        0.1.6 kept its thread) has ``is_alive()`` and ``join(timeout)``."""
+        handle = self._start_daemon(DaemonHandle)
+        self._wait_created(timeout)
+        return handle
 
     def stop(self) -> None:
-        """Stop watching; a running ``run()``/``runDaemon()`` returns promptly."""
+        """Stop watching; a running ``run()``/``runDaemon()`` returns promptly (a callback
+        running on another thread is let finish, waiting at most a second)."""
         self._stop_watch()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(1)
+        handle = self._daemon
+        if handle is not None and not handle.dispatcher.end_if_idle(handle):
+            handle.join(1)
 
     cancel = stop
 
@@ -956,14 +1468,14 @@ class AioWatcher(Watcher):
     blocks; callbacks run in the event loop."""
 
     def _new_queue(self) -> Any:
-        return asyncio.Queue()
+        return _AioEventQueue()
 
     def _new_flag(self) -> Any:
-        return asyncio.Event()
+        return _AioFlag()
 
     def _init_run_state(self) -> None:
         super()._init_run_state()
-        self._task: Optional["asyncio.Task[None]"] = None
+        self._task: Optional["asyncio.Future[None]"] = None
 
     @property  # type: ignore[override]
     def watching(self) -> bool:
@@ -1031,25 +1543,21 @@ class AioWatcher(Watcher):
                 raise errors.Etcd3Timeout("the watch was not created within %ss" % timeout,
                                           self.client.baseurl) from None
 
-    async def runDaemon(self, timeout: float = 10) -> "asyncio.Task[None]":  # type: ignore[override]
-        token = self._claim(True)
-        try:
-            self._start()
-        except BaseException:
-            self._release(token)
-            raise
-        self._task = asyncio.get_running_loop().create_task(self._daemon(token))
+    async def runDaemon(self, timeout: float = 10) -> "asyncio.Future[None]":  # type: ignore[override]
+        """Call back in the event loop until ``stop()`` (the client's dispatcher runs
+        the callbacks of all its watchers, in order for each; see
+        ``AioCallbackDispatcher``); returns, once the watch is created, a future that is
+        done when the watcher ends."""
+        handle = self._start_daemon(_AioDaemonHandle)
+        self._task = handle.future  # type: ignore[attr-defined]
         await self._wait_created(timeout)
-        return self._task
-
-    async def _daemon(self, token: object) -> None:  # type: ignore[override]
-        try:
-            await self._dispatch_loop(token)
-        except Etcd3Exception as error:
-            log.error("watcher %r ended: %s", self, error)
+        return self._task  # type: ignore[return-value]
 
     async def stop(self) -> None:  # type: ignore[override]
         self._stop_watch()
+        handle = self._daemon
+        if handle is not None:
+            handle.dispatcher.end_if_idle(handle)
         task = self._task
         if task is not None and task is not asyncio.current_task() and not task.done():
             try:

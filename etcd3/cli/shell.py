@@ -298,8 +298,23 @@ def _run_ipython(client: BaseClient, ns: Dict[str, Any], text: str) -> int:
     shell = InteractiveShellEmbed(config=config, banner1=text + "\n", user_ns=ns, exit_msg="")
     plain = shell.display_formatter.formatters["text/plain"]
     plain.for_type(EtcdMessage, lambda value, printer, cycle: printer.text(format_value(value)))
+    _add_ipython_matcher(shell, ns)
     shell()
     return 0
+
+
+def _add_ipython_matcher(shell: Any, ns: Dict[str, Any]) -> None:
+    """Our RPC and keyword matches in IPython's completer too (its own cannot see the
+    keyword arguments of the spec's methods)."""
+    ipython_completer = shell.Completer
+    ours = ShellCompleter(ns, line_buffer=lambda: "")
+
+    def spec_matches(text: str) -> List[str]:
+        line = getattr(ipython_completer, "text_until_cursor", "") or ""
+        before = line[:len(line) - len(text)] if text and line.endswith(text) else line
+        return [m for m in ours.matches_for(text, before) if m != "\t"]
+
+    ipython_completer.custom_matchers.append(spec_matches)
 
 
 def _run_console(client: BaseClient, ns: Dict[str, Any], text: str) -> int:

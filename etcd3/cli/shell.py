@@ -335,8 +335,9 @@ def _run_console(client: BaseClient, ns: Dict[str, Any], text: str) -> int:
         readline.set_history_length(HISTORY_LENGTH)
         try:
             readline.read_history_file(str(history))
-        except (FileNotFoundError, OSError):
+        except OSError:  # none yet (or unreadable: the session starts without)
             pass
+        loaded = readline.get_current_history_length()
     saved_hook = sys.displayhook
     sys.displayhook = displayhook
     try:
@@ -348,8 +349,10 @@ def _run_console(client: BaseClient, ns: Dict[str, Any], text: str) -> int:
         sys.displayhook = saved_hook
         if readline is not None:
             try:
+                # append this session's lines, so that shells open side by side all keep theirs
                 history.parent.mkdir(parents=True, exist_ok=True)
-                readline.write_history_file(str(history))
+                history.touch()
+                readline.append_history_file(readline.get_current_history_length() - loaded, str(history))
             except OSError as e:
                 sys.stderr.write("etcd3 shell: history not saved to %s: %s\n" % (history, e))
     return status

@@ -133,6 +133,19 @@ def test_shell_session_on_a_pty(open_shell, client, tmp_path):
     history = (tmp_path / "state" / "etcd3" / "history").read_text()
     assert 'c.put(key="greeting", value="hello")' in history and "c.range(" in history
 
+    again = open_shell()  # the next session has the history, and adds its own lines to it
+    again.expect(">>> ")
+    again.send(b"\x1b[A")  # up arrow: the last line of the previous session
+    again.expect("help(c.put)")
+    again.send(b"\x15c.version()\r")  # Ctrl-U clears the line
+    again.expect("EtcdVersion(etcdserver='%s'" % client.server_version)
+    again.expect(">>> ")
+    again.send(b"\x04")
+    assert again.wait() == 0
+    lines = (tmp_path / "state" / "etcd3" / "history").read_text().splitlines()
+    assert lines[-4:] == ['c.put(key="greeting", value="hello")', 'c.range("greeting")', "help(c.put)",
+                          "c.version()"]
+
 
 @pytest.mark.etcd_versions("oldest", "newest")
 def test_shell_exit_status_and_errors(open_shell, client):

@@ -353,6 +353,8 @@ def _run_console(client: BaseClient, ns: Dict[str, Any], text: str) -> int:
                 history.parent.mkdir(parents=True, exist_ok=True)
                 history.touch()
                 readline.append_history_file(readline.get_current_history_length() - loaded, str(history))
+                if readline.get_current_history_length() > HISTORY_LENGTH:
+                    readline.write_history_file(str(history))  # keeps the last HISTORY_LENGTH lines
             except OSError as e:
                 sys.stderr.write("etcd3 shell: history not saved to %s: %s\n" % (history, e))
     return status

@@ -7,8 +7,14 @@ The range is fully decoded to models on our side; it is measured twice on the
 bare side: ``resp.json()`` alone (keys, values and revisions still base64 and
 decimal text) and ``resp.json()`` plus the hand decoding that makes the same
 bytes and ints (what code on bare requests must do to use them).
+Then the range against bare ``http.client`` (one kept-alive connection,
+``json.loads``, base64 of each key and value, ``int()`` of each revision: the
+least a user of the raw gateway must do to use the answer; target >= 1.0x).
 The calls of the two sides alternate; rates come from the median call
 (bench/common.py: side_by_side).
+
+With python-etcd3 or aetcd installed (``pip install -r bench/requirements.txt``),
+the same cases run against them too (gRPC, no gateway); absent, they are skipped.
 
 Usage: bench/bench_client.py [--version 3.5.16] [--seconds 2]
 """
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import http.client
 import json
 import os
 import sys
@@ -88,7 +95,106 @@ def main():
             ours(), theirs()
             a, b = side_by_side(ours, theirs, args.seconds * 2)
             print("%-22s %12.0f %12.0f %7.2fx" % (name, a, b, a / b))
+
+        connection = http.client.HTTPConnection(server.host, server.port)
+        range_path, range_json = client.api_prefix + "/kv/range", json.dumps(range_body).encode()
+
+        def http_client_range():
+            connection.request("POST", range_path, range_json, {"Content-Type": "application/json"})
+            resp = connection.getresponse()
+            data = json.loads(resp.read())
+            if resp.status != 200:
+                raise RuntimeError(data)
+            header = data["header"]
+            header["revision"] = int(header["revision"])
+            for kv in data["kvs"]:
+                kv["key"] = base64.b64decode(kv["key"])
+                kv["value"] = base64.b64decode(kv.get("value", ""))
+                for name in ("create_revision", "mod_revision", "version", "lease"):
+                    if name in kv:
+                        kv[name] = int(kv[name])
+            return data
+
+        def ours_range_used():
+            for kv in client.range("/bench/range/", prefix=True).kvs:
+                kv.key, kv.value, kv.mod_revision
+        assert len(http_client_range()["kvs"]) == 1000
+        ours_range_used()
+        a, b = side_by_side(ours_range_used, http_client_range, args.seconds * 2)
+        print("%-22s %12s %12s %8s" % ("case", "etcd3 /s", "http.client/s", "ratio"))
+        print("%-22s %12.0f %12.0f %7.2fx" % ("range 1,000, decoded", a, b, a / b))
+        connection.close()
+        grpc_sides(server, value, args.seconds, cases)
         client.close()
+
+
+def grpc_sides(server, value, seconds, our_cases):
+    """The same cases against python-etcd3 (``etcd3`` on PyPI, imported here from its
+    own distribution) and aetcd, when installed: gRPC clients, no gateway hop."""
+    try:
+        import aetcd  # noqa: F401
+    except ImportError:
+        aetcd = None
+    grpc_client = _python_etcd3_client(server)
+    if grpc_client is not None:
+        theirs = [
+            lambda: grpc_client.put("/bench/put", value),
+            lambda: grpc_client.get("/bench/put"),
+            lambda: list(grpc_client.get_prefix("/bench/range/")),
+            lambda: [(m.key, v) for v, m in grpc_client.get_prefix("/bench/range/")],
+            lambda: grpc_client.transaction(
+                compare=[grpc_client.transactions.value("/bench/cas") == "0"],
+                success=[grpc_client.transactions.put("/bench/cas", "0")], failure=[]),
+        ]
+        print("%-22s %12s %12s %8s" % ("case", "etcd3 /s", "python-etcd3", "ratio"))
+        for (name, ours, _), other in zip(our_cases, theirs):
+            ours(), other()
+            a, b = side_by_side(ours, other, seconds * 2)
+            print("%-22s %12.0f %12.0f %7.2fx" % (name, a, b, a / b))
+    if aetcd is not None:
+        import asyncio
+
+        from common import side_by_side_async
+        from etcd3 import AioClient
+
+        async def run():
+            async with AioClient(server.host, server.port) as ours, \
+                    aetcd.Client(host=server.host, port=server.port) as other:
+                cases = [
+                    ("put 1 KiB", lambda: ours.put("/bench/put", value), lambda: other.put(b"/bench/put", value)),
+                    ("get", lambda: ours.range("/bench/put"), lambda: other.get(b"/bench/put")),
+                    ("range 1,000 keys", lambda: ours.range("/bench/range/", prefix=True),
+                     lambda: other.get_prefix(b"/bench/range/")),
+                ]
+                print("%-22s %12s %12s %8s" % ("case (aio)", "AioClient/s", "aetcd /s", "ratio"))
+                for name, a_call, b_call in cases:
+                    await a_call(), await b_call()
+                    a, b = await side_by_side_async(a_call, b_call, seconds * 2)
+                    print("%-22s %12.0f %12.0f %7.2fx" % (name, a, b, a / b))
+
+        asyncio.run(run())
+
+
+def _python_etcd3_client(server):
+    """python-etcd3's client, when installed.  That distribution's package is also
+    named ``etcd3`` and imports itself by that name, so it is loaded from the
+    directory of ``$BENCH_PYTHON_ETCD3`` (``pip install --target DIR etcd3``) with
+    this package's modules set aside meanwhile, then kept under other names."""
+    where = os.environ.get("BENCH_PYTHON_ETCD3")
+    if not where or not os.path.exists(os.path.join(where, "etcd3", "client.py")):
+        return None
+    import importlib
+
+    ours = {name: sys.modules.pop(name) for name in list(sys.modules) if name == "etcd3" or name.startswith("etcd3.")}
+    sys.path.insert(0, where)
+    try:
+        theirs = importlib.import_module("etcd3")
+        return theirs.client(host=server.host, port=server.port)
+    finally:
+        for name in [n for n in sys.modules if n == "etcd3" or n.startswith("etcd3.")]:
+            sys.modules["python_" + name] = sys.modules.pop(name)
+        sys.modules.update(ours)
+        sys.path.remove(where)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Start-up: import time and construct -> first get, each run in a fresh Python
+process (the cost a command-line tool or a short job pays), the sides of a
+comparison run in turn (interleaved), medians over the runs.
+
+- ``import etcd3`` against ``import requests`` (target <= 0.8x), and
+  ``from etcd3 import Client`` (what a first call needs) beside it;
+- ``import etcd3`` then ``etcd3.AioClient`` made, against ``import aiohttp``
+  (target <= 1.0x);
+- constructing a client and its first get, after the imports, against a bare
+  requests.Session's first POST (target <= 1.0x);
+- python-etcd3 and aetcd (gRPC) beside them where installed (bench/requirements.txt).
+
+Usage: bench/bench_import.py [--version sid] [--runs 15]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, ROOT)
+
+from etcd3.testing.server import EtcdServer  # noqa: E402
+
+TIMED = """
+import time
+_start = time.perf_counter()
+{code}
+print(time.perf_counter() - _start)
+"""
+
+IMPORTS = {
+    "import requests": "import requests",
+    "import etcd3": "import etcd3",
+    "from etcd3 import Client": "from etcd3 import Client",
+    "import aiohttp": "import aiohttp",
+    "etcd3.AioClient usable": "import etcd3\netcd3.AioClient('127.0.0.1', 1)",
+    "import aetcd (gRPC)": "import aetcd",
+}
+
+FIRST_GET = {
+    "bare requests: first POST": (
+        "import base64, json, requests",
+        "session = requests.Session()\n"
+        "session.post('http://{host}:{port}/v3/kv/range', data=json.dumps("
+        "{{'key': base64.b64encode(b'/k').decode()}})).json()"),
+    "etcd3 Client: first get": (
+        "from etcd3 import Client",
+        "Client('{host}', {port}).range('/k')"),
+    "etcd3 AioClient: first get": (
+        "import asyncio\nfrom etcd3 import AioClient",
+        "async def main():\n"
+        "    async with AioClient('{host}', {port}) as client:\n"
+        "        await client.range('/k')\n"
+        "asyncio.run(main())"),
+}
+
+
+def run_once(code: str, setup: str = "") -> float:
+    script = setup + "\n" + TIMED.format(code=code)
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed")
+    return float(out.stdout.split()[-1])
+
+
+def available(name: str) -> bool:
+    return subprocess.run([sys.executable, "-c", "import " + name], capture_output=True).returncode == 0
+
+
+def interleaved(cases: dict, runs: int) -> dict:
+    """Median seconds of each case, the cases run in turn ``runs`` times."""
+    times: dict = {name: [] for name in cases}
+    for i in range(runs):
+        names = list(cases) if i % 2 == 0 else list(reversed(cases))
+        for name in names:
+            setup, code = cases[name]
+            times[name].append(run_once(code, setup))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--version", default="sid")
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+
+    imports = {name: ("", code) for name, code in IMPORTS.items()
+               if "aetcd" not in name or available("aetcd")}
+    medians = interleaved(imports, args.runs)
+    print("import, median of %d fresh processes (ms)" % args.runs)
+    print("%-28s %8s %8s" % ("", "ms", "ratio"))
+    for name, base in (("import requests", None), ("import etcd3", "import requests"),
+                       ("from etcd3 import Client", "import requests"), ("import aiohttp", None),
+                       ("etcd3.AioClient usable", "import aiohttp"), ("import aetcd (gRPC)", "import aiohttp")):
+        if name not in medians:
+            continue
+        ratio = "%7.2fx" % (medians[name] / medians[base]) if base else ""
+        print("%-28s %8.1f %8s%s" % (name, medians[name] * 1e3, ratio, "  (vs %s)" % base if base else ""))
+
+    with EtcdServer(version=args.version) as server:
+        cases = {name: (setup, code.format(host=server.host, port=server.port))
+                 for name, (setup, code) in FIRST_GET.items()}
+        medians = interleaved(cases, args.runs)
+        base = medians["bare requests: first POST"]
+        print("\nconstruct -> first get after the imports, etcd %s (ms)" % server.version)
+        for name, seconds in medians.items():
+            print("%-28s %8.1f %7.2fx" % (name, seconds * 1e3, seconds / base))
+
+
+if __name__ == "__main__":
+    main()

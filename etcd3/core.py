@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
@@ -63,9 +64,17 @@ class Response:
 
 _json_decode = json.JSONDecoder().decode
 
-# one stream item (a watch response, a snapshot piece) is far smaller; beyond this an
-# item that does not end is a broken or hostile server, not data to buffer
-MAX_STREAM_ITEM = 256 * 1024 * 1024
+# One stream item is one gRPC message, bounded as a unary answer is (2 GiB of protobuf,
+# ~2.7 GiB of gateway JSON: see transport.duplex.DEFAULT_MAX_RESPONSE_SIZE); a watch that
+# catches up sends up to 1000 revisions in one item.  Past this, an item that does not
+# end is a broken or hostile server, not data to buffer.
+MAX_STREAM_ITEM = 3 * 1024 ** 3
+# An unfinished item longer than this is scanned incrementally for its end instead of being
+# parsed again with every chunk (which is quadratic: 14 MB in 16 KiB chunks took minutes).
+_SCAN_PAST = 64 * 1024
+_NOT_SPACE = re.compile(r"[^ \t\r\n]")
+_STRUCTURE = re.compile(r'[{}\[\]"]')
+_STRING_STOP = re.compile(r'["\\]')
 
 
 class StreamDecoder:
@@ -75,31 +84,101 @@ class StreamDecoder:
     that nothing is left half-way.  Works with newline-delimited and with
     undelimited concatenated objects, braces and newlines inside strings, and
     chunk boundaries anywhere (including inside a multi-byte UTF-8 character).
+    Linear in the stream's size, also for items of many megabytes.
     """
 
-    __slots__ = ("_utf8", "_buffer", "_decoder", "max_item")
+    __slots__ = ("_utf8", "_buffer", "_decoder", "max_item", "_pieces", "_piece_chars", "_scan")
+    scan_past = _SCAN_PAST
 
     def __init__(self, max_item: int = MAX_STREAM_ITEM) -> None:
         self._utf8 = codecs.getincrementaldecoder("utf-8")()
         self._buffer = ""
         self._decoder = json.JSONDecoder()
         self.max_item = max_item  # characters one unfinished item may hold before it is refused
+        # a long unfinished item: its text so far, and where its scan is (depth, in a string,
+        # the next piece's first character escaped)
+        self._pieces: Optional[List[str]] = None
+        self._piece_chars = 0
+        self._scan = (0, False, False)
 
     def feed(self, data: bytes) -> List[Any]:
         try:
             text = self._utf8.decode(data)
         except UnicodeDecodeError as e:
             raise Etcd3StreamError("stream data is not UTF-8 (%s) near %r" % (e.reason, data[:60])) from None
-        self._buffer += text
-        if "}" not in text:
-            if len(self._buffer) > self.max_item:
-                raise Etcd3StreamError("a stream item grew past %d characters without ending: %r"
-                                       % (self.max_item, self._buffer[:60]))
-            return []  # no object can have ended in this chunk: don't re-parse the tail
-        return self._split()
+        items: List[Any] = []
+        while True:
+            if self._pieces is not None:
+                end = self._scan_long_item(text)
+                if end is None:
+                    self._pieces.append(text)
+                    self._piece_chars += len(text)
+                    if self._piece_chars > self.max_item:
+                        raise Etcd3StreamError("a stream item grew past %d characters without ending: %r"
+                                               % (self.max_item, self._pieces[0][:60]))
+                    return items
+                whole = "".join(self._pieces) + text[:end]
+                self._pieces = None
+                items.extend(self._split_text(whole, final=True))
+                text = text[end:]
+            self._buffer += text
+            if "}" in text:
+                items.extend(self._split())
+            if len(self._buffer) <= self.scan_past:
+                self._check_size()
+                return items  # (no "}" in the chunk: no object can have ended, the tail is not re-parsed)
+            # a long unfinished item (it starts with "{", or _split would have refused it):
+            # from here on each chunk is scanned once for the item's end, not parsed again
+            text, self._buffer = self._buffer, ""
+            self._pieces, self._piece_chars, self._scan = [], 0, (0, False, False)
+
+    def _check_size(self) -> None:
+        if len(self._buffer) > self.max_item:
+            raise Etcd3StreamError("a stream item grew past %d characters without ending: %r"
+                                   % (self.max_item, self._buffer[:60]))
+
+    def _scan_long_item(self, text: str) -> Optional[int]:
+        """Where in ``text`` the long item ends (just past its closing brace), or None
+        when it goes on; the scan state carries over from the item's earlier pieces."""
+        depth, in_string, skip = self._scan
+        pos, end = 0, len(text)
+        if skip and end:
+            pos, skip = 1, False
+        while pos < end:
+            if in_string:
+                stop = _STRING_STOP.search(text, pos)
+                if stop is None:
+                    break
+                if stop.group() == "\\":
+                    pos = stop.end() + 1
+                    skip = pos > end  # the escaped character comes with the next piece
+                else:
+                    pos, in_string = stop.end(), False
+                continue
+            mark = _STRUCTURE.search(text, pos)
+            if mark is None:
+                break
+            pos = mark.end()
+            char = mark.group()
+            if char == '"':
+                in_string = True
+            elif char in "{[":
+                depth += 1
+            else:
+                depth -= 1
+                if depth == 0:
+                    return pos
+        self._scan = (depth, in_string, skip)
+        return None
 
     def _split(self) -> List[Any]:
-        buffer = self._buffer
+        items = self._split_text(self._buffer)
+        self._check_size()
+        return items
+
+    def _split_text(self, buffer: str, final: bool = False) -> List[Any]:
+        """The objects ``buffer`` holds; what is left unfinished becomes the buffer's head
+        (``final``: ``buffer`` ends with an object, ahead of the rest of the buffer)."""
         items = []
         pos, end = 0, len(buffer)
         raw_decode = self._decoder.raw_decode
@@ -111,7 +190,7 @@ class StreamDecoder:
             try:
                 obj, pos_after = raw_decode(buffer, pos)
             except json.JSONDecodeError as e:
-                if e.pos >= end or _incomplete(buffer, pos):
+                if not final and (e.pos >= end or _incomplete(buffer, pos)):
                     break  # the object goes on in the next chunk
                 raise Etcd3StreamError("malformed stream data at %r: %s" % (buffer[pos:pos + 60], e.msg)) from None
             if type(obj) is not dict:
@@ -119,10 +198,9 @@ class StreamDecoder:
                                        % (type(obj).__name__, buffer[pos:pos + 60]))
             items.append(obj)
             pos = pos_after
+        if final:
+            return items
         self._buffer = buffer[pos:]
-        if len(self._buffer) > self.max_item:
-            raise Etcd3StreamError("a stream item grew past %d characters without ending: %r"
-                                   % (self.max_item, self._buffer[:60]))
         return items
 
     def flush(self) -> List[Any]:
@@ -131,6 +209,9 @@ class StreamDecoder:
             self._buffer += self._utf8.decode(b"", final=True)
         except UnicodeDecodeError as e:
             raise Etcd3StreamError("stream data ended inside a UTF-8 character (%s)" % e.reason) from None
+        if self._pieces is not None:
+            head, self._pieces = self._pieces[0] if self._pieces else "", None
+            raise Etcd3StreamError("stream ended inside an object: %r" % head[:80])
         items = self._split()
         if self._buffer.strip():
             rest = self._buffer

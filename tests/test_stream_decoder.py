@@ -85,3 +85,34 @@ def test_seed_iter_json_string_splits_objects_ignoring_braces_in_strings():
     parts = list(iter_json_string(text))
     assert parts == [(True, '{"a": "}"}', 9), (True, '{"b": 1}', 17), (False, '{"c"', 17)]
     assert list(iter_json_string(text.encode())) == [(ok, piece.encode(), i) for ok, piece, i in parts]
+
+
+def test_a_watch_answer_of_megabytes_in_small_chunks():
+    # a watch catching up sends up to 1000 revisions in one item; the gateway writes it in
+    # small chunks.  (Each chunk used to re-parse the whole unfinished item: 14 MB in
+    # 16 KiB chunks took minutes.)  Escapes and braces inside strings cross chunk edges.
+    events = [{"type": "PUT", "kv": {"key": "a2V5%d" % i, "value": "x" * 1000 + '\\"}{[' * (i % 3),
+                                     "mod_revision": str(i)}} for i in range(3000)]
+    item = {"result": {"header": {"revision": "3000"}, "events": events}}
+    small = {"result": {"header": {"revision": "1"}}}
+    data = (json.dumps(small) + "\n" + json.dumps(item) + "\n" + json.dumps(small) + json.dumps(item)).encode()
+    decoder = StreamDecoder()
+    got = []
+    for offset in range(0, len(data), 4093):
+        got += decoder.feed(data[offset:offset + 4093])
+    got += decoder.flush()
+    assert got == [small, item, small, item]
+
+
+def test_a_long_item_cut_off_is_an_error_at_the_end_of_the_stream():
+    decoder = StreamDecoder()
+    decoder.feed(b'{"result": {"events": [' + b'{"kv": {}},' * 20000)
+    with pytest.raises(Etcd3StreamError, match="ended inside an object"):
+        decoder.flush()
+
+
+def test_a_long_item_past_the_limit_is_refused():
+    decoder = StreamDecoder(max_item=100_000)
+    with pytest.raises(Etcd3StreamError, match="grew past 100000 characters"):
+        for _ in range(100):
+            decoder.feed(b'{"a": "' + b"x" * 4000)

@@ -55,10 +55,14 @@ def _pointer_unescape(s: str) -> str:
     return s.replace("~1", "/").replace("~0", "~")
 
 
+_NON_WORD = re.compile(r"\W")
+_GATEWAY_PREFIX = re.compile(r"^/v3(?:alpha|beta)?(?=/)")
+
+
 def _attr_name(key: str) -> str:
     """The attribute name a spec key is reached by (0.1.6's escaping):
     ``'/v3/kv/put'`` -> ``'v3_kv_put'``, ``'200'`` -> ``'_200'``, ``'in'`` -> ``'in_'``."""
-    name = re.sub(r"\W", "_", key.lstrip("/"))
+    name = _NON_WORD.sub("_", key.lstrip("/"))
     if name[:1].isdigit():
         name = "_" + name
     if keyword.iskeyword(name):
@@ -240,7 +244,7 @@ class SwaggerSpec:
         path = "/" + key.lstrip("/")
         prefix = self._prefix()
         # another version's gateway prefix (/v3alpha, /v3beta, /v3) names the same RPC
-        unprefixed = re.sub(r"^/v3(?:alpha|beta)?(?=/)", "", path)
+        unprefixed = _GATEWAY_PREFIX.sub("", path, 1)
         for candidate in (prefix + path, path, prefix + unprefixed):
             if candidate in paths:
                 return self._node_at("/paths/" + swagger_escape(candidate), paths[candidate], candidate)

@@ -4,6 +4,9 @@ run: 64 puts in flight, and 64 concurrent gets.  Target: >= 1.0x bare aiohttp.
 Batches of the two sides alternate; rates come from the median batch
 (bench/common.py: side_by_side_async).
 
+With aetcd installed (bench/requirements.txt) the same batches run against it too
+(gRPC, no gateway hop); without it that part is skipped.
+
 Usage: bench/bench_aio.py [--version 3.5.16] [--seconds 3]
 """
 from __future__ import annotations
@@ -56,6 +59,29 @@ async def main(server, seconds):
                 a, b = await side_by_side_async(ours, theirs, seconds * 2)
                 a, b = a * IN_FLIGHT, b * IN_FLIGHT
                 print("%-22s %12.0f %12.0f %7.2fx" % (name, a, b, a / b))
+        await grpc_side(server, client, seconds)
+
+
+async def grpc_side(server, client, seconds):
+    try:
+        import aetcd
+    except ImportError:
+        return
+    async with aetcd.Client(host=server.host, port=server.port) as other:
+        value = b"x" * 100
+        keys = [b"/bench/aio/%02d" % i for i in range(IN_FLIGHT)]
+        cases = [
+            ("64 puts in flight", lambda: asyncio.gather(*(client.put(k, value) for k in keys)),
+             lambda: asyncio.gather(*(other.put(k, value) for k in keys))),
+            ("64 concurrent gets", lambda: asyncio.gather(*(client.range(k) for k in keys)),
+             lambda: asyncio.gather(*(other.get(k) for k in keys))),
+        ]
+        print("%-22s %12s %12s %8s" % ("case", "etcd3 req/s", "aetcd req/s", "ratio"))
+        for name, ours, theirs in cases:
+            await ours(), await theirs()
+            a, b = await side_by_side_async(ours, theirs, seconds * 2)
+            a, b = a * IN_FLIGHT, b * IN_FLIGHT
+            print("%-22s %12.0f %12.0f %7.2fx" % (name, a, b, a / b))
 
 
 if __name__ == "__main__":

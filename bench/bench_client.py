@@ -26,6 +26,7 @@ import http.client
 import json
 import os
 import sys
+import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
@@ -124,8 +125,41 @@ def main():
         print("%-22s %12s %12s %8s" % ("case", "etcd3 /s", "http.client/s", "ratio"))
         print("%-22s %12.0f %12.0f %7.2fx" % ("range 1,000, decoded", a, b, a / b))
         connection.close()
+        threads_case(server, client, args.seconds)
         grpc_sides(server, value, args.seconds, cases)
         client.close()
+
+
+def threads_case(server, client, seconds, threads=64):
+    """64 threads putting at once: all on our one Client, against bare http.client
+    with a connection per thread (target >= 1.1x); both sides on the same thread pool."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    local = threading.local()
+    path = client.api_prefix + "/kv/put"
+    keys = ["/bench/threads/%02d" % i for i in range(threads)]
+    bodies = [json.dumps({"key": b64(k), "value": b64("x" * 100)}).encode() for k in keys]
+
+    def bare_put(i):
+        connection = getattr(local, "connection", None)
+        if connection is None:
+            connection = local.connection = http.client.HTTPConnection(server.host, server.port)
+        connection.request("POST", path, bodies[i], {"Content-Type": "application/json"})
+        resp = connection.getresponse()
+        resp.read()
+        if resp.status != 200:
+            raise RuntimeError(resp.status)
+
+    with ThreadPoolExecutor(threads) as pool:
+        def ours():
+            list(pool.map(lambda i: client.put(keys[i], "x" * 100), range(threads)))
+
+        def theirs():
+            list(pool.map(bare_put, range(threads)))
+        ours(), theirs()
+        a, b = side_by_side(ours, theirs, seconds * 2)
+    print("%-22s %12s %12s %8s" % ("case", "etcd3 puts/s", "http.client/s", "ratio"))
+    print("%-22s %12.0f %12.0f %7.2fx" % ("%d threads, one Client" % threads, a * threads, b * threads, a / b))
 
 
 def grpc_sides(server, value, seconds, our_cases):

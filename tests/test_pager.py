@@ -83,18 +83,22 @@ def test_snapshot_across_writes_between_pages(sync_client):
 
 def test_snapshot_under_a_concurrent_writer(sync_client, clients):
     put_keys(sync_client, "/busy/", 200)
-    writer_client, stop, written = clients(), threading.Event(), []
+    writer_client, stop = clients(), threading.Event()
+    armed, enough = threading.Event(), threading.Event()  # 20 writes landed after the first page
 
     def write():
-        i = 0
+        i = since_armed = 0
         while not stop.is_set():
             key = "/busy/%04d" % (i * 7 % 260)  # updates, and keys past the initial 200
             if i % 5 == 0:
                 writer_client.delete_range(key)
             else:
                 writer_client.put(key, "write %d" % i)
-            written.append(i)
             i += 1
+            if armed.is_set():
+                since_armed += 1
+                if since_armed >= 20:
+                    enough.set()
 
     thread = threading.Thread(target=write)
     thread.start()
@@ -104,9 +108,8 @@ def test_snapshot_under_a_concurrent_writer(sync_client, clients):
         for kv in pager:
             seen.append((kv.key, kv.value, kv.mod_revision))
             if len(seen) == 1:
-                first_written = len(written)
-                while len(written) < first_written + 20:  # some writes land after the first page
-                    stop.wait(0.001)
+                armed.set()
+                assert enough.wait(30), "the writer stopped writing"
     finally:
         stop.set()
         thread.join(10)

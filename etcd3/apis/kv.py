@@ -29,6 +29,11 @@ class KVAPI(BaseAPI):
             async for kv in aio_client.range_iter("/big/", prefix=True):  # AioClient
                 ...
 
+        etcd counts the keys left in the range for every page (the ``count`` of a
+        RangeResponse), so a page of a huge range costs the server time in proportion
+        to the keys after it (about 16 ms per 100,000 keys on 3.5): a bare gateway pager
+        pays the same; for millions of keys, page over a few sub-ranges instead.
+
         :param key: the first key (with ``prefix=True`` the prefix); ``range_end``
             as for ``range`` (``b'\\0'``: every key from ``key`` on); ``all=True``
             every key

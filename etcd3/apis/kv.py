@@ -2,9 +2,12 @@
 ``range_iter`` for paged reads of huge ranges."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from .base import BaseAPI
+
+if TYPE_CHECKING:
+    from ..stateful.pager import RangePager
 
 __all__ = ["KVAPI"]
 
@@ -18,7 +21,7 @@ class KVAPI(BaseAPI):
 
     def range_iter(self, key: Any = None, range_end: Any = None, prefix: bool = False, all: bool = False,
                    page_size: int = 1000, revision: Optional[int] = None, keys_only: bool = False,
-                   serializable: bool = False) -> Any:
+                   serializable: bool = False) -> "RangePager":
         """Iterate over the KeyValues of a key range (sorted by key), reading
         ``page_size`` keys per request, every page at one revision: the keys seen are
         one consistent snapshot of the range even while it is written to, and memory

@@ -228,8 +228,13 @@ def run(argv: List[str]) -> int:
 
     argv = bool_flag_argv(argv, connection_bool_flags() + ["--hex"] + VERB_BOOL_FLAGS)
     verb = find_verb(argv)
+    exec_command: List[str] = []
+    if verb in ("watch", "lock") and "--" in argv:  # the command to run, kept out of argparse's way
+        cut = argv.index("--")
+        argv, exec_command = argv[:cut], argv[cut + 1:]
     parser = build_parser(verb)
     ns = parser.parse_args(argv)
+    ns.exec_command = exec_command
     if not hasattr(ns, "func"):
         raise CliError(EXIT_ERROR, "%s: not implemented in this version of etcd3" % ns.verb)
     if not getattr(ns, "needs_client", True) and hasattr(ns, "func"):

@@ -1,0 +1,147 @@
+"""``etcd3 watch key [range_end] [--] [exec-command arg1 arg2 ...]``, as etcdctl's."""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from typing import Any, List
+
+from .connection import add_bool_flag
+from .main import EXIT_ERROR, bad_args
+from .printers import go_json_dumps, go_quote, go_value, out
+
+
+def register(name: str, sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("args", nargs="*", metavar="key [range_end] [--] [exec-command arg1 arg2 ...]")
+    add_bool_flag(sub, "--interactive", "interactive", False, "Interactive mode")
+    sub._option_string_actions["-i"] = sub._option_string_actions["--interactive"]  # type: ignore[attr-defined]
+    add_bool_flag(sub, "--prefix", "prefix", False, "Watch on a prefix if prefix is set")
+    sub.add_argument("--rev", type=int, default=0, help="Revision to start watching")
+    add_bool_flag(sub, "--prev-kv", "prev_kv", False, "get the previous key-value pair before the event happens")
+    add_bool_flag(sub, "--progress-notify", "progress_notify", False, "get periodic watch progress notification "
+                  "from server")
+    sub.set_defaults(func=cmd_watch, check=check_watch)
+
+
+def check_watch(ns: argparse.Namespace) -> None:
+    command = ns.exec_command  # after "--" (main cuts it off)
+    keys = list(ns.args)
+    if ns.interactive:
+        return
+    if not keys and not os.environ.get("ETCDCTL_WATCH_KEY"):
+        raise bad_args("watch in non-interactive mode requires at least one argument as key")
+    if len(keys) > 2:
+        raise bad_args("watch in non-interactive mode only accepts one or two arguments as key and range end")
+    if ns.prefix and len(keys) > 1:
+        raise bad_args("`range_end` and `--prefix` are mutually exclusive")
+    ns.watch_keys = keys or [os.environ["ETCDCTL_WATCH_KEY"]] + (
+        [os.environ["ETCDCTL_WATCH_RANGE_END"]] if os.environ.get("ETCDCTL_WATCH_RANGE_END") else [])
+    ns.exec_command = command
+
+
+def watch_request(ns: argparse.Namespace, keys: List[str]) -> dict:
+    from .kv import prefix_end, to_bytes
+
+    key = to_bytes(keys[0])
+    request: dict = {"key": key}
+    if len(keys) > 1:
+        request["range_end"] = to_bytes(keys[1])
+    if ns.prefix:
+        if not key:
+            request["key"], request["range_end"] = b"\0", b"\0"
+        else:
+            request["range_end"] = prefix_end(key)
+    if ns.rev:
+        request["start_revision"] = ns.rev
+    if ns.prev_kv:
+        request["prev_kv"] = True
+    if ns.progress_notify:
+        request["progress_notify"] = True
+    return request
+
+
+def print_response(ns: argparse.Namespace, resp: Any) -> None:
+    printer = ns.printer
+    if resp.canceled:
+        sys.stderr.write("watch was canceled (%s)\n" % (resp.cancel_reason or "etcdserver: mvcc: required "
+                                                        "revision has been compacted"))
+    events = resp.events or ()
+    if not events and not resp.created and not resp.canceled:
+        out("progress notify: %d" % resp.header.revision)
+    if printer.fmt == "json":
+        header = go_value(resp.header) if resp.header is not None else {}
+        out(go_json_dumps({"Header": header, "Events": [go_value(e) for e in events] or None,
+                           "CompactRevision": resp.compact_revision, "Canceled": bool(resp.canceled),
+                           "Created": False}))
+    elif printer.fmt == "simple":
+        for event in events:
+            out(event.type.value)
+            if event.prev_kv is not None:
+                printer.kv_simple(event.prev_kv)
+            printer.kv_simple(event.kv)
+    else:
+        printer.unsupported()
+    sys.stdout.flush()
+    for event in events if ns.exec_command else ():
+        env = dict(os.environ)
+        env.update(ETCD_WATCH_REVISION="%d" % resp.header.revision,
+                   ETCD_WATCH_EVENT_TYPE='"%s"' % event.type.value,
+                   ETCD_WATCH_KEY=go_quote(event.kv.key or b""), ETCD_WATCH_VALUE=go_quote(event.kv.value or b""))
+        try:
+            code = subprocess.call(ns.exec_command, env=env)
+        except OSError as e:
+            sys.stderr.write("command %s error (%s)\n" % (ns.exec_command, e))
+            sys.exit(EXIT_ERROR)
+        if code != 0:
+            sys.stderr.write("command %s error (exit status %d)\n" % (ns.exec_command, code))
+            sys.exit(EXIT_ERROR)
+
+
+def cmd_watch(ns: argparse.Namespace, client: Any) -> int:
+    if ns.interactive:
+        return interactive(ns, client)
+    stream = client.watch_create(**watch_request(ns, ns.watch_keys))
+    client.timeout = None  # a watch waits as long as it takes
+    try:
+        for resp in stream:
+            if resp.created and not resp.events:
+                continue
+            print_response(ns, resp)
+            if resp.canceled:
+                return EXIT_ERROR
+    finally:
+        stream.close()
+    return 0
+
+
+def interactive(ns: argparse.Namespace, client: Any) -> int:
+    import shlex
+    import threading
+
+    for line in sys.stdin:
+        words = shlex.split(line)
+        if not words:
+            continue
+        if words[0] != "watch":
+            sys.stderr.write("Invalid command: %s (only support watch)\n" % line.strip())
+            continue
+        sub = argparse.ArgumentParser(prog="watch", add_help=False)
+        register("watch", sub)
+        try:
+            sub_ns = sub.parse_args(words[1:])
+        except SystemExit:
+            continue
+        sub_ns.printer, sub_ns.exec_command = ns.printer, []
+        if not sub_ns.args:
+            sys.stderr.write("Invalid command: %s (watch requires at least one key)\n" % line.strip())
+            continue
+        stream = client.watch_create(**watch_request(sub_ns, sub_ns.args[:2]))
+
+        def pump(stream: Any = stream, sub_ns: argparse.Namespace = sub_ns) -> None:
+            for resp in stream:
+                if not (resp.created and not resp.events):
+                    print_response(sub_ns, resp)
+
+        threading.Thread(target=pump, daemon=True).start()
+    return 0

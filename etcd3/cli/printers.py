@@ -124,7 +124,7 @@ def write_bytes_line(data: Optional[bytes], hex_mode: bool) -> None:
 
 def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """etcdctl's table (olekukonko/tablewriter): +---+ borders, centred upper-case header,
-    cells centred by default as etcdctl sets (``SetAlignment(ALIGN_CENTER)``)."""
+    cells aligned right (etcdctl sets ``SetAlignment(ALIGN_RIGHT)``)."""
     rows = [[str(c) for c in row] for row in rows]
     widths = [len(h) for h in header]
     for row in rows:
@@ -132,10 +132,10 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
             widths[i] = max(widths[i], len(cell))
     line = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
     out(line)
-    out("|" + "|".join(" %s " % h.upper().center(w) for h, w in zip(header, widths)) + "|")
+    out("|" + "|".join(" %s " % _center_go(h.upper(), w) for h, w in zip(header, widths)) + "|")
     out(line)
     for row in rows:
-        out("|" + "|".join(" %s " % _center_go(c, w) for c, w in zip(row, widths)) + "|")
+        out("|" + "|".join(" %s " % c.rjust(w) for c, w in zip(row, widths)) + "|")
     out(line)
 
 

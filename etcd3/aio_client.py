@@ -20,7 +20,6 @@ except ImportError as e:  # pragma: no cover - depends on the installation
 
 from . import errors
 from .baseclient import DEFAULT_TIMEOUT, NO_TIMEOUT, BaseClient, BaseModelizedStreamResponse, Flow, step_flow
-from .client import JSONObjectSplitter
 from .core import Request, Response, StreamDecoder
 from .transport import forksafe
 from .transport.aio_http import AioConnectionPool
@@ -45,6 +44,8 @@ class ResponseIter:
     """
 
     def __init__(self, resp: "aiohttp.ClientResponse") -> None:
+        from .client import JSONObjectSplitter  # here: etcd3.client imports requests
+
         self.resp = resp
         self._splitter = JSONObjectSplitter()
         self._ready: Deque[bytes] = collections.deque()

@@ -31,3 +31,9 @@ def test_names_resolve_on_first_use():
 def test_unknown_name():
     out = subprocess.run([sys.executable, "-c", "import etcd3; etcd3.NoSuchThing"], capture_output=True, text=True)
     assert out.returncode == 1 and "module 'etcd3' has no attribute 'NoSuchThing'" in out.stderr
+
+
+def test_aio_client_needs_no_sync_stack():
+    loaded = modules_after("import etcd3\netcd3.AioClient('127.0.0.1', 1)")
+    assert "aiohttp" in loaded or "etcd3.aio_client" in loaded
+    assert "requests" not in loaded and "etcd3.client" not in loaded

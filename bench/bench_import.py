@@ -60,9 +60,14 @@ FIRST_GET = {
 }
 
 
+# cached bytecode, as an installed package has it: a run under PYTHONDONTWRITEBYTECODE
+# would otherwise compile every module changed since its .pyc, and time that
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run_once(code: str, setup: str = "") -> float:
     script = setup + "\n" + TIMED.format(code=code)
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=ENV)
     if out.returncode != 0:
         raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed")
     return float(out.stdout.split()[-1])
@@ -75,6 +80,8 @@ def available(name: str) -> bool:
 def interleaved(cases: dict, runs: int) -> dict:
     """Median seconds of each case, the cases run in turn ``runs`` times."""
     times: dict = {name: [] for name in cases}
+    for setup, code in cases.values():
+        run_once(code, setup)  # writes the .pyc files; not timed
     for i in range(runs):
         names = list(cases) if i % 2 == 0 else list(reversed(cases))
         for name in names:

@@ -241,4 +241,21 @@ def client_from_flags(ns: argparse.Namespace, endpoint: Optional[str] = None) ->
                         cert=(ns.cert, ns.key) if ns.cert else (), verify=verify,
                         timeout=ns.dial_timeout + ns.command_timeout,
                         username=username, password=password)
+    if username:
+        authenticate(client)
     return client
+
+
+class AuthenticationFailed(Exception):
+    """The credentials were refused (etcdctl: exit code 2, as for a client it cannot make)."""
+
+
+def authenticate(client: Any) -> None:
+    from etcd3 import errors
+
+    try:
+        client.auth()
+    except errors.ErrAuthNotEnabled:
+        pass  # etcdctl goes on without a token too
+    except errors.Etcd3APIError as e:
+        raise AuthenticationFailed(e.message or e.error) from None

@@ -122,6 +122,16 @@ def write_bytes_line(data: Optional[bytes], hex_mode: bool) -> None:
         out(text_of(data))
 
 
+def write_bytes(data: bytes) -> None:
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is not None:
+        buffer.write(data)
+        buffer.flush()
+    else:
+        sys.stdout.write(data.decode("utf-8", "surrogateescape"))
+
+
 def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """etcdctl's table (olekukonko/tablewriter): +---+ borders, centred upper-case header,
     cells aligned right (etcdctl sets ``SetAlignment(ALIGN_RIGHT)``)."""
@@ -195,8 +205,16 @@ class Printer:
 
     def get(self, resp: Any, value_only: bool = False) -> None:
         if self.fmt == "simple":
-            for kv in resp.kvs or ():
-                self.kv_simple(kv, value_only)
+            # one write for the whole answer (10,000 keys: no flush per line)
+            if self.hex:
+                lines = [(hex_prefixed(kv.key) + "\n").encode("ascii") + (hex_prefixed(kv.value) + "\n").encode(
+                    "ascii") if not value_only else (hex_prefixed(kv.value) + "\n").encode("ascii")
+                    for kv in resp.kvs or ()]
+            elif value_only:
+                lines = [(kv.value or b"") + b"\n" for kv in resp.kvs or ()]
+            else:
+                lines = [(kv.key or b"") + b"\n" + (kv.value or b"") + b"\n" for kv in resp.kvs or ()]
+            write_bytes(b"".join(lines))
         elif self.fmt == "json":
             self.json(resp)
         elif self.fmt == "fields":

@@ -1,0 +1,65 @@
+"""``etcd3 get --prefix`` of 10,000 keys against etcdctl 3.5.1's on the same server, and the start-up
+time of ``etcd3 version`` (fresh processes, interleaved, medians).
+
+    .venv/bin/python bench/bench_cli.py [--keys 10000] [--runs 7]
+
+Issue 12's targets: the get within 1.5x of etcdctl's time; ``etcd3 version`` under 150 ms.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from etcd3 import Client
+from etcd3.testing.server import EtcdServer, find_etcd
+
+
+def timed(command, **kwargs) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit("%s failed: %s" % (command, proc.stderr.decode()))
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keys", type=int, default=10000)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--version", default="3.5.1", help="etcd version of the server (etcdctl is 3.5.1)")
+    args = parser.parse_args()
+    etcdctl = str(find_etcd("3.5.1").parent / "etcdctl")
+    etcd3_cli = [str(Path(sys.executable).parent / "etcd3")]
+    if not os.path.exists(etcd3_cli[0]):
+        etcd3_cli = [sys.executable, "-m", "etcd3"]
+    with EtcdServer(version=args.version) as server:
+        client = Client(host=server.host, port=server.port)
+        value = b"v" * 100
+        for i in range(args.keys):
+            client.put(b"bench/%08d" % i, value)
+        client.close()
+        get = ["--endpoints", server.endpoint, "get", "bench/", "--prefix"]
+        go, py, go_json, py_json, version = [], [], [], [], []
+        for _ in range(args.runs):
+            go.append(timed([etcdctl] + get))
+            py.append(timed(etcd3_cli + get))
+            go_json.append(timed([etcdctl] + get + ["-w", "json"]))
+            py_json.append(timed(etcd3_cli + get + ["-w", "json"]))
+            version.append(timed(etcd3_cli + ["version"]))
+        rows = [("get --prefix (%d keys), simple" % args.keys, go, py),
+                ("get --prefix (%d keys), -w json" % args.keys, go_json, py_json)]
+        for name, go_times, py_times in rows:
+            g, p = statistics.median(go_times), statistics.median(py_times)
+            print("%-40s etcdctl %7.1f ms   etcd3 %7.1f ms   ratio %.2fx" % (name, g * 1e3, p * 1e3, p / g))
+        print("%-40s etcd3 %7.1f ms (median of %d)" % ("etcd3 version (start-up)", statistics.median(version) * 1e3,
+                                                       args.runs))
+
+
+if __name__ == "__main__":
+    main()

@@ -11,6 +11,7 @@ import warnings
 
 import pytest
 
+from etcd3.testing.pytest_plugin import etcd_proc_factory
 from etcd3.testing.server import EtcdServer, versions_from_env
 
 VERSIONS = versions_from_env()
@@ -25,13 +26,9 @@ def etcd_version(request) -> str:
     return request.param
 
 
-@pytest.fixture(scope="session")
-def etcd(etcd_version):
-    """One etcd server per version for the whole session (tests clean up after themselves)."""
-    server = EtcdServer(version=etcd_version)
-    server.start()
-    yield server
-    server.stop()
+# One etcd server per version for the whole session (tests clean up after themselves):
+# the pytest plugin's server (one harness for users and us), fetching a missing version
+etcd = etcd_proc_factory(version_fixture="etcd_version", fetch=True)
 
 
 @pytest.fixture

@@ -224,7 +224,8 @@ def resolve_binary(version: Optional[str], fetch: bool = False):
     return server.ensure_etcd(fetchable)
 
 
-def _binary_for(config: pytest.Config, version: Optional[str], binary: Optional[str]):
+def _binary_for(config: pytest.Config, version: Optional[str], binary: Optional[str],
+                fetch: Optional[bool] = None):
     from etcd3.testing import server
 
     if binary is not None:
@@ -233,10 +234,11 @@ def _binary_for(config: pytest.Config, version: Optional[str], binary: Optional[
             raise server.EtcdNotAvailable(f"etcd binary {binary} is not an executable file")
         server.binary_version(binary)  # "printed no version": not etcd
         return binary
+    allowed = config.stash[_FETCH] if fetch is None else fetch
     cache = config.stash[_BINARIES]
-    if version not in cache:
-        cache[version] = resolve_binary(version, config.stash[_FETCH])
-    return cache[version]
+    if (version, allowed) not in cache:
+        cache[version, allowed] = resolve_binary(version, allowed)
+    return cache[version, allowed]
 
 
 def _describe(what: str, exc: BaseException) -> str:
@@ -273,14 +275,18 @@ def etcd_proc_factory(version: Optional[str] = None, binary: Optional[str] = Non
                       tls: bool = False, client_cert_auth: bool = False, auth: bool = False,
                       root_password: str = "root", extra_args: Iterable[str] = (),
                       port: Optional[int] = None, host: str = "127.0.0.1",
-                      scope: str = "session") -> Callable:
+                      scope: str = "session", fetch: Optional[bool] = None,
+                      version_fixture: str = VERSION_FIXTURE) -> Callable:
     """A fixture running one etcd server (an :class:`~etcd3.testing.server.EtcdServer`).
 
     ``version`` / ``binary`` override the command line and ini; ``tls`` makes
     certificates on the fly (``server.tls``: a CertBundle); ``client_cert_auth``
     requires client certificates; ``auth`` enables authentication with the user
-    ``root`` (``root_password``); ``extra_args`` are more etcd flags.  The server
-    has ``client_options``: the keyword arguments of a Client of it.
+    ``root`` (``root_password``); ``extra_args`` are more etcd flags; ``fetch``
+    overrides ``--etcd-fetch``; ``version_fixture`` names the fixture that gives the
+    version when neither ``version`` nor ``binary`` is given (default: the run's
+    ``--etcd-version(s)``).  The server has ``client_options``: the keyword arguments
+    of a Client of it.
     """
     extra = list(extra_args)
     fixed = version is not None or binary is not None
@@ -293,13 +299,14 @@ def etcd_proc_factory(version: Optional[str] = None, binary: Optional[str] = Non
         if fixed:
             chosen_version, chosen_binary = version, binary
         else:
-            chosen_version, chosen_binary = deps[VERSION_FIXTURE], choice.binary
+            chosen_version = deps[version_fixture]
+            chosen_binary = choice.binary if version_fixture == VERSION_FIXTURE else None
         base = tmp_path_factory.mktemp("etcd")
         srv = None
         error = None
         try:
             try:
-                path = _binary_for(config, chosen_version, chosen_binary)
+                path = _binary_for(config, chosen_version, chosen_binary, fetch)
                 certs = harness.make_certs(base / "pki") if tls else None
                 srv = harness.EtcdServer(
                     binary=path, host=host, client_port=port, tls=certs,
@@ -327,7 +334,7 @@ def etcd_proc_factory(version: Optional[str] = None, binary: Optional[str] = Non
                 srv.stop()
             shutil.rmtree(base, ignore_errors=True)
 
-    names = ["request", "tmp_path_factory"] + ([] if fixed else [VERSION_FIXTURE])
+    names = ["request", "tmp_path_factory"] + ([] if fixed else [version_fixture])
     return pytest.fixture(scope=scope)(_with_args(etcd_proc_fixture, names))
 
 

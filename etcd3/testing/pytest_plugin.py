@@ -125,6 +125,15 @@ _FETCH = pytest.StashKey[bool]()
 _BINARIES = pytest.StashKey[dict]()
 
 
+def _choice(config: pytest.Config) -> _Choice:
+    try:
+        return config.stash[_CHOICE]
+    except KeyError:  # a factory's fixture used while the plugin itself is off
+        pytest.fail("the etcd fixtures need the etcd3 pytest plugin, which is disabled "
+                    "(-p no:etcd3 or PYTEST_DISABLE_PLUGIN_AUTOLOAD): add -p etcd3_pytest",
+                    pytrace=False)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if VERSION_FIXTURE not in metafunc.fixturenames:
         return
@@ -144,7 +153,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def etcd_matrix_version(request: pytest.FixtureRequest) -> Optional[str]:
     """The etcd version of this test run (None: any etcd found)."""
-    return getattr(request, "param", request.config.stash[_CHOICE].default_version)
+    return getattr(request, "param", _choice(request.config).default_version)
 
 
 # --------------------------------------------------------------------------- binaries
@@ -234,6 +243,7 @@ def _binary_for(config: pytest.Config, version: Optional[str], binary: Optional[
             raise server.EtcdNotAvailable(f"etcd binary {binary} is not an executable file")
         server.binary_version(binary)  # "printed no version": not etcd
         return binary
+    _choice(config)
     allowed = config.stash[_FETCH] if fetch is None else fetch
     cache = config.stash[_BINARIES]
     if (version, allowed) not in cache:
@@ -295,7 +305,7 @@ def etcd_proc_factory(version: Optional[str] = None, binary: Optional[str] = Non
         from etcd3.testing import server as harness
 
         config = request.config
-        choice = config.stash[_CHOICE]
+        choice = _choice(config)
         if fixed:
             chosen_version, chosen_binary = version, binary
         else:
@@ -495,7 +505,7 @@ def etcd_cluster_factory(size: int = 3, version: Optional[str] = None,
         if fixed:
             chosen_version, chosen_binary = version, binary
         else:
-            chosen_version, chosen_binary = deps[VERSION_FIXTURE], config.stash[_CHOICE].binary
+            chosen_version, chosen_binary = deps[VERSION_FIXTURE], _choice(config).binary
         base = tmp_path_factory.mktemp("etcd-cluster")
         cluster = None
         error = None

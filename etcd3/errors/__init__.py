@@ -10,8 +10,12 @@
     │       └── Etcd3WatchCanceled    the server canceled a watch (compact_revision)
     ├── Etcd3TransportError           no answer: names the endpoint
     │   ├── Etcd3ConnectionError      refused, reset, DNS
-    │   ├── Etcd3Timeout              connect or read timeout
-    │   └── Etcd3TLSError             handshake or certificate failure
+    │   ├── Etcd3Timeout              the call's deadline passed (connect, send, answer)
+    │   ├── Etcd3TLSError             handshake or certificate failure
+    │   └── Etcd3ProtocolError        an answer that is not what etcd sends (malformed
+    │                                 HTTP, not a JSON object, a field of the wrong
+    │                                 type, past max_response_size): names the endpoint
+    │                                 and keeps the first bytes seen
     ├── UnsupportedServerVersion      server too old for the library
     └── UnsupportedOperation          the RPC is not in the server's version
 

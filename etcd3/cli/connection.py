@@ -215,6 +215,31 @@ def _check_file(path: str, what: str) -> None:
         raise ConnectionFlagError("%s: open %s: no such file or directory" % (what, path))
 
 
+def check_tls_files(ns: argparse.Namespace, https: bool) -> None:
+    """Load the TLS files once before connecting, so that a bad one is named in the error
+    (etcdctl: a bad certificate or key is a bad argument, exit code 128)."""
+    if not (ns.cert or ns.cacert):
+        return
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if ns.cert:
+        try:
+            context.load_cert_chain(ns.cert, ns.key)
+        except (ssl.SSLError, OSError) as e:
+            raise ConnectionFlagError("cannot load the client certificate %s with key %s: %s"
+                                      % (ns.cert, ns.key, e)) from None
+    if ns.cacert and https:  # an http:// endpoint ignores --cacert, as etcdctl's does
+        try:
+            context.load_verify_locations(ns.cacert)
+        except (ssl.SSLError, OSError) as e:
+            raise CACertError("cannot load the CA bundle %s: %s" % (ns.cacert, e)) from None
+
+
+class CACertError(Exception):
+    """--cacert holds no certificate (etcdctl fails later, exit code 1)."""
+
+
 def client_from_flags(ns: argparse.Namespace, endpoint: Optional[str] = None) -> Any:
     """An ``etcd3.Client`` for the first endpoint of ``--endpoints`` (or ``endpoint``), with the
     TLS files, credentials and ``--command-timeout`` of ``ns``.  The server's version is asked
@@ -227,6 +252,7 @@ def client_from_flags(ns: argparse.Namespace, endpoint: Optional[str] = None) ->
         raise ConnectionFlagError("--cert and --key must be given together")
     tls = bool(ns.cacert or ns.cert or ns.insecure_skip_tls_verify or not ns.insecure_transport)
     protocol, host, port = split_endpoint(endpoint or endpoint_list(ns)[0], tls)
+    check_tls_files(ns, protocol == "https")
     verify: Any = None
     if protocol == "https":
         verify = False if ns.insecure_skip_tls_verify else (ns.cacert or True)

@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any, Callable, Dict, List, Optional
 
-from .connection import (AuthenticationFailed, ConnectionFlagError, add_connection_flags, bool_flag_argv, connection_bool_flags,
+from .connection import (AuthenticationFailed, CACertError, ConnectionFlagError, add_connection_flags, bool_flag_argv, connection_bool_flags,
                          env_name)
 
 EXIT_SUCCESS = 0
@@ -200,6 +200,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             traceback.print_exc()
         sys.stderr.write("Error: %s\n" % e)
         return e.code
+    except CACertError as e:
+        sys.stderr.write("Error: %s\n" % e)
+        return EXIT_ERROR
     except AuthenticationFailed as e:
         sys.stderr.write("Error: %s\n" % e)
         return EXIT_BAD_CONNECTION

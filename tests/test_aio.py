@@ -82,6 +82,7 @@ def test_unreachable_server_is_a_clear_error(etcd):
     assert "127.0.0.1" in run(go())
 
 
+@pytest.mark.etcd_versions("oldest", "newest")
 def test_eight_tasks_count_to_800_under_one_lock(etcd):
     async def worker(client, n, records):
         lock = client.Lock("aio-counter", lock_ttl=10)
@@ -110,6 +111,7 @@ def assert_no_overlap(records):
         assert earlier[2] <= later[1], "holders overlapped: %r and %r" % (earlier, later)
 
 
+@pytest.mark.etcd_versions("oldest", "newest")
 def test_sync_and_async_processes_share_one_lock(etcd):
     """Two processes, one with Client and one with AioClient, take turns on one lock."""
     with Client(host=etcd.host, port=etcd.port) as client:
@@ -140,6 +142,7 @@ def test_sync_and_async_processes_share_one_lock(etcd):
     assert_no_overlap(records)
 
 
+@pytest.mark.etcd_versions("oldest", "newest")
 def test_watch_resume_after_kill9_loses_nothing(fresh_etcd):
     """A writer process puts 1,000 keys while etcd is killed with SIGKILL and restarted:
     every AioWatcher (two on one client, one on another) gets each event once, in order."""

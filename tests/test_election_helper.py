@@ -17,6 +17,8 @@ from helpers import Background, wait_for
 from etcd3 import errors
 from etcd3.stateful.election import EtcdElectionTimeout, NotLeader
 
+pytestmark = pytest.mark.etcd_versions("oldest", "newest")  # heavy; the same on every version
+
 WORKER = Path(__file__).resolve().with_name("election_worker.py")
 
 

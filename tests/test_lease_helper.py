@@ -10,6 +10,8 @@ import pytest
 
 from conftest import make_client
 
+pytestmark = pytest.mark.etcd_versions("oldest", "newest")  # heavy; the same on every version
+
 
 def wait_until(predicate, timeout, interval=0.05, message="condition"):
     """Poll ``predicate`` until truthy (returns the time it took) or fail at the deadline."""

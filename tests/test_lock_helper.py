@@ -14,6 +14,8 @@ from helpers import Background, wait_for
 from lock_worker import COUNTER_KEY, WorkerProcess
 from etcd3.stateful.lock import EtcdLockAcquireTimeout, EtcdLockError
 
+pytestmark = pytest.mark.etcd_versions("oldest", "newest")  # heavy; same KV and lease calls everywhere
+
 
 # --------------------------------------------------------------------------- helpers
 

@@ -170,6 +170,7 @@ for name in sys.argv[3].split(","):
 """
 
 
+@pytest.mark.etcd_versions("oldest", "3.4.23", "newest")  # a version per minor
 def test_signatures_side_by_side_with_0_1_6(etcd3_016_python, etcd, tmp_path):
     """The released etcd3-py 0.1.6 and ours print the same signatures (keyword-only
     fields of newer etcd versions left out)."""

@@ -24,6 +24,8 @@ from etcd3.stateful.lock import DEFAULT_LOCK_TTL, EtcdLockAcquireTimeout, EtcdLo
 from helpers import Background, wait_for
 from lock_worker import COUNTER_KEY, WorkerProcess
 
+pytestmark = pytest.mark.etcd_versions("oldest", "newest")  # heavy; same KV and lease calls everywhere
+
 HOSTNAME = socket.gethostname()
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.etcd_versions("oldest", "3.4.23", "newest")  # a version per minor
+
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 REPO = PROGRAMS.parents[2]
 # programs that turn auth on or compact the store

@@ -117,6 +117,17 @@ def env_name(flag: str) -> str:
     return "ETCDCTL_" + flag.lstrip("-").upper().replace("-", "_")
 
 
+class JoinEndpoints(argparse.Action):
+    """``--endpoints`` given again adds endpoints (pflag's string slice), replacing the default."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        given = getattr(namespace, "_endpoints_given", False)
+        current = getattr(namespace, self.dest, None)
+        joined = "%s,%s" % (current, values) if given and current else values
+        setattr(namespace, self.dest, joined)
+        namespace._endpoints_given = True
+
+
 def add_connection_flags(parser: argparse.ArgumentParser, *, suppress_defaults: bool = False) -> None:
     """Add etcdctl's connection flags to ``parser``; defaults come from ``ETCDCTL_<FLAG>``
     environment variables (a flag on the command line wins), then etcdctl's defaults.
@@ -129,6 +140,7 @@ def add_connection_flags(parser: argparse.ArgumentParser, *, suppress_defaults: 
                 add_bool_flag(group, flag, dest, argparse.SUPPRESS, argparse.SUPPRESS)
             else:
                 group.add_argument(flag, dest=dest, default=argparse.SUPPRESS,
+                                   action=JoinEndpoints if flag == "--endpoints" else "store",
                                    type=parse_duration if kind == "duration" else str, help=argparse.SUPPRESS)
         return
     for flag, dest, kind, default, help_text in CONNECTION_FLAGS:
@@ -150,6 +162,9 @@ def add_connection_flags(parser: argparse.ArgumentParser, *, suppress_defaults: 
                     raise ConnectionFlagError("%s (from %s)" % (e, env_name(flag))) from None
                 group.add_argument(flag, dest=dest, default=value, type=parse_duration, metavar="DURATION",
                                    help="%s (default %s)" % (help_text, default))
+            elif flag == "--endpoints":
+                group.add_argument(flag, dest=dest, default=text, metavar="ENDPOINTS", action=JoinEndpoints,
+                                   help=help_text)
             else:
                 group.add_argument(flag, dest=dest, default=text, metavar=dest.upper(), help=help_text)
 

@@ -234,6 +234,9 @@ def run(argv: List[str]) -> int:
 
     argv = bool_flag_argv(argv, connection_bool_flags() + ["--hex"] + VERB_BOOL_FLAGS)
     verb = find_verb(argv)
+    if not argv:  # etcdctl with nothing to do prints its help and succeeds
+        build_parser(None).print_help()
+        return EXIT_SUCCESS
     exec_command: List[str] = []
     if verb in ("watch", "lock") and "--" in argv:  # the command to run, kept out of argparse's way
         cut = argv.index("--")

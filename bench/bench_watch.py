@@ -92,7 +92,8 @@ def scale_writer_main(host: str, port: int, n: int, batch: int, threads: int) ->
                 client.put("%s%d" % (SCALE_PREFIX, chunk[0]), "v")
             else:
                 txn = client.Txn()
-                txn.success(*[txn.put("%s%d" % (SCALE_PREFIX, i), "v") for i in chunk])
+                for i in chunk:
+                    txn.success(txn.put("%s%d" % (SCALE_PREFIX, i), "v"))
                 txn.commit()
         client.close()
 

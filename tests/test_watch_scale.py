@@ -10,7 +10,8 @@ import threading
 
 import pytest
 
-from etcd3 import AioClient
+from etcd3 import AioClient, Client
+from etcd3.testing.server import EtcdServer
 from helpers import wait_for
 
 pytestmark = pytest.mark.etcd_versions("oldest", "newest")
@@ -18,6 +19,29 @@ pytestmark = pytest.mark.etcd_versions("oldest", "newest")
 WATCHERS = 300
 PUTS = 20
 WAIT = 20.0
+
+
+@pytest.fixture(scope="module")
+def etcd(etcd_version):
+    """A server of this module's own: hundreds of watches cancelled at once and their
+    stream closed can leave etcd 3.3's watcher gauge off by one (other modules read it)."""
+    server = EtcdServer(version=etcd_version)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def clients(etcd):
+    made = []
+
+    def make():
+        made.append(Client(host=etcd.host, port=etcd.port))
+        return made[-1]
+
+    yield make
+    for c in made:
+        c.close()
 
 
 class Seen:
@@ -178,7 +202,7 @@ def test_aio_many_daemon_watchers_need_no_thread_nor_task_each(etcd):
                 seen.append(got)
             # the watch stream's task only (and the put's, if any, while it runs)
             assert len(asyncio.all_tasks()) - tasks_before <= 2
-            assert threading.active_count() == threads_before
+            assert threading.active_count() <= threads_before  # (earlier tests' idle threads may end)
             for i in range(PUTS):
                 await client.put("scale/aio/k%d" % (i % 3), "v%d" % i)
             want = expected("v", PUTS)

@@ -35,7 +35,8 @@ from ..transport.streams import AioBackgroundStream, BackgroundStream
 from ..utils import key_range
 
 __all__ = ["Event", "KeyValue", "EventType", "OnceTimeout", "WatchEvent", "WatchHub", "WatchState", "WatchStream",
-           "AioWatchStream", "WatchConnection", "Watcher", "AioWatcher", "watch_create_fields"]
+           "AioWatchStream", "WatchConnection", "Watcher", "AioWatcher", "watch_create_fields", "DaemonHandle",
+           "CallbackDispatcher", "AioCallbackDispatcher"]
 
 log = logging.getLogger("etcd3.watch")
 
@@ -556,13 +557,27 @@ class _EventQueue:
     thread a blocking ``get`` needs to wait on is made only when one waits; ``on_put``
     (the daemon handle's wake-up) is called after every put."""
 
-    __slots__ = ("_items", "_lock", "_waiter", "on_put")  # on_put: the DaemonHandle to wake
+    __slots__ = ("_items", "_lock", "_waiter", "on_put", "watcher", "created")  # on_put: the DaemonHandle to wake
 
-    def __init__(self) -> None:
+    def __init__(self, watcher: Any = None, created: Any = None) -> None:
         self._items: List[Any] = []
         self._lock = threading.Lock()
         self._waiter: Optional[threading.Event] = None
         self.on_put: Any = None
+        self.watcher, self.created = watcher, created
+
+    # the queue is also its watch's sink in the hub (one object less per watcher)
+    def __call__(self, kind: str, payload: Any) -> None:
+        """What the hub hands this run of the watcher (the reader's side: never blocks)."""
+        if kind == CREATED:
+            self.watcher._take(kind, payload, None)  # set by the time runDaemon() or 'with' returns
+        if kind != EVENTS and kind != PROGRESS:
+            self.created.set()  # created, or refused: the creation is settled
+        self.put_nowait((kind, payload))
+
+    def append(self, error: BaseException) -> None:
+        """Where the hub records the stream's failures: the watcher's ``errors``, made on first use."""
+        self.watcher.errors.append(error)
 
     def put_nowait(self, item: Any) -> None:
         with self._lock:
@@ -634,18 +649,20 @@ class _AioEventQueue(_EventQueue):
 class _Flag:
     """A one-way flag (set once, waited for) that costs one lock: held until set."""
 
-    __slots__ = ("_held", "_is_set")
+    __slots__ = ("_held", "_is_set")  # _held: None once set
 
     def __init__(self) -> None:
-        self._held = threading.Lock()
+        self._held: Optional[Any] = threading.Lock()
         self._held.acquire()
         self._is_set = False
 
     def set(self) -> None:
-        if not self._is_set:
+        held = self._held
+        if not self._is_set and held is not None:
             self._is_set = True
+            self._held = None  # (the waiters hold it while they need it)
             try:
-                self._held.release()
+                held.release()
             except RuntimeError:  # set twice at the same time: released already
                 pass
 
@@ -653,10 +670,11 @@ class _Flag:
         return self._is_set
 
     def wait(self, timeout: Optional[float] = None) -> bool:
-        if self._is_set:
+        held = self._held
+        if self._is_set or held is None:
             return True
-        if self._held.acquire(timeout=-1 if timeout is None else timeout):
-            self._held.release()  # for the next waiter
+        if held.acquire(timeout=-1 if timeout is None else timeout):
+            held.release()  # for the next waiter
         return self._is_set
 
 
@@ -677,33 +695,21 @@ class _AioFlag:
     def is_set(self) -> bool:
         return self._is_set
 
+    def future(self) -> "asyncio.Future[None]":
+        """A future done once set (a cancelled one, left by a timed-out wait, is replaced)."""
+        waiter = self._waiter
+        if waiter is None or waiter.cancelled():
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            if self._is_set:
+                waiter.set_result(None)
+        return waiter
+
     async def wait(self) -> bool:
         if not self._is_set:
-            if self._waiter is None:
-                self._waiter = asyncio.get_running_loop().create_future()
-            await asyncio.shield(self._waiter)
+            await asyncio.shield(self.future())
         return True
 
 
-class _Sink:
-    """Where the hub hands one run of a watcher what comes for it (the reader's side:
-    never blocks), and records the stream's failures (in the watcher's ``errors``,
-    made on first use)."""
-
-    __slots__ = ("watcher", "run_queue", "created")
-
-    def __init__(self, watcher: "Watcher", run_queue: Any, created: Any) -> None:
-        self.watcher, self.run_queue, self.created = watcher, run_queue, created
-
-    def __call__(self, kind: str, payload: Any) -> None:
-        if kind == CREATED:
-            self.watcher._take(kind, payload, None)  # set by the time runDaemon() or 'with' returns
-        if kind != EVENTS and kind != PROGRESS:
-            self.created.set()  # created, or refused: the creation is settled
-        self.run_queue.put_nowait((kind, payload))
-
-    def append(self, error: BaseException) -> None:
-        self.watcher.errors.append(error)
 
 
 class DaemonHandle:
@@ -888,12 +894,6 @@ class CallbackDispatcher:
         workers.append(worker)
         threading.Thread(target=worker.run, name="etcd3-watch-callbacks", daemon=True).start()
 
-    def _after_fork_in_child(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._ready.clear()
-        self._workers = []
-        self._idle = 0
-
 
 class _DispatchWorker:
     __slots__ = ("dispatcher", "busy_since")
@@ -992,9 +992,6 @@ class AioCallbackDispatcher:
             handle.again = False
             self.schedule(handle)
 
-    def _after_fork_in_child(self) -> None:
-        return None
-
 
 class Watcher:
     """Watch a key, a range or a prefix, and call back on events (etcd3-py 0.1.6's API).
@@ -1070,11 +1067,11 @@ class Watcher:
 
     def _after_fork_in_child(self) -> None:
         # the watch is the parent's and goes on there.  Here the watcher is idle (its daemon
-        # dispatch is gone with the parent's threads): run again, it makes a watch of the child's own that starts after
-        # the events it took, the ones received but not handed out coming first
+        # dispatch is gone with the parent's threads): run again, it makes a watch of the
+        # child's own that starts after the events it took, the ones received but not handed out coming first
         self._lock = threading.Lock()
         state, run_queue = self._state, self._queue
-        pending = self._pending
+        pending = list(self._pending)
         # read the queue's items directly: its lock may have been held by a parent thread
         for kind, payload in run_queue.snapshot() if run_queue is not None else ():
             if kind == EVENTS:
@@ -1091,7 +1088,7 @@ class Watcher:
         self._resume_revision: Optional[int] = None
         # events received but not handed out yet (the rest of a batch when watch_once found
         # its event, or what was queued when the watcher stopped): handed out first next time
-        self._pending: List[Event] = []
+        self._pending: Any = ()  # a list when events are kept (one list less per idle watcher)
         self._state: Optional[WatchState] = None
         self._queue: Any = None  # made by _start, with the flag _created
         self._created: Any = None
@@ -1099,8 +1096,8 @@ class Watcher:
         self._generation = 0  # bumped by stop(): a loop of an older generation ends
         self._daemon: Optional[DaemonHandle] = None  # the dispatch of runDaemon()
 
-    def _new_queue(self) -> Any:
-        return _EventQueue()
+    def _new_queue(self, created: Any) -> Any:
+        return _EventQueue(self, created)
 
     def _new_flag(self) -> Any:
         return _Flag()
@@ -1188,7 +1185,7 @@ class Watcher:
         """Forget the revisions: the next run watches from now."""
         with self._lock:
             self.start_revision = self.revision = self._resume_revision = None
-            self._pending.clear()
+            self._pending = ()
 
     def set_default_timeout(self, timeout: Optional[float]) -> None:
         """The timeout of ``watch_once`` when none is given."""
@@ -1221,12 +1218,11 @@ class Watcher:
         with self._lock:
             if self.watching:
                 return
-            run_queue, created = self._new_queue(), self._new_flag()
+            created = self._new_flag()
+            run_queue = self._new_queue(created)
             self._queue, self._created = run_queue, created
             self.error = None
-
-            sink = _Sink(self, run_queue, created)
-            self._state = self._stream().add(self._create_request(), sink, self.max_retries, sink)
+            self._state = self._stream().add(self._create_request(), run_queue, self.max_retries, run_queue)
 
     def _claim(self, need_callbacks: bool) -> object:
         """Become the one loop taking this watcher's events (a token for ``_release``)."""
@@ -1245,13 +1241,13 @@ class Watcher:
 
     def _take_pending(self) -> Deque[Event]:
         with self._lock:
-            pending, self._pending = self._pending, []
+            pending, self._pending = self._pending, ()
         return collections.deque(pending)
 
     def _push_back(self, batch: Deque[Event]) -> None:
         """Events taken but not handed out go back to the front of the pending ones."""
         with self._lock:
-            self._pending[:0] = batch
+            self._pending = [*batch, *self._pending]
 
     def _remember(self, state: Optional[WatchState]) -> None:
         if state is not None and state.next_revision:
@@ -1304,7 +1300,8 @@ class Watcher:
                 left.extend(payload)
         run_queue.put_nowait((ENDED, None))  # for a loop blocked on the queue
         with self._lock:
-            self._pending.extend(left)
+            if left:
+                self._pending = [*self._pending, *left]
             self._remember(state)
 
     def _wait_time(self, timeout: Optional[float], deadline: Optional[float]) -> Optional[float]:
@@ -1467,8 +1464,8 @@ class AioWatcher(Watcher):
     """The Watcher of the async client: ``await``/``async for`` where the sync one
     blocks; callbacks run in the event loop."""
 
-    def _new_queue(self) -> Any:
-        return _AioEventQueue()
+    def _new_queue(self, created: Any) -> Any:
+        return _AioEventQueue(self, created)
 
     def _new_flag(self) -> Any:
         return _AioFlag()
@@ -1536,8 +1533,12 @@ class AioWatcher(Watcher):
         await self._dispatch_loop(self._claim(True))
 
     async def _wait_created(self, timeout: float) -> None:  # type: ignore[override]
+        created = self._created
+        if created.is_set():
+            return
         try:
-            await asyncio.wait_for(self._created.wait(), timeout)
+            # on a future, wait_for makes no task (thousands of runDaemon() calls in a row)
+            await asyncio.wait_for(created.future(), timeout)
         except asyncio.TimeoutError:
             if self.error is None and self.watching:
                 raise errors.Etcd3Timeout("the watch was not created within %ss" % timeout,

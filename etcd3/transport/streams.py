@@ -25,6 +25,7 @@ __all__ = ["StreamPolicy", "BackgroundStream", "AioBackgroundStream"]
 log = logging.getLogger("etcd3.streams")
 
 REAUTH, RETRY, REFUSED = "reauth", "retry", "refused"
+RESOURCE_EXHAUSTED = 8  # the gRPC code
 
 
 class StreamPolicy:
@@ -89,6 +90,10 @@ class StreamPolicy:
     def _classify(self, error: BaseException) -> str:
         if isinstance(error, errors.ErrInvalidAuthToken) and self.client.username and self.client.password:
             return REAUTH
+        if isinstance(error, errors.Etcd3APIError) and error.code == RESOURCE_EXHAUSTED:
+            # an answer larger than the gateway relays (3.3's takes 4 MiB): opened again, the
+            # stream resumes where it was and the same answer comes again, for ever
+            return REFUSED
         if isinstance(error, errors.Etcd3APIError) and not isinstance(
                 error, (errors.Etcd3StreamError, errors.Unavailable)):
             return REFUSED

@@ -7,7 +7,7 @@ from typing import Any
 
 from .connection import add_bool_flag
 from .kv import prefix_end, to_bytes
-from .main import EXIT_ERROR, CliError, bad_args
+from .main import bad_args
 from .printers import out
 
 
@@ -239,5 +239,3 @@ def cmd_role_revoke(ns: argparse.Namespace, client: Any) -> int:
         out("Permission of key %s is revoked from role %s" % (key, role))
     return 0
 
-
-__all__ = ["register", "EXIT_ERROR", "CliError"]

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, List, Optional, Tuple
+from typing import Any
 
 from .connection import add_bool_flag
-from .main import EXIT_BAD_FEATURE, EXIT_ERROR, CliError, bad_args
+from .main import EXIT_BAD_FEATURE, CliError, bad_args
 
 
 def register(name: str, sub: argparse.ArgumentParser) -> None:
@@ -245,6 +245,3 @@ def cmd_txn(ns: argparse.Namespace, client: Any) -> int:
 
     return txn_grammar.run_txn(ns, client)
 
-
-__all__ = ["register", "prefix_end", "get_request", "del_request", "EXIT_ERROR"]
-_unused: Tuple[Optional[List[Any]], ...] = ()

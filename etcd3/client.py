@@ -11,7 +11,7 @@ import time
 import ssl
 import threading
 import warnings
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import requests
 import requests.adapters
@@ -24,6 +24,7 @@ from .core import _incomplete as incomplete_json
 from .transport.duplex import DEFAULT_MAX_RESPONSE_SIZE, check_max_response_size, ssl_context, too_large
 from .transport import forksafe
 from .transport.http_pool import ConnectionPool
+from .transport.endpoints import Endpoint, StaleAnswer
 from .stateful.lock import WaitForChange
 from .stateful.watch import Watcher
 from .spec import Operation
@@ -192,8 +193,15 @@ class Client(BaseClient):
                  password: Optional[str] = None, token: Optional[str] = None,
                  max_retries: Union[int, urllib3.Retry] = 0,
                  server_version: str = "3.3.0", cluster_version: str = "3.3.0", *,
-                 max_response_size: Optional[int] = DEFAULT_MAX_RESPONSE_SIZE) -> None:
+                 max_response_size: Optional[int] = DEFAULT_MAX_RESPONSE_SIZE,
+                 endpoints: Optional[Sequence[Union[str, Tuple[str, int]]]] = None) -> None:
         """
+        :param endpoints: the members of a cluster: URLs (``http://10.0.0.1:2379``) or
+            ``host:port`` (with ``protocol``); then ``host``/``port`` are ignored.  Calls
+            move between the members by etcd's Go client's rules (see
+            ``etcd3.transport.endpoints``): a repeatable RPC (range, lease_grant, status,
+            ...) goes to the next member on a failure, within ``timeout``; a write is sent
+            again only if it provably never left the client.
         :param timeout: seconds one call may take in all: connecting, sending and reading
             the whole answer (None: 30 s for unary calls).  For a stream (``snapshot``,
             ``watch_create``, ``call_rpc(stream=True)``) it bounds each wait for the next
@@ -216,7 +224,10 @@ class Client(BaseClient):
         super().__init__(host=host, port=port, protocol=protocol, cert=cert, verify=verify, timeout=timeout,
                          headers=headers, user_agent=user_agent, pool_size=pool_size, username=username,
                          password=password, token=token, server_version=server_version,
-                         cluster_version=cluster_version)
+                         cluster_version=cluster_version, endpoints=endpoints)
+        if self._selector is not None:
+            self._pools: Dict[str, ConnectionPool] = {}
+            self._send = self._send_failover  # type: ignore[method-assign]
         self.max_retries = max_retries
         self.max_response_size = max_response_size
         # requests carries the server streams and call_rpc(raw=True), and is there for code
@@ -304,8 +315,8 @@ class Client(BaseClient):
 
     _cached_pool: Any = None
 
-    def _urlopen(self, request: Request, path: str, timeout: urllib3.Timeout) -> Any:
-        return self._pool().urlopen(
+    def _urlopen(self, request: Request, path: str, timeout: urllib3.Timeout, pool: Any = None) -> Any:
+        return (pool or self._pool()).urlopen(
             request.method, path, body=request.body, headers=request.headers, retries=self._retries,
             timeout=timeout, redirect=False, assert_same_host=False,
             preload_content=not request.stream, decode_content=True)
@@ -344,18 +355,89 @@ class Client(BaseClient):
         pool = self._connection_pool
         if pool is not None:
             return pool
-
-        def make() -> ConnectionPool:
-            context = ssl_context(self.verify, self.cert) if self.protocol == "https" else None
-            if isinstance(self.max_retries, urllib3.Retry):
-                return RetryingConnectionPool(self.baseurl, self.host, self.port, context, self.pool_size,
-                                              CONNECT_TIMEOUT, self.max_retries)
-            return ConnectionPool(self.baseurl, self.host, self.port, context, self.pool_size, CONNECT_TIMEOUT,
-                                  self.max_retries)
-
-        pool = self._made_once("_connection_pool", make)
+        pool = self._made_once("_connection_pool", lambda: self._make_pool(self.baseurl, self.host, self.port,
+                                                                           self.protocol))
         pool.max_response_size = self._max_response_size
         return pool
+
+    def _make_pool(self, url: str, host: str, port: int, protocol: str) -> ConnectionPool:
+        context = ssl_context(self.verify, self.cert) if protocol == "https" else None
+        if isinstance(self.max_retries, urllib3.Retry):
+            return RetryingConnectionPool(url, host, port, context, self.pool_size, CONNECT_TIMEOUT,
+                                          self.max_retries)
+        return ConnectionPool(url, host, port, context, self.pool_size, CONNECT_TIMEOUT, self.max_retries)
+
+    def _pool_of(self, endpoint: Endpoint) -> ConnectionPool:
+        """The unary connections to one member of a cluster."""
+        pool = self._pools.get(endpoint.url)
+        if pool is None:
+            with self._auth_lock:
+                pool = self._pools.get(endpoint.url)
+                if pool is None:
+                    pool = self._pools[endpoint.url] = self._make_pool(endpoint.url, endpoint.host, endpoint.port,
+                                                                       endpoint.protocol)
+        pool.max_response_size = self._max_response_size
+        return pool
+
+    def _endpoint_changed(self) -> None:
+        self._cached_pool = None  # requests' pool of the endpoint used before
+        pools = getattr(self, "_pools", None)
+        if pools is not None:
+            self._connection_pool = pools.get(self._current_url)
+
+    def _send_failover(self, request: Request) -> Response:
+        """``_send`` of a cluster client: each try on a member, moving between them by the
+        rules of ``transport.endpoints`` (written once, run here and by AioClient)."""
+        selector = self._selector
+        assert selector is not None
+        if request.pinned:
+            endpoint = _endpoint_of(selector, request.url)
+            return self._send_to(request, endpoint, request.timeout or self.timeout or DEFAULT_TIMEOUT)
+        seconds = request.timeout or self.timeout or DEFAULT_TIMEOUT
+        attempts = selector.attempts(request.idempotent, None if seconds == NO_TIMEOUT else seconds)
+        while True:
+            endpoint = attempts.endpoint
+            self._follow(endpoint)
+            budget = attempts.try_timeout()
+            try:
+                if budget is not None and budget <= 0:
+                    raise errors.Etcd3Timeout("no time left", endpoint.url)
+                response = self._send_to(request, endpoint, NO_TIMEOUT if budget is None else budget)
+            except errors.Etcd3TransportError as error:
+                pause = attempts.failed(error)
+                if pause is None:
+                    self._follow(attempts.endpoint)
+                    raise attempts.error() from error
+            else:
+                reason = None if request.stream else attempts.answered(response.status, response.body)
+                if reason is None:
+                    return response
+                pause = attempts.failed(reason)
+                if pause is None:
+                    self._follow(attempts.endpoint)
+                    if isinstance(reason, StaleAnswer):
+                        raise attempts.error() from reason
+                    return response  # Unavailable as the member said it (ErrNoLeader, ...)
+            if pause:
+                time.sleep(pause)
+
+    def _send_to(self, request: Request, endpoint: Endpoint, seconds: float) -> Response:
+        """One try of ``request`` on one member within ``seconds``."""
+        if not request.stream:
+            read = None if seconds == NO_TIMEOUT else seconds
+            response = self._pool_of(endpoint).send(request, self._path_of(request), read,
+                                                    min(seconds, CONNECT_TIMEOUT))
+            if request.raw:
+                response.raw = _urllib3_response(response)
+            return response
+        return Client._send(self, request, self._stream_pool(endpoint.url))
+
+    def _stream_pool(self, url: str) -> Any:
+        """requests' pool of one member (streams of a cluster client)."""
+        adapter = self.session.get_adapter(url + "/")
+        prepared = requests.Request("GET", url + "/").prepare()
+        verify = self.session.verify if url.startswith("https") else False
+        return adapter.get_connection_with_tls_context(prepared, verify, cert=self.session.cert)
 
     _connection_pool: Optional[ConnectionPool] = None
 
@@ -372,7 +454,7 @@ class Client(BaseClient):
 
     _max_response_size: Optional[int] = DEFAULT_MAX_RESPONSE_SIZE
 
-    def _send(self, request: Request) -> Response:
+    def _send(self, request: Request, stream_pool: Any = None) -> Response:
         seconds = request.timeout or self.timeout or DEFAULT_TIMEOUT
         if request.stream:
             # a stream waits for its answers as long as it takes, unless the call or the client
@@ -396,9 +478,9 @@ class Client(BaseClient):
                 # verify=False already warned once (Etcd3Warning): not once per request
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-                    resp = self._urlopen(request, path, timeout)
+                    resp = self._urlopen(request, path, timeout, stream_pool)
             else:
-                resp = self._urlopen(request, path, timeout)
+                resp = self._urlopen(request, path, timeout, stream_pool)
         except urllib3.exceptions.MaxRetryError as e:
             raise _transport_error(e.reason or e, self.baseurl, seconds) from e
         except (urllib3.exceptions.HTTPError, OSError) as e:
@@ -461,6 +543,8 @@ class Client(BaseClient):
         self._cached_pool = None
         if self._connection_pool is not None:
             self._connection_pool.close()
+        for pool in getattr(self, "_pools", {}).values():
+            pool.close()
         self.session.close()
 
 
@@ -495,6 +579,14 @@ class RetryingConnectionPool(ConnectionPool):
                 if deadline is not None and time.monotonic() + pause >= deadline:
                     raise failure from None  # the call's time is up before the next attempt
                 time.sleep(pause)
+
+
+def _endpoint_of(selector: Any, url: str) -> Endpoint:
+    """The member of a pinned request's URL."""
+    for endpoint in selector.endpoints:
+        if url.startswith(endpoint.url + "/"):
+            return endpoint
+    raise ValueError("%r is not on an endpoint of the client" % url)
 
 
 def _urllib3_response(response: Response) -> urllib3.HTTPResponse:

@@ -31,6 +31,8 @@ class Request:
     idempotent: bool = False
     # the caller wants the transport's own response object (``call_rpc(raw=True)``)
     raw: bool = False
+    # sent to the member of ``url`` only, never moved to another (endpoint_status)
+    pinned: bool = False
 
 
 @dataclass

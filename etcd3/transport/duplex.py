@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 from ..errors import Etcd3ConnectionError, Etcd3ProtocolError, Etcd3TLSError, Etcd3Timeout, Etcd3TransportError
 
 __all__ = ["ResponseParser", "DuplexStream", "AioDuplexStream", "request_head", "request_bytes", "header_lines",
-           "UnaryRequestWriter", "AnswerLost", "may_send_again", "connect_failure", "open_socket", "encode_chunk",
+           "UnaryRequestWriter", "AnswerLost", "may_send_again", "may_send_elsewhere", "connect_failure", "open_socket", "encode_chunk",
            "LAST_CHUNK", "DEFAULT_MAX_RESPONSE_SIZE", "check_max_response_size", "too_large"]
 
 LAST_CHUNK = b"0\r\n\r\n"
@@ -106,6 +106,15 @@ def may_send_again(reused: bool, lost: AnswerLost, idempotent: bool) -> bool:
     closed while it was idle), with nothing of the answer in, and if sending it twice
     is harmless."""
     return reused and not lost.answered and idempotent
+
+
+def may_send_elsewhere(error: BaseException, repeatable: bool) -> bool:
+    """Whether a request that failed with ``error`` on one member may go to another: a
+    repeatable one always (etcd's Go client's rule: reads and the like), any other only
+    when it provably never left the client: its connection could not be made
+    (refused, timed out, TLS handshake failed; see ``connect_failure``), so nothing of
+    it was written.  A write is never applied twice."""
+    return repeatable or getattr(error, "unsent", False)
 
 
 def header_lines(headers: Dict[str, str]) -> bytes:
@@ -265,14 +274,19 @@ class ResponseParser:
 
 
 def connect_failure(error: BaseException, endpoint: str, seconds: float) -> Etcd3TransportError:
-    """The clients' error for a connection that could not be made: TLS, time or refusal."""
+    """The clients' error for a connection that could not be made: TLS, time or refusal.
+    Its ``unsent`` is True: no byte of a request went out (see ``may_send_elsewhere``)."""
+    failure: Etcd3TransportError
     if isinstance(error, ssl.SSLError):
-        return Etcd3TLSError("TLS failure: %s" % error, endpoint, error)
-    if isinstance(error, (socket.timeout, asyncio.TimeoutError)):
+        failure = Etcd3TLSError("TLS failure: %s" % error, endpoint, error)
+    elif isinstance(error, (socket.timeout, asyncio.TimeoutError)):
         late_resolver = str(error).startswith("resolving ")  # see _resolve_within
-        return Etcd3Timeout(str(error) if late_resolver else "connecting timed out after %.3gs" % seconds,
-                            endpoint, error)
-    return Etcd3ConnectionError("connection failed: %s" % error, endpoint, error)
+        failure = Etcd3Timeout(str(error) if late_resolver else "connecting timed out after %.3gs" % seconds,
+                               endpoint, error)
+    else:
+        failure = Etcd3ConnectionError("connection failed: %s" % error, endpoint, error)
+    failure.unsent = True  # type: ignore[attr-defined]
+    return failure
 
 
 def _resolve_within(host: str, port: int, seconds: float) -> list:

@@ -79,10 +79,14 @@ class StreamPolicy:
     def _connection_args(self) -> Tuple[str, str, int, Any]:
         client = self.client
         context = ssl_context(client.verify, client.cert) if client.protocol == "https" else None
+        self._endpoint_used = client.baseurl  # a cluster client moves from it if the stream breaks
         return client.baseurl, client.host, client.port, context
 
+    _endpoint_used = ""
+
     def _headers(self) -> Dict[str, str]:
-        return self.client._rpc_request(self.op.path, b"", stream=True).headers
+        return self.client._rpc_request(self.op.path, b"", stream=True,
+                                        headers=self.client._stream_headers()).headers
 
     def _needs_token(self) -> bool:
         return bool(self.client.username and self.client.password and not self.client.token)
@@ -100,6 +104,7 @@ class StreamPolicy:
         if not isinstance(error, (Etcd3TransportError, errors.Etcd3APIError)):
             log.error("%s stream to %s failed unexpectedly; reconnecting", self.NAME, self.client.baseurl,
                       exc_info=error)
+        self.client._stream_broke(self._endpoint_used)  # a cluster client's next try: the next member
         return RETRY
 
     def _attempts_after(self, attempts: int, opened_at: Optional[float]) -> int:

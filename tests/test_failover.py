@@ -1,0 +1,260 @@
+"""Cluster clients on real 3-member clusters: calls, watches and keepalives move
+between members through kill -9 and SIGSTOP; a write is never applied twice.
+
+One cluster per version for the module (members killed by a test are restarted
+by the ``cluster`` fixture before the next one).  Heavy: oldest and newest only.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+from etcd3 import AioClient, Client, errors
+from etcd3.testing.server import EtcdCluster, free_port
+
+from .helpers import wait_for
+
+pytestmark = pytest.mark.etcd_versions("oldest", "newest")
+
+TIMEOUT = 5
+
+
+@pytest.fixture(scope="module")
+def cluster_of_version(etcd_version):
+    cluster = EtcdCluster(3, version=etcd_version)
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def cluster(cluster_of_version):
+    yield cluster_of_version
+    for member in cluster_of_version.members:
+        if member.pid is not None and member.running:
+            try:
+                os.kill(member.pid, signal.SIGCONT)  # a test's SIGSTOP'd member
+            except ProcessLookupError:
+                pass
+    for member in cluster_of_version.members:
+        if not member.running:
+            member.start()
+    assert cluster_of_version.leader(timeout=15) is not None
+
+
+def member_in_use(cluster, client):
+    return next(m for m in cluster.members if m.endpoint == client.baseurl)
+
+
+def kill_when(counter, at, member):
+    """kill -9 ``member`` from another thread once ``counter[0]`` reaches ``at``."""
+    def run():
+        while counter[0] < at:
+            time.sleep(0.001)
+        member.kill()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_gets_and_puts_through_kill_of_the_member_in_use(cluster):
+    client = Client(endpoints=cluster.endpoints, timeout=TIMEOUT)
+    try:
+        client.put("fo/get", "value")
+        counter = [0]
+        victim = member_in_use(cluster, client)
+        killer = kill_when(counter, 200, victim)
+        for counter[0] in range(1000):
+            assert client.range("fo/get").kvs[0].value == b"value"  # every get succeeds
+        killer.join()
+        assert client.baseurl != victim.endpoint
+        victim.start()  # a quorum again for the writes
+        assert cluster.leader(timeout=15) is not None
+
+        counter = [0]
+        killer = kill_when(counter, 150, member_in_use(cluster, client))
+        raised = []
+        for counter[0] in range(600):
+            try:
+                client.put("fo/put/%04d" % counter[0], "v")
+            except errors.Etcd3ConnectionError:
+                raised.append(counter[0])  # may or may not be applied: the caller decides
+        killer.join()
+        assert len(raised) <= 3
+        kvs = client.range("fo/put/", prefix=True).kvs
+        versions = {kv.key: kv.version for kv in kvs}
+        assert len(kvs) >= 600 - len(raised)
+        assert set(versions.values()) == {1}  # none applied twice
+    finally:
+        client.close()
+
+
+def test_sigstopped_member_calls_move_on_within_the_timeout(cluster):
+    client = Client(endpoints=cluster.endpoints, timeout=3)
+    try:
+        client.put("fo/stop", "before")
+        stopped = member_in_use(cluster, client)
+        os.kill(stopped.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        assert client.range("fo/stop").kvs[0].value == b"before"
+        assert time.monotonic() - started < 3
+        assert client.baseurl != stopped.endpoint
+        client.put("fo/stop", "after")  # the next calls use the member that answered
+        assert client.range("fo/stop").kvs[0].value == b"after"
+    finally:
+        client.close()
+
+
+def test_all_members_down_names_every_endpoint_within_the_timeout():
+    # real refusals (closed ports) and a member that accepts and never answers
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    endpoints = ["127.0.0.1:%d" % free_port("127.0.0.1"), "127.0.0.1:%d" % free_port("127.0.0.1"),
+                 "127.0.0.1:%d" % silent.getsockname()[1]]
+    try:
+        with pytest.warns(Warning):  # the version could not be read
+            client = Client(endpoints=endpoints, timeout=2)
+        for call in (lambda: client.range("k"), lambda: client.put("k", "v")):
+            started = time.monotonic()
+            with pytest.raises(errors.Etcd3ConnectionError) as info:
+                call()
+            assert time.monotonic() - started < 2.5
+            for endpoint in endpoints:
+                assert endpoint in str(info.value)
+        client.close()
+    finally:
+        silent.close()
+
+
+def test_watch_through_member_and_leader_kill_gets_exactly_the_servers_history(cluster):
+    client = Client(endpoints=cluster.endpoints, timeout=TIMEOUT)
+    writer = Client(endpoints=list(reversed(cluster.endpoints)), timeout=TIMEOUT)
+    try:
+        start = writer.put("fo/w/start", "0").header.revision
+        seen, lock = [], threading.Lock()
+        watcher = client.Watcher(key="fo/w/", prefix=True, start_revision=start + 1)
+
+        def record(event):
+            with lock:
+                seen.append((event.key, event.value, event.mod_revision))
+        watcher.onEvent(record)
+        watcher.runDaemon()
+        done = threading.Event()
+        writes = [0]
+
+        def write():
+            while not done.is_set():
+                try:
+                    writer.put("fo/w/%d" % (writes[0] % 7), str(writes[0]))
+                except errors.Etcd3ConnectionError:
+                    pass
+                writes[0] += 1
+
+        thread = threading.Thread(target=write, daemon=True)
+        thread.start()
+        wait_for(lambda: len(seen) > 20, message="events before the kill")
+        victim = member_in_use(cluster, client)
+        victim.kill()
+        wait_for(lambda: len(seen) > 60, timeout=15, message="events after the member kill")
+        victim.start()  # a quorum again before the leader goes
+        leader = cluster.leader(timeout=15)
+        leader.kill()
+        wait_for(lambda: len(seen) > 120, timeout=20, message="events after the leader kill")
+        done.set()
+        thread.join()
+        last = writer.range("fo/w/", prefix=True).header.revision
+        wait_for(lambda: seen and seen[-1][2] >= last, timeout=15, message="the last event")
+        watcher.stop()
+        # the history as the server keeps it, read afresh from the start
+        history = []
+        replay = writer.Watcher(key="fo/w/", prefix=True, start_revision=start + 1)
+        replay.onEvent(lambda e: history.append((e.key, e.value, e.mod_revision)))
+        replay.runDaemon()
+        wait_for(lambda: history and history[-1][2] >= last, timeout=15, message="the replayed history")
+        replay.stop()
+        with lock:
+            assert seen == [h for h in history if h[2] <= seen[-1][2]]
+    finally:
+        client.close()
+        writer.close()
+
+
+def test_lease_keepalive_survives_member_kills(cluster):
+    client = Client(endpoints=cluster.endpoints, timeout=TIMEOUT)
+    try:
+        lease = client.Lease(ttl=5)
+        lease.grant()
+        client.put("fo/lease", "held", lease=lease.ID)
+        lease.keepalive()
+        for _ in range(2):  # the member in use dies, comes back; then the next one
+            victim = member_in_use(cluster, client)
+            victim.kill()
+            time.sleep(3)  # (not synchronisation: the lease must outlive a gap near its TTL)
+            assert client.range("fo/lease").kvs[0].value == b"held"
+            victim.start()
+            assert cluster.leader(timeout=15) is not None
+        time.sleep(2)
+        assert client.lease_time_to_live(lease.ID).TTL > 0
+        assert client.range("fo/lease").kvs[0].value == b"held"
+        lease.cancel_keepalive()
+        lease.revoke()
+    finally:
+        client.close()
+
+
+def test_endpoint_status_and_health_name_each_member(cluster):
+    client = Client(endpoints=cluster.endpoints, timeout=TIMEOUT)
+    try:
+        status = client.endpoint_status()
+        assert [s["endpoint"] for s in status] == cluster.endpoints
+        assert sum(s["is_leader"] for s in status) == 1
+        assert len({s["leader"] for s in status}) == 1 and all(s["raft_index"] for s in status)
+        cluster.members[1].kill()
+        health = client.endpoint_health()
+        assert [h["healthy"] for h in health] == [True, False, True]
+        assert cluster.members[1].endpoint in health[1]["error"]
+    finally:
+        client.close()
+
+
+def test_aio_client_gets_puts_and_all_down(cluster):
+    async def main():
+        client = AioClient(endpoints=cluster.endpoints, timeout=TIMEOUT)
+        try:
+            await client.put("fo/aio/get", "value")
+            victim = member_in_use(cluster, client)
+            raised = 0
+            for i in range(300):
+                if i == 100:
+                    victim.kill()
+                assert (await client.range("fo/aio/get")).kvs[0].value == b"value"
+                try:
+                    await client.put("fo/aio/put/%03d" % i, "v")
+                except errors.Etcd3ConnectionError:
+                    raised += 1
+            assert client.baseurl != victim.endpoint and raised <= 1
+            kvs = (await client.range("fo/aio/put/", prefix=True)).kvs
+            assert len(kvs) >= 300 - raised and {kv.version for kv in kvs} == {1}
+            assert [h["healthy"] for h in await client.endpoint_health()].count(False) == 1
+        finally:
+            await client.close()
+        dead = ["127.0.0.1:%d" % free_port("127.0.0.1") for _ in range(3)]
+        client = AioClient(endpoints=dead, timeout=1)
+        with pytest.warns(Warning):  # the version could not be read (within its own 3 s)
+            await client._ensure_connected()
+        started = time.monotonic()
+        with pytest.raises(errors.Etcd3ConnectionError) as info:
+            await client.range("k")
+        assert time.monotonic() - started < 1.5
+        assert all(e in str(info.value) for e in dead)
+        await client.close()
+
+    asyncio.run(main())

@@ -103,7 +103,7 @@ def test_unavailable_answer_moves_a_repeatable_call_only():
     body = b'{"error":"etcdserver: no leader","code":14}'
     assert isinstance(s.attempts(True, 5).answered(503, body), errors.Etcd3ConnectionError)
     assert s.attempts(False, 5).answered(503, body) is None  # the write's caller gets ErrNoLeader
-    assert s.attempts(True, 5).answered(404, b"{}") is None
+    assert s.attempts(True, 5).answered(400, b"{}") is None
 
 
 def test_ordering_guard_refuses_an_older_revision_from_another_member():
@@ -132,3 +132,11 @@ def test_replace_keeps_the_endpoint_in_use():
     s.use(s.endpoints[2])
     s.replace(parse_endpoints(["m2:2379", "m9:2379"]))
     assert s.current.url == "http://m2:2379"
+
+
+def test_a_member_that_is_not_etcd_is_skipped_with_a_warning():
+    s = selector(3)
+    with pytest.warns(Warning, match="404"):
+        assert s.attempts(True, 5).answered(404, b"404 page not found") is not None
+    # warned once: later 404s of that member are the API's own answers
+    assert s.attempts(True, 5).answered(404, b"{}") is None

@@ -31,10 +31,12 @@ import random
 import re
 import threading
 import time
+import warnings
 from typing import List, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit
 
 from ..errors import Etcd3ConnectionError, Etcd3TransportError
+from ..utils import Etcd3Warning
 from .duplex import may_send_elsewhere
 
 __all__ = ["Endpoint", "parse_endpoint", "parse_endpoints", "EndpointSelector", "CallAttempts",
@@ -134,6 +136,7 @@ class EndpointSelector:
         # the ordering guard: the newest revision handed back and who gave it
         self.revision = 0
         self.revision_from: Optional[Endpoint] = None
+        self.not_etcd: set = set()  # endpoints that answered 404 (warned once each)
 
     @property
     def current(self) -> Endpoint:
@@ -238,6 +241,12 @@ class CallAttempts:
         if status == 503 and self.repeatable:  # gRPC Unavailable: no leader, stopping, ...
             return Etcd3ConnectionError("unavailable: %s" % body[:200].decode("utf-8", "replace"),
                                         self.endpoint.url)
+        if status == 404 and self.repeatable and self.endpoint not in self.selector.not_etcd:
+            # a member that answers but is not etcd's gateway (a proxy, a wrong port): skipped
+            self.selector.not_etcd.add(self.endpoint)
+            warnings.warn("%s answered 404: not an etcd gateway? trying the other endpoints" % self.endpoint.url,
+                          Etcd3Warning, stacklevel=2)
+            return Etcd3ConnectionError("not found (404): not an etcd gateway?", self.endpoint.url)
         return None
 
     def error(self) -> Etcd3ConnectionError:

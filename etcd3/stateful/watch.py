@@ -453,7 +453,14 @@ class WatchStream(_WatchStreamOwner, BackgroundStream):
                     continue  # not silent for a whole idle period yet
             quiet_since = time.monotonic()
             with self._lock:
-                lines = connection.received(data, stream.closed)
+                dispatcher = self._dispatcher
+                if dispatcher is not None:
+                    dispatcher.deferring = True
+                try:
+                    lines = connection.received(data, stream.closed)
+                finally:
+                    if dispatcher is not None:
+                        dispatcher.end_deferring()
                 if lines is None:
                     return
                 self._send(lines)
@@ -829,9 +836,13 @@ class CallbackDispatcher:
     others.  A slow callback holds up only the thread running it: when every
     dispatcher thread has been inside one callback for more than SLOW_CALLBACK_SECONDS
     while other watchers have events waiting, another thread is started (at most
-    MAX_THREADS; the check runs whenever an event arrives, and at least every few
-    seconds while the watch stream is idle).  Callbacks that block for good on all
-    MAX_THREADS threads stall the rest: a callback should hand long work off."""
+    MAX_THREADS; the check runs whenever an event arrives, and every
+    SLOW_CALLBACK_SECONDS while watchers wait).  Callbacks that block for good on all
+    MAX_THREADS threads stall the rest: a callback should hand long work off.  The
+    stream's reader wakes the threads once per read, not once per watcher (``deferring``).
+
+    The sync watch path per event stays: decode, a hand-over from the reader to a
+    dispatcher thread (as before to the watcher's own thread), the callback."""
 
     TURN = 256
     SLOW_CALLBACK_SECONDS = 0.5
@@ -843,6 +854,9 @@ class CallbackDispatcher:
         self._ready: Deque[DaemonHandle] = collections.deque()
         self._workers: List["_DispatchWorker"] = []
         self._idle = 0
+        # set by the stream's reader while it routes one read's responses: the threads are
+        # woken once at the end (a read may carry thousands of events for as many watchers)
+        self.deferring = False
 
     @property
     def threads(self) -> int:
@@ -857,10 +871,22 @@ class CallbackDispatcher:
                 return
             handle.scheduled = True
             self._ready.append(handle)
+            if self.deferring:
+                return
             if self._idle:
                 self._cond.notify()
             else:
                 self._grow()
+
+    def end_deferring(self) -> None:
+        """Wake the threads for what was scheduled since ``deferring`` was set."""
+        with self._cond:
+            self.deferring = False
+            if self._ready:
+                if self._idle:
+                    self._cond.notify(min(self._idle, len(self._ready)))
+                else:
+                    self._grow()
 
     def backlogged(self) -> bool:
         """Watchers wait while no thread is free."""

@@ -185,7 +185,7 @@ class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI,
                  timeout: Optional[float] = None, headers: Optional[Dict[str, str]] = None,
                  user_agent: Optional[str] = None, pool_size: int = 30, username: Optional[str] = None,
                  password: Optional[str] = None, token: Optional[str] = None,
-                 server_version: str = "3.3.0", cluster_version: str = "3.3.0",
+                 server_version: str = "3.3.0", cluster_version: str = "3.3.0", *,
                  endpoints: Optional[Sequence[Any]] = None) -> None:
         if cert and protocol == "http":
             protocol = "https"  # a client certificate only makes sense over TLS

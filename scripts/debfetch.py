@@ -26,6 +26,7 @@ _fetch = _load()
 debian_archive_uri = _fetch.debian_archive_uri
 available_versions = _fetch.available_versions
 fetch = _fetch.fetch
+DEFAULT_CACHE = _fetch.default_cache()  # the names scripts/gen-specs uses
 
 if __name__ == "__main__":
     sys.exit(_fetch.main(sys.argv[1:]))

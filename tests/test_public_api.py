@@ -23,12 +23,14 @@ def test_top_level_names():
 
 
 def test_constructor_signatures_match_the_seed():
-    assert params(baseclient.BaseClient.__init__) == BASE_PARAMS
-    sync = params(client.Client.__init__)
     # 0.1.6's parameters in 0.1.6's order; ours follow, keyword-only
-    assert sync == BASE_PARAMS[:12] + ["max_retries"] + BASE_PARAMS[12:] + ["max_response_size"]
-    assert inspect.signature(client.Client.__init__).parameters["max_response_size"].kind is \
-        inspect.Parameter.KEYWORD_ONLY
+    assert params(baseclient.BaseClient.__init__) == BASE_PARAMS + ["endpoints"]
+    sync = params(client.Client.__init__)
+    assert sync == BASE_PARAMS[:12] + ["max_retries"] + BASE_PARAMS[12:] + ["max_response_size", "endpoints"]
+    for init, ours in ((client.Client.__init__, ("max_response_size", "endpoints")),
+                       (baseclient.BaseClient.__init__, ("endpoints",))):
+        for name in ours:
+            assert inspect.signature(init).parameters[name].kind is inspect.Parameter.KEYWORD_ONLY, name
     defaults = inspect.signature(client.Client.__init__).parameters
     assert defaults["host"].default == "127.0.0.1" and defaults["port"].default == 2379
     assert defaults["protocol"].default == "http" and defaults["cert"].default == ()

@@ -11,7 +11,7 @@ import codecs
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Mapping, Optional
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from .errors import Etcd3ProtocolError, Etcd3StreamError, error_from_response
 
@@ -74,7 +74,6 @@ MAX_STREAM_ITEM = 3 * 1024 ** 3
 # An unfinished item longer than this is scanned incrementally for its end instead of being
 # parsed again with every chunk (which is quadratic: 14 MB in 16 KiB chunks took minutes).
 _SCAN_PAST = 64 * 1024
-_NOT_SPACE = re.compile(r"[^ \t\r\n]")
 _STRUCTURE = re.compile(r'[{}\[\]"]')
 _STRING_STOP = re.compile(r'["\\]')
 
@@ -116,28 +115,29 @@ class StreamDecoder:
                     self._pieces.append(text)
                     self._piece_chars += len(text)
                     if self._piece_chars > self.max_item:
-                        raise Etcd3StreamError("a stream item grew past %d characters without ending: %r"
-                                               % (self.max_item, self._pieces[0][:60]))
+                        self._refuse_unending(self._pieces[0])
                     return items
                 whole = "".join(self._pieces) + text[:end]
                 self._pieces = None
-                items.extend(self._split_text(whole, final=True))
+                items.extend(self._split_text(whole, final=True)[0])
                 text = text[end:]
             self._buffer += text
-            if "}" in text:
-                items.extend(self._split())
+            if "}" in text:  # else no object can have ended in this chunk: the tail is not re-parsed
+                found, rest = self._split_text(self._buffer)
+                items.extend(found)
+                self._buffer = self._buffer[rest:]
+            if len(self._buffer) > self.max_item:
+                self._refuse_unending(self._buffer)
             if len(self._buffer) <= self.scan_past:
-                self._check_size()
-                return items  # (no "}" in the chunk: no object can have ended, the tail is not re-parsed)
-            # a long unfinished item (it starts with "{", or _split would have refused it):
+                return items
+            # a long unfinished item (it starts with "{", or _split_text would have refused it):
             # from here on each chunk is scanned once for the item's end, not parsed again
             text, self._buffer = self._buffer, ""
             self._pieces, self._piece_chars, self._scan = [], 0, (0, False, False)
 
-    def _check_size(self) -> None:
-        if len(self._buffer) > self.max_item:
-            raise Etcd3StreamError("a stream item grew past %d characters without ending: %r"
-                                   % (self.max_item, self._buffer[:60]))
+    def _refuse_unending(self, head: str) -> None:
+        raise Etcd3StreamError("a stream item grew past %d characters without ending: %r"
+                               % (self.max_item, head[:60]))
 
     def _scan_long_item(self, text: str) -> Optional[int]:
         """Where in ``text`` the long item ends (just past its closing brace), or None
@@ -173,14 +173,9 @@ class StreamDecoder:
         self._scan = (depth, in_string, skip)
         return None
 
-    def _split(self) -> List[Any]:
-        items = self._split_text(self._buffer)
-        self._check_size()
-        return items
-
-    def _split_text(self, buffer: str, final: bool = False) -> List[Any]:
-        """The objects ``buffer`` holds; what is left unfinished becomes the buffer's head
-        (``final``: ``buffer`` ends with an object, ahead of the rest of the buffer)."""
+    def _split_text(self, buffer: str, final: bool = False) -> Tuple[List[Any], int]:
+        """The objects ``buffer`` holds, and where its unfinished rest begins (``final``:
+        ``buffer`` ends with an object: nothing may be unfinished)."""
         items = []
         pos, end = 0, len(buffer)
         raw_decode = self._decoder.raw_decode
@@ -200,10 +195,7 @@ class StreamDecoder:
                                        % (type(obj).__name__, buffer[pos:pos + 60]))
             items.append(obj)
             pos = pos_after
-        if final:
-            return items
-        self._buffer = buffer[pos:]
-        return items
+        return items, pos
 
     def flush(self) -> List[Any]:
         """End of stream: what is left must be whitespace."""
@@ -214,11 +206,10 @@ class StreamDecoder:
         if self._pieces is not None:
             head, self._pieces = self._pieces[0] if self._pieces else "", None
             raise Etcd3StreamError("stream ended inside an object: %r" % head[:80])
-        items = self._split()
-        if self._buffer.strip():
-            rest = self._buffer
-            self._buffer = ""
-            raise Etcd3StreamError("stream ended inside an object: %r" % rest[:80])
+        items, rest = self._split_text(self._buffer)
+        left, self._buffer = self._buffer[rest:], ""
+        if left.strip():
+            raise Etcd3StreamError("stream ended inside an object: %r" % left[:80])
         return items
 
 

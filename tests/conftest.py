@@ -98,11 +98,13 @@ def _matrix_order(version: str) -> tuple:
     return (3, 5, 10**6) if version == "sid" else tuple(int(x) for x in version.split(".")[:3])
 
 
+_BY_AGE = sorted(VERSIONS, key=_matrix_order)
+_NAMED = {"oldest": _BY_AGE[0], "newest": _BY_AGE[-1]}
+
+
 def chosen_versions(names) -> set:
     """The versions of this run that ``names`` select: "oldest", "newest" or a version."""
-    ordered = sorted(VERSIONS, key=_matrix_order)
-    picked = {"oldest": ordered[0], "newest": ordered[-1]}
-    return {picked.get(name, name) for name in names}
+    return {_NAMED.get(name, name) for name in names}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -19,13 +19,13 @@ from .. import errors
 from . import forksafe
 from .duplex import AioDuplexStream, DuplexStream, ssl_context
 from ..errors import Etcd3TransportError
+from ..errors.go_grpc_codes import GRPCCode
 
 __all__ = ["StreamPolicy", "BackgroundStream", "AioBackgroundStream"]
 
 log = logging.getLogger("etcd3.streams")
 
 REAUTH, RETRY, REFUSED = "reauth", "retry", "refused"
-RESOURCE_EXHAUSTED = 8  # the gRPC code
 
 
 class StreamPolicy:
@@ -94,7 +94,7 @@ class StreamPolicy:
     def _classify(self, error: BaseException) -> str:
         if isinstance(error, errors.ErrInvalidAuthToken) and self.client.username and self.client.password:
             return REAUTH
-        if isinstance(error, errors.Etcd3APIError) and error.code == RESOURCE_EXHAUSTED:
+        if isinstance(error, errors.Etcd3APIError) and error.code == GRPCCode.ResourceExhausted:
             # an answer larger than the gateway relays (3.3's takes 4 MiB): opened again, the
             # stream resumes where it was and the same answer comes again, for ever
             return REFUSED

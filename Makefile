@@ -6,12 +6,12 @@ PY := $(VENV)/bin/python
 ETCD_VERSIONS ?=
 export ETCD_VERSIONS
 
-.PHONY: install demo etcd test bench specs check-specs clean
+.PHONY: install demo etcd test bench specs check-specs docs clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,aio,server]'
+	$(PY) -m pip install -q -e '.[test,aio,server,docs]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -27,6 +27,12 @@ etcd: install
 test: etcd
 	$(PY) -m pytest tests -q -p no:cacheprovider
 
+# the documentation (HTML in docs/_build/html), warnings as errors; the pages made from
+# specs/ and the code are generated into docs/_generated/ by docs/_ext/etcd3_docs.py
+docs: install
+	$(PY) -m sphinx -b html -n -W --keep-going -q -d docs/_build/doctrees docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
+
 bench: etcd
 	$(PY) bench/bench_core.py
 	$(PY) bench/bench_client.py
@@ -41,6 +47,6 @@ check-specs:
 	scripts/gen-specs --check
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis docs/_build docs/_generated
 
 comma := ,

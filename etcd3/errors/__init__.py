@@ -1,4 +1,4 @@
-"""The exceptions of etcd3.
+"""The exceptions of etcd3::
 
     Etcd3Exception
     ├── Etcd3APIError                 the server answered with an error

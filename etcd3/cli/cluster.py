@@ -10,7 +10,7 @@ from typing import Any, List, Tuple
 
 from .connection import add_bool_flag, endpoint_list
 from .main import EXIT_ERROR, CliError, bad_args, global_parent
-from .printers import out, table
+from .printers import go_quote, out, table
 
 
 def subcommands(sub: argparse.ArgumentParser) -> Any:
@@ -94,14 +94,35 @@ def member_id(ns: argparse.Namespace, usage: str) -> int:
 
 
 def cmd_member_add(ns: argparse.Namespace, client: Any) -> int:
-    if len(ns.args) != 1:
+    if not ns.args:
         raise bad_args("member name not provided")
+    if len(ns.args) > 1:
+        hint = "".join(", did you mean --peer-urls=%s" % a for a in ns.args if a.lower().startswith("http"))
+        raise bad_args("too many arguments" + hint)
     if not ns.peer_urls:
         raise bad_args("member peer urls not provided")
-    urls = ns.peer_urls.split(",")
-    kwargs = {"isLearner": True} if ns.learner else {}
-    resp = client.member_add(urls, **kwargs)
-    out("Member %16x added to cluster %16x" % (resp.member.ID, resp.header.cluster_id))
+    name, urls = ns.args[0], ns.peer_urls.split(",")
+    if ns.learner:
+        if "member_promote" not in client.operations:
+            # etcd 3.3 ignores isLearner and adds a voting member: refused rather than done silently
+            raise CliError(EXIT_ERROR, "member add --learner needs etcd 3.4 or newer (etcd %s has no learners)"
+                           % client.server_version)
+        resp = client.member_add(urls, isLearner=True)
+    else:
+        resp = client.member_add(urls)
+    if ns.printer.fmt == "json":
+        ns.printer.json(resp)
+        return 0
+    out("Member %16x added to cluster %16x" % (resp.member.ID, resp.header.cluster_id))  # 3.5.1: learner or not
+    if ns.printer.fmt != "simple":
+        return 0
+    initial = ["%s=%s" % (name if m.ID == resp.member.ID else m.name, url)
+               for m in resp.members or () for url in m.peerURLs or ()]
+    out()
+    out("ETCD_NAME=%s" % go_quote(name))
+    out("ETCD_INITIAL_CLUSTER=%s" % go_quote(",".join(initial)))
+    out("ETCD_INITIAL_ADVERTISE_PEER_URLS=%s" % go_quote(ns.peer_urls))
+    out('ETCD_INITIAL_CLUSTER_STATE="existing"')
     return 0
 
 
@@ -130,25 +151,46 @@ def cmd_member_update(ns: argparse.Namespace, client: Any) -> int:
 
 # -- endpoint --------------------------------------------------------------------------------------
 def endpoints_of(ns: argparse.Namespace, client: Any) -> List[str]:
+    """The endpoints a per-member verb visits: ``--endpoints`` as given, or with ``--cluster``
+    the client URLs of the member list (etcdctl's endpointsFromCluster)."""
     if getattr(ns, "cluster", False):
-        urls: List[str] = []
-        for m in client.member_list().members or ():
-            urls.extend(m.clientURLs or ())
-        return urls
+        try:
+            members = client.member_list().members
+        except Exception as e:
+            raise CliError(EXIT_ERROR, "failed to fetch endpoints from etcd cluster member list: %s"
+                           % error_text(e)) from None
+        return [url for m in members or () for url in m.clientURLs or ()]
     return endpoint_list(ns)
 
 
-def each_endpoint(ns: argparse.Namespace, client: Any) -> List[Tuple[str, Any]]:
-    """(endpoint, client of it); the first endpoint reuses ``client``."""
-    from .connection import client_from_flags
+def error_text(error: BaseException) -> str:
+    return getattr(error, "message", "") or str(error) or type(error).__name__
 
-    result = []
-    for ep in endpoints_of(ns, client):
+
+def on_each_endpoint(ns: argparse.Namespace, client: Any, call: Any) -> List[Tuple[str, Any, Any]]:
+    """``call(member_client)`` on every endpoint at once (a dead member costs its timeout
+    once, as etcdctl's goroutines); (endpoint, result, error) in the endpoints' order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(ep: str) -> Tuple[str, Any, Any]:
+        from .connection import client_from_flags
+
         try:
-            result.append((ep, client_from_flags(ns, endpoint=ep)))
-        except Exception as e:  # an unreachable member: reported per endpoint
-            result.append((ep, e))
-    return result
+            member = client_from_flags(ns, endpoint=ep, server_version=client.server_version)
+        except Exception as e:
+            return ep, None, e
+        try:
+            return ep, call(member), None
+        except Exception as e:
+            return ep, None, e
+        finally:
+            member.close()
+
+    endpoints = endpoints_of(ns, client)
+    if len(endpoints) == 1:
+        return [one(endpoints[0])]
+    with ThreadPoolExecutor(max_workers=min(len(endpoints), 16)) as pool:
+        return list(pool.map(one, endpoints))
 
 
 def humanize_bytes(size: int) -> str:
@@ -161,26 +203,59 @@ def humanize_bytes(size: int) -> str:
     return ("%.1f %s" if value < 10 else "%.0f %s") % (value, suffix)
 
 
-def cmd_endpoint_health(ns: argparse.Namespace, client: Any) -> int:
-    unhealthy = False
-    results = []
-    for ep, c in each_endpoint(ns, client):
-        start = time.monotonic()
-        error = ""
-        if isinstance(c, Exception):
-            error = str(c)
-        else:
-            try:
-                c.range(b"health")
-            except Exception as e:
-                from etcd3 import errors
+def go_duration(nanoseconds: int) -> str:
+    """Go's time.Duration.String(): ``2.181263ms``, ``512µs``, ``1.5s``, ``1m2s``."""
+    def fixed(value: int, digits: int) -> str:
+        whole, fraction = divmod(value, 10 ** digits)
+        fraction_text = ("%0*d" % (digits, fraction)).rstrip("0")
+        return "%d.%s" % (whole, fraction_text) if fraction_text else "%d" % whole
 
-                if not isinstance(e, errors.ErrPermissionDenied):
-                    error = getattr(e, "message", "") or str(e)
-        took = time.monotonic() - start
-        results.append({"endpoint": ep, "health": not error, "took": "%.6fms" % (took * 1000),
-                        **({"error": error} if error else {})})
-        unhealthy = unhealthy or bool(error)
+    if nanoseconds == 0:
+        return "0s"
+    if nanoseconds < 1000:
+        return "%dns" % nanoseconds
+    if nanoseconds < 10 ** 6:
+        return fixed(nanoseconds, 3) + "µs"
+    if nanoseconds < 10 ** 9:
+        return fixed(nanoseconds, 6) + "ms"
+    hours, rest = divmod(nanoseconds, 3600 * 10 ** 9)
+    minutes, rest = divmod(rest, 60 * 10 ** 9)
+    text = fixed(rest, 9) + "s"
+    if hours or minutes:
+        text = "%dm" % minutes + text
+    if hours:
+        text = "%dh" % hours + text
+    return text
+
+
+def member_health(member: Any) -> Tuple[str, str]:
+    """(took, error) of etcdctl's health check of one member: a read of the key ``health``
+    (permission denied counts as healthy: it went through consensus), then no alarm raised."""
+    from etcd3 import errors
+
+    start = time.monotonic_ns()
+    try:
+        member.range(b"health")
+    except errors.ErrPermissionDenied:
+        pass
+    except Exception as e:
+        return go_duration(time.monotonic_ns() - start), error_text(e)
+    took = go_duration(time.monotonic_ns() - start)
+    try:
+        alarms = member.alarm(0).alarms or ()
+    except Exception:
+        return took, "Unable to fetch the alarm list"
+    if alarms:
+        names = [a.alarm.value if a.alarm.value in ("NOSPACE", "CORRUPT") else "UNKNOWN" for a in alarms]
+        return took, "Active Alarm(s): " + "".join(name + " " for name in names)
+    return took, ""
+
+
+def cmd_endpoint_health(ns: argparse.Namespace, client: Any) -> int:
+    results = []
+    for ep, checked, error in on_each_endpoint(ns, client, member_health):
+        took, problem = checked if error is None else ("", error_text(error))
+        results.append({"endpoint": ep, "health": not problem, "took": took, **({"error": problem} if problem else {})})
     if ns.printer.fmt == "json":
         from .printers import go_json_dumps
 
@@ -194,7 +269,7 @@ def cmd_endpoint_health(ns: argparse.Namespace, client: Any) -> int:
                 out("%s is healthy: successfully committed proposal: took = %s" % (r["endpoint"], r["took"]))
             else:
                 sys.stderr.write("%s is unhealthy: failed to commit proposal: %s\n" % (r["endpoint"], r["error"]))
-    if unhealthy:
+    if any(not r["health"] for r in results):
         raise CliError(EXIT_ERROR, "unhealthy cluster")
     return 0
 
@@ -203,22 +278,27 @@ STATUS_HEADER = ["endpoint", "ID", "version", "db size", "is leader", "is learne
                  "raft applied index", "errors"]
 
 
+def per_member(ns: argparse.Namespace, client: Any, call: Any, failure: str) -> Tuple[List[Tuple[str, Any]], Any]:
+    """(endpoint, answer) of the members that answered ``call``, the last error; each
+    failure is reported on stderr as etcdctl words it (``failure % (endpoint, error)``)."""
+    answers, last_error = [], None
+    for ep, answer, error in on_each_endpoint(ns, client, call):
+        if error is not None:
+            sys.stderr.write(failure % (ep, error_text(error)) + "\n")
+            last_error = error
+        else:
+            answers.append((ep, answer))
+    return answers, last_error
+
+
 def cmd_endpoint_status(ns: argparse.Namespace, client: Any) -> int:
-    rows, statuses, failed = [], [], False
-    for ep, c in each_endpoint(ns, client):
-        try:
-            if isinstance(c, Exception):
-                raise c
-            s = c.status()
-        except Exception as e:
-            sys.stderr.write("Failed to get the status of endpoint %s (%s)\n" % (ep, e))
-            failed = True
-            continue
-        statuses.append((ep, s))
-        rows.append([ep, "%x" % s.header.member_id, s.version, humanize_bytes(s.dbSize),
-                     "true" if s.leader == s.header.member_id else "false",
-                     "true" if getattr(s, "isLearner", False) else "false", str(s.raftTerm), str(s.raftIndex),
-                     str(getattr(s, "raftAppliedIndex", 0) or 0), ", ".join(getattr(s, "errors", None) or ())])
+    statuses, failed = per_member(ns, client, lambda member: member.status(),
+                                  "Failed to get the status of endpoint %s (%s)")
+    rows = [[ep, "%x" % s.header.member_id, s.version, humanize_bytes(s.dbSize),
+             "true" if s.leader == s.header.member_id else "false",
+             "true" if getattr(s, "isLearner", False) else "false", str(s.raftTerm), str(s.raftIndex),
+             str(getattr(s, "raftAppliedIndex", 0) or 0), ", ".join(getattr(s, "errors", None) or ())]
+            for ep, s in statuses]
     if ns.printer.fmt == "json":
         from .printers import go_json_dumps, go_value
 
@@ -228,18 +308,20 @@ def cmd_endpoint_status(ns: argparse.Namespace, client: Any) -> int:
     else:
         for row in rows:
             out(", ".join(row))
-    if failed:
-        raise CliError(EXIT_ERROR, "unhealthy cluster")
-    return 0
+    return EXIT_ERROR if failed is not None else 0  # etcdctl exits 1 without an Error line
+
+
+HASHKV_FIRST_VERSION = "3.5.10"
 
 
 def cmd_endpoint_hashkv(ns: argparse.Namespace, client: Any) -> int:
-    rows = []
-    for ep, c in each_endpoint(ns, client):
-        if isinstance(c, Exception):
-            raise c
-        resp = c.hash_kv(revision=ns.rev or None)
-        rows.append((ep, resp))
+    """etcdctl asks HashKV over gRPC; the gateway routes it from etcd 3.5.10 on only (before,
+    the gateway has no /v3/maintenance/hashkv and answers 404): refused in one line."""
+    if "hash_kv" not in client.operations:
+        raise CliError(EXIT_ERROR, "endpoint hashkv needs etcd %s or newer: the gRPC gateway of etcd %s has no "
+                       "route for HashKV (etcdctl asks it over gRPC)" % (HASHKV_FIRST_VERSION, client.server_version))
+    rows, failed = per_member(ns, client, lambda member: member.hash_kv(revision=ns.rev or None),
+                              "Failed to get the hash of endpoint %s (%s)")
     if ns.printer.fmt == "json":
         from .printers import go_json_dumps, go_value
 
@@ -249,6 +331,8 @@ def cmd_endpoint_hashkv(ns: argparse.Namespace, client: Any) -> int:
     else:
         for ep, r in rows:
             out("%s, %d" % (ep, r.hash))
+    if failed is not None:
+        raise CliError(EXIT_ERROR, error_text(failed))
     return 0
 
 
@@ -281,39 +365,46 @@ def cmd_alarm_disarm(ns: argparse.Namespace, client: Any) -> int:
 
 def cmd_defrag(ns: argparse.Namespace, client: Any) -> int:
     failed = False
-    for ep, c in each_endpoint(ns, client):
+    for ep in endpoints_of(ns, client):  # one member after another, as etcdctl
+        from .connection import client_from_flags
+
         try:
-            if isinstance(c, Exception):
-                raise c
-            c.timeout = None  # defragmenting a large member takes long
-            c.defragment()
+            member = client_from_flags(ns, endpoint=ep, server_version=client.server_version)
+            member.timeout = None  # defragmenting a large member takes long
+            try:
+                member.defragment()
+            finally:
+                member.close()
             out("Finished defragmenting etcd member[%s]" % ep)
         except Exception as e:
-            sys.stderr.write("Failed to defragment etcd member[%s] (%s)\n" % (ep, getattr(e, "message", "") or e))
+            sys.stderr.write("Failed to defragment etcd member[%s] (%s)\n" % (ep, error_text(e)))
             failed = True
     return EXIT_ERROR if failed else 0
 
 
 def cmd_move_leader(ns: argparse.Namespace, client: Any) -> int:
+    """As etcdctl: the leader is looked for among ``--endpoints`` (a status error ends the
+    command), the transfer is asked of it."""
+    from .connection import client_from_flags
+
     if len(ns.args) != 1:
         raise bad_args("move-leader command needs 1 argument")
     try:
         target = int(ns.args[0], 16)
     except ValueError:
         raise bad_args('strconv.ParseUint: parsing "%s": invalid syntax' % ns.args[0]) from None
-    leader = None
-    for ep, c in each_endpoint(ns, client):
-        if isinstance(c, Exception):
-            continue
-        s = c.status()
-        if s.leader == s.header.member_id:
-            leader = (c, s.leader)
-            break
-    if leader is None:
-        raise CliError(EXIT_ERROR, "no leader endpoint given at %s" % ",".join(endpoint_list(ns)))
-    leader[0].move_leader(target)
-    out("Leadership transferred from %x to %x" % (leader[1], target))
-    return 0
+    endpoints = endpoint_list(ns)
+    for ep in endpoints:
+        member = client_from_flags(ns, endpoint=ep, server_version=client.server_version)
+        try:
+            s = member.status()
+            if s.leader == s.header.member_id:
+                member.move_leader(target)
+                out("Leadership transferred from %x to %x" % (s.leader, target))
+                return 0
+        finally:
+            member.close()
+    raise bad_args("no leader endpoint given at [%s]" % " ".join(endpoints))
 
 
 # -- snapshot save -------------------------------------------------------------------------------------

@@ -205,6 +205,10 @@ def split_endpoint(endpoint: str, tls: bool) -> Tuple[str, str, int]:
     return protocol, host or "127.0.0.1", port_number
 
 
+def endpoint_url(protocol: str, host: str, port: int) -> str:
+    return "%s://%s:%d" % (protocol, "[%s]" % host if ":" in host else host, port)
+
+
 def user_credentials(ns: argparse.Namespace) -> Tuple[Optional[str], Optional[str]]:
     """(username, password) from ``--user name[:password]`` and ``--password``; prompts for a
     missing password as etcdctl does."""
@@ -255,19 +259,24 @@ class CACertError(Exception):
     """--cacert holds no certificate (etcdctl fails later, exit code 1)."""
 
 
-def client_from_flags(ns: argparse.Namespace, endpoint: Optional[str] = None) -> Any:
-    """An ``etcd3.Client`` for the first endpoint of ``--endpoints`` (or ``endpoint``), with the
-    TLS files, credentials and ``--command-timeout`` of ``ns``.  The server's version is asked
-    first so that the client speaks its API; an unreachable server raises the client's
-    connection error (``etcd3.errors.Etcd3TransportError``)."""
+def client_from_flags(ns: argparse.Namespace, endpoint: Optional[str] = None,
+                      server_version: Optional[str] = None) -> Any:
+    """An ``etcd3.Client`` for the endpoints of ``--endpoints`` (several: one client for the
+    cluster, ``Client(endpoints=...)``, moving to the next member when one fails, as
+    etcdctl's balancer does) or for ``endpoint`` alone, with the TLS files, credentials and
+    ``--command-timeout`` of ``ns``.  The server's version is asked first so that the client
+    speaks its API (``server_version``: the one to assume when it cannot be asked, such as the
+    version another member gave); an unreachable server raises the client's connection error
+    (``etcd3.errors.Etcd3TransportError``) at its first call."""
     _check_file(ns.cacert, "--cacert")
     _check_file(ns.cert, "--cert")
     _check_file(ns.key, "--key")
     if bool(ns.cert) != bool(ns.key):
         raise ConnectionFlagError("--cert and --key must be given together")
     tls = bool(ns.cacert or ns.cert or ns.insecure_skip_tls_verify or not ns.insecure_transport)
-    protocol, host, port = split_endpoint(endpoint or endpoint_list(ns)[0], tls)
-    check_tls_files(ns, protocol == "https")
+    members = [split_endpoint(e, tls) for e in ([endpoint] if endpoint else endpoint_list(ns))]
+    protocol, host, port = members[0]
+    check_tls_files(ns, any(m[0] == "https" for m in members))
     verify: Any = None
     if protocol == "https":
         verify = False if ns.insecure_skip_tls_verify else (ns.cacert or True)
@@ -281,7 +290,9 @@ def client_from_flags(ns: argparse.Namespace, endpoint: Optional[str] = None) ->
         client = Client(host=host, port=port, protocol=protocol,
                         cert=(ns.cert, ns.key) if ns.cert else (), verify=verify,
                         timeout=ns.dial_timeout + ns.command_timeout,
-                        username=username, password=password)
+                        username=username, password=password,
+                        **({"server_version": server_version} if server_version else {}),
+                        endpoints=[endpoint_url(*m) for m in members] if len(members) > 1 else None)
     if username:
         authenticate(client)
     return client

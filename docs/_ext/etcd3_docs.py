@@ -347,13 +347,18 @@ def _subparsers(parser: argparse.ArgumentParser) -> Optional[argparse._SubParser
 
 def _flag_rows(parser: argparse.ArgumentParser, skip: frozenset) -> Tuple[List[List[str]], List[List[str]]]:
     positionals, flags = [], []
+    hidden = {o for a in parser._actions if a.help == argparse.SUPPRESS for o in a.option_strings}
     for action in parser._actions:
         if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)) or action.dest in skip:
+            continue
+        if action.help == argparse.SUPPRESS:  # the hidden twin of a pflag-style boolean (--flag=false)
             continue
         help_text = escape(_help_text(parser, action))
         if action.option_strings:
             names = ", ".join("``%s``" % o for o in action.option_strings)
-            if action.nargs != 0 and action.metavar is not None:
+            if any(o.startswith(tuple(a + "=" for a in action.option_strings)) for o in hidden):
+                names = ", ".join("``%s[=true|false]``" % o for o in action.option_strings)
+            elif action.nargs != 0 and action.metavar is not None:
                 names += " ``%s``" % action.metavar
             elif action.nargs != 0:
                 names += " ``%s``" % action.dest.upper()
@@ -450,6 +455,22 @@ class _OptionRecorder:
         self.ini.append((name, help, {"type": type or "string", "default": default}))
 
 
+def _fixtures_described(docstring: str) -> Dict[str, str]:
+    """The module docstring's definition list: ````etcd_proc```` (session) and its text below."""
+    described: Dict[str, str] = {}
+    names: List[str] = []
+    for line in inspect.cleandoc(docstring).splitlines():
+        header = re.fullmatch(r"((?:``\w+``(?: / )?)+) \((\w+)\)", line.strip()) if not line.startswith(" ") else None
+        if header:
+            names = re.findall(r"``(\w+)``", header.group(1))
+        elif line.startswith("    ") and names:
+            for name in names:
+                described[name] = (described.get(name, "") + " " + line.strip()).strip()
+        else:
+            names = []
+    return described
+
+
 def plugin_page() -> str:
     import etcd3.testing.pytest_plugin as plugin
 
@@ -458,14 +479,16 @@ def plugin_page() -> str:
     lines = heading("The pytest plugin: fixtures, options and ini keys", "=")
     lines += ["Generated from ``etcd3.testing.pytest_plugin`` at build time.", ""]
     lines += heading("Fixtures", "-")
+    described = _fixtures_described(plugin.__doc__ or "")
     rows = []
     for name in sorted(vars(plugin)):
         obj = getattr(plugin, name)
         if type(obj).__name__ != "FixtureFunctionDefinition" and not hasattr(obj, "_pytestfixturefunction"):
             continue
         scope = getattr(getattr(obj, "_fixture_function_marker", None), "scope", None) or "function"
-        doc = inspect.getdoc(getattr(obj, "_get_wrapped_function", lambda: obj)()) or inspect.getdoc(obj) or ""
-        rows.append(["``%s``" % name, str(scope), escape(doc.split("\n\n")[0])])
+        doc = inspect.getdoc(getattr(obj, "_get_wrapped_function", lambda: obj)()) or ""
+        doc = doc.split("\n\n")[0] or described.get(name, "")
+        rows.append(["``%s``" % name, str(scope), " ".join(doc.split())])  # docstrings are reST already
     lines += list_table(["fixture", "scope", "what it gives"], rows, widths="25 10 65")
     lines += ["The module's own description of each fixture and the factories that make more of them "
               "are in :mod:`etcd3.testing.pytest_plugin`.", ""]

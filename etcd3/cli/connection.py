@@ -283,11 +283,9 @@ def client_from_flags(ns: argparse.Namespace, endpoint: Optional[str] = None,
     username, password = user_credentials(ns)
     import warnings
 
-    from etcd3.client import Client
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # --insecure-skip-tls-verify asked for it: no warning line
-        client = Client(host=host, port=port, protocol=protocol,
+        client = command_client_class()(host=host, port=port, protocol=protocol,
                         cert=(ns.cert, ns.key) if ns.cert else (), verify=verify,
                         timeout=ns.dial_timeout + ns.command_timeout,
                         username=username, password=password,
@@ -296,6 +294,33 @@ def client_from_flags(ns: argparse.Namespace, endpoint: Optional[str] = None,
     if username:
         authenticate(client)
     return client
+
+
+_COMMAND_CLIENT: Any = None
+
+
+def command_client_class() -> Any:
+    """``etcd3.Client`` with etcdctl's timeouts: ``--dial-timeout`` + ``--command-timeout``
+    bound each unary call, while a stream (watch, keep-alive, snapshot, observe; in the
+    shell too) waits through silence for as long as it takes.  (A plain Client's timeout
+    also bounds each wait of its streams, as 0.1.6's did.)  Made on first use: importing
+    the client is left to the verbs that connect."""
+    global _COMMAND_CLIENT
+    if _COMMAND_CLIENT is None:
+        from etcd3.baseclient import NO_TIMEOUT
+        from etcd3.client import Client
+
+        class CommandClient(Client):
+            __doc__ = command_client_class.__doc__
+
+            def _rpc_request(self, path: str, body: Any, stream: bool = False, idempotent: bool = False,
+                             headers: Any = None, timeout: Optional[float] = None, raw: bool = False) -> Any:
+                if stream and timeout is None:
+                    timeout = NO_TIMEOUT
+                return super()._rpc_request(path, body, stream, idempotent, headers, timeout, raw)
+
+        _COMMAND_CLIENT = CommandClient
+    return _COMMAND_CLIENT
 
 
 class AuthenticationFailed(Exception):

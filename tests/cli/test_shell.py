@@ -158,6 +158,32 @@ def test_shell_exit_status_and_errors(open_shell, client):
     assert shell.wait() == 3
 
 
+@pytest.mark.etcd_versions("oldest", "newest")
+def test_streams_wait_through_silence(open_shell, client):
+    """Unary calls have the command timeout; a stream (the shell's, etcd3 watch) waits on a
+    silent server for longer than that, and its next event arrives."""
+    timeouts = ["--dial-timeout", "500ms", "--command-timeout", "1s"]  # the client's timeout: 1.5 s
+    shell = open_shell(["-m", "etcd3.cli.shell", "--endpoints", "{endpoint}"] + timeouts)
+    shell.expect(">>> ")
+    shell.send(b'w = iter(c.watch_create(key="quiet")); next(w).created\r')
+    shell.expect("True")
+    shell.expect(">>> ")
+    shell.send(b"next(w).events[0].kv.value\r")
+    watch = subprocess.Popen([sys.executable, "-m", "etcd3", "--endpoints", client.baseurl] + timeouts +
+                             ["watch", "quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(2.5)  # the silence under test: longer than the client's timeout
+        assert watch.poll() is None, watch.stderr.read()
+        client.put("quiet", "finally")
+        shell.expect("'finally'")
+        assert [watch.stdout.readline() for _ in range(3)] == [b"PUT\n", b"quiet\n", b"finally\n"]
+    finally:
+        watch.kill()
+        watch.wait(10)
+    shell.send(b"c.range('quiet').count\r")  # unary calls still work
+    shell.expect("1")
+
+
 def test_unreachable_endpoint_is_one_line_and_status_1(tmp_path):
     from etcd3.testing.server import free_port
 

@@ -3,7 +3,7 @@
     Etcd3Exception
     ├── Etcd3APIError                 the server answered with an error
     │   ├── one class per gRPC code   (InvalidArgument, NotFound, Unavailable, ...)
-    │   │   ├── one class per etcd error, named as etcd's Go ``rpctypes`` names
+    │   │   ├── one class per etcd error, named as etcd's Go rpctypes names
     │   │   │   it (ErrKeyNotFound, ErrCompacted, ErrLeaseNotFound, ...)
     │   │   └── ErrUnknownError.<code>   a message none of those (also ErrUnknownError)
     │   └── Etcd3StreamError          an error inside a stream (watch, keepalive, ...)

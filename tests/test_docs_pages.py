@@ -124,6 +124,9 @@ def test_version_pages_carry_the_help_text(pages):
         name, text = line.strip().split(" ", 1)
         assert listed["params"][name] == " ".join(text.split())
     assert "Range gets the keys in the range from the key-value store." in pages["versions/v3.5.rst"]
+    # and what the answer holds: the response message's fields
+    assert "      * ``kvs`` (list of mvccpbKeyValue): kvs is the list of key-value pairs matched" \
+        in pages["versions/v3.5.rst"]
 
 
 def test_route_quirks_are_on_the_pages(pages):

@@ -188,8 +188,25 @@ def _operation_rst(version: str, op: Any) -> List[str]:
     for name, text in params:
         lines.append("   :param %s: %s" % (escape(name), escape(text) if text else "\\ "))
     returns = "%s%s" % ("an iterator of " if op.streaming else "", op.response.getModel().__name__)
-    lines += ["   :returns: %s" % escape(returns), ""]
-    return lines
+    fields = response_fields(op)
+    lines.append("   :returns: %s%s" % (escape(returns), ", with the fields:" if fields else ""))
+    if fields:
+        lines.append("")
+        for name, text in fields:
+            lines.append("      * ``%s`` %s" % (name, escape(text)))
+    return lines + [""]
+
+
+def response_fields(op: Any) -> List[Tuple[str, str]]:
+    """(field, "(type): description") of the response message's top-level fields."""
+    from etcd3.spec import _type_name
+
+    result = []
+    for name, schema in op.response._node.get("properties", {}).items():
+        description = " ".join((schema.get("description") or schema.get("title") or "").split())
+        text = "(%s)" % _type_name(op.document, schema)
+        result.append((name, text + (": " + description if description else "")))
+    return result
 
 
 # -- the matrix page -------------------------------------------------------------------

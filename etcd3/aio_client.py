@@ -23,7 +23,7 @@ from .baseclient import DEFAULT_TIMEOUT, NO_TIMEOUT, BaseClient, BaseModelizedSt
 from .core import Request, Response, StreamDecoder
 from .transport import forksafe
 from .transport.aio_http import AioConnectionPool
-from .transport.endpoints import Endpoint, StaleAnswer
+from .transport.endpoints import Endpoint
 from .transport.duplex import DEFAULT_MAX_RESPONSE_SIZE, check_max_response_size, ssl_context, too_large
 from .stateful.lock import WaitForChange
 from .stateful.watch import AioWatcher
@@ -264,10 +264,12 @@ class AioClient(BaseClient):
                  password: Optional[str] = None, token: Optional[str] = None,
                  server_version: str = "3.3.0", cluster_version: str = "3.3.0", *,
                  max_response_size: Optional[int] = DEFAULT_MAX_RESPONSE_SIZE,
-                 endpoints: Optional[Sequence[Union[str, Tuple[str, int]]]] = None) -> None:
+                 endpoints: Optional[Sequence[Union[str, Tuple[str, int]]]] = None,
+                 auto_sync_interval: Optional[float] = None) -> None:
         """
         :param endpoints: the members of a cluster (see ``Client``): calls move between
             them by etcd's Go client's rules, the same as the sync client's.
+        :param auto_sync_interval: seconds between reads of the member list (see ``Client``).
         :param timeout: seconds one call may take in all: waiting for a free connection,
             connecting, sending and reading the whole answer (None: 30 s for unary calls).
             For a stream it bounds each wait for the next piece instead (None: a stream
@@ -279,7 +281,8 @@ class AioClient(BaseClient):
         super().__init__(host=host, port=port, protocol=protocol, cert=cert, verify=verify, timeout=timeout,
                          headers=headers, user_agent=user_agent, pool_size=pool_size, username=username,
                          password=password, token=token, server_version=server_version,
-                         cluster_version=cluster_version, endpoints=endpoints)
+                         cluster_version=cluster_version, endpoints=endpoints,
+                         auto_sync_interval=auto_sync_interval)
         if self._selector is not None:
             self._pools: Dict[str, AioConnectionPool] = {}
             self._send = self._send_failover  # type: ignore[method-assign]
@@ -355,6 +358,7 @@ class AioClient(BaseClient):
                 else:
                     self._version_fallback(errors.error_from_response(response.status, response.body))
             self._connected = True
+            self._cluster_connected()
 
     def _call_operation(self, op: Operation, args: tuple, kwargs: Dict[str, Any]) -> Any:
         if op.binding.txn_obj_index is not None and op.binding.wants_request_op(args, kwargs):
@@ -431,41 +435,24 @@ class AioClient(BaseClient):
         return pool
 
     async def _send_failover(self, request: Request) -> Response:
-        """``_send`` of a cluster client: the same rules (``transport.endpoints``) as Client's."""
-        selector = self._selector
-        assert selector is not None
-        if request.pinned:
-            endpoint = next((e for e in selector.endpoints if request.url.startswith(e.url + "/")), None)
-            if endpoint is None:
-                raise ValueError("%r is not on an endpoint of the client" % request.url)
-            return await self._send_to(request, endpoint, request.timeout or self.timeout or DEFAULT_TIMEOUT)
-        seconds = request.timeout or self.timeout or DEFAULT_TIMEOUT
-        attempts = selector.attempts(request.idempotent, None if seconds == NO_TIMEOUT else seconds)
-        while True:
-            endpoint = attempts.endpoint
-            self._follow(endpoint)
-            budget = attempts.try_timeout()
+        """``_send`` of a cluster client: runs ``failover_flow`` as Client does, awaiting."""
+        if self._selector.sync_due():  # type: ignore[union-attr]
+            await self._run(self._sync_flow())
+        flow = self._failover_flow(request)
+        done, step = step_flow(flow)
+        while not done:
+            if step.__class__ is float:
+                await asyncio.sleep(step)
+                done, step = step_flow(flow)
+                continue
+            endpoint, sent, seconds = step
             try:
-                if budget is not None and budget <= 0:
-                    raise errors.Etcd3Timeout("no time left", endpoint.url)
-                response = await self._send_to(request, endpoint, NO_TIMEOUT if budget is None else budget)
+                response = await self._send_to(sent, endpoint, seconds)
             except errors.Etcd3TransportError as error:
-                pause = attempts.failed(error)
-                if pause is None:
-                    self._follow(attempts.endpoint)
-                    raise attempts.error() from error
+                done, step = step_flow(flow, error=error)
             else:
-                reason = None if request.stream else attempts.answered(response.status, response.body)
-                if reason is None:
-                    return response
-                pause = attempts.failed(reason)
-                if pause is None:
-                    self._follow(attempts.endpoint)
-                    if isinstance(reason, StaleAnswer):
-                        raise attempts.error() from reason
-                    return response
-            if pause:
-                await asyncio.sleep(pause)
+                done, step = step_flow(flow, response)
+        return step
 
     async def _send_to(self, request: Request, endpoint: Endpoint, seconds: float) -> Response:
         """One try of ``request`` on one member within ``seconds``."""

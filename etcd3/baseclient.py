@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 import threading
 import types
@@ -23,7 +24,8 @@ from .errors import UnsupportedOperation, error_from_response
 from .apis import AuthAPI, ClusterAPI, ElectionAPI, ExtraAPI, KVAPI, LeaseAPI, LockAPI, MaintenanceAPI, WatchAPI
 from .apis.binding import CALL_OPTIONS, RequestOp
 from .apis.extra import EtcdVersion, parse_prometheus, version_of
-from .transport.endpoints import Endpoint, EndpointSelector, parse_endpoints
+from .transport.endpoints import (GRPC_TIMEOUT, Endpoint, EndpointList, EndpointSelector, FailoverFlow,
+                                  deadline_passed, failover_flow, member_client_urls, parse_endpoints, server_deadline)
 from .spec import Operation, SpecBundle, bundle_for_server, bundled_versions, load_bundle, parse_version
 from .utils import Etcd3Warning
 
@@ -32,6 +34,7 @@ __all__ = ["BaseClient", "BaseModelizedStreamResponse"]
 Flow = Generator[Request, Response, Any]
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode  # one encoder: json.dumps makes one per call
+_log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 30.0
 NO_TIMEOUT = float("inf")  # a request that may wait on the server for as long as it takes
@@ -186,23 +189,26 @@ class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI,
                  user_agent: Optional[str] = None, pool_size: int = 30, username: Optional[str] = None,
                  password: Optional[str] = None, token: Optional[str] = None,
                  server_version: str = "3.3.0", cluster_version: str = "3.3.0", *,
-                 endpoints: Optional[Sequence[Any]] = None) -> None:
+                 endpoints: Optional[Sequence[Any]] = None, auto_sync_interval: Optional[float] = None) -> None:
         if cert and protocol == "http":
             protocol = "https"  # a client certificate only makes sense over TLS
         if protocol not in ("http", "https"):
             raise ValueError("protocol must be 'http' or 'https', got %r" % (protocol,))
         # a cluster: the members' gateway URLs (see transport.endpoints); host/port are the
         # one in use.  One endpoint is the plain client (no failover machinery at all).
+        if auto_sync_interval is not None and not (
+                isinstance(auto_sync_interval, (int, float)) and auto_sync_interval > 0):
+            raise ValueError("auto_sync_interval must be a number of seconds > 0, got %r" % (auto_sync_interval,))
         self._selector: Optional[EndpointSelector] = None
+        self._in_use = Endpoint(protocol, host, int(port))
         if endpoints is not None:
             parsed = parse_endpoints(endpoints, protocol)
-            host, port, protocol = parsed[0].host, parsed[0].port, parsed[0].protocol
-            if len(parsed) > 1:
-                self._selector = EndpointSelector(parsed)
-        self.host = host
-        self.port = int(port)
-        self.protocol = protocol
-        self._current_url = self.baseurl
+            self._in_use = parsed[0]
+            if len(parsed) > 1 or auto_sync_interval is not None:
+                self._selector = EndpointSelector(parsed, auto_sync_interval)
+        elif auto_sync_interval is not None:
+            self._selector = EndpointSelector([self._in_use], auto_sync_interval)
+        protocol = self.protocol
         self.cert = tuple(cert) if isinstance(cert, (tuple, list)) and cert else (cert or ())
         if protocol == "https":
             if verify is None:
@@ -234,29 +240,86 @@ class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI,
     def password(self, value: Optional[str]) -> None:
         self._password = value
 
+    # the endpoint in use: one object, swapped whole when the client moves to another
+    # member, so a reader never sees the host of one and the port of another
+    _in_use = Endpoint("http", "127.0.0.1", 2379)
+
+    @property
+    def host(self) -> str:
+        return self._in_use.host
+
+    @host.setter
+    def host(self, value: str) -> None:
+        self._in_use = Endpoint(self._in_use.protocol, value, self._in_use.port)
+
+    @property
+    def port(self) -> int:
+        return self._in_use.port
+
+    @port.setter
+    def port(self, value: int) -> None:
+        self._in_use = Endpoint(self._in_use.protocol, self._in_use.host, int(value))
+
+    @property
+    def protocol(self) -> str:
+        return self._in_use.protocol
+
+    @protocol.setter
+    def protocol(self, value: str) -> None:
+        self._in_use = Endpoint(value, self._in_use.host, self._in_use.port)
+
     @property
     def baseurl(self) -> str:
         """baseurl from protocol, host and port"""
-        host = "[%s]" % self.host if ":" in self.host and not self.host.startswith("[") else self.host
-        return "%s://%s:%d" % (self.protocol, host, self.port)
+        return self._in_use.url
 
     endpoint = baseurl
 
     @property
-    def endpoints(self) -> List[str]:
-        """The URLs of the cluster's members the client uses (``baseurl`` is the one in use)."""
+    def endpoints(self) -> EndpointList:
+        """The URLs of the cluster's members the client uses (a list of str); its
+        ``in_use`` is the one in use now (``baseurl``).  With ``auto_sync_interval`` the
+        list follows the cluster's members."""
+        in_use = self._in_use.url
         if self._selector is None:
-            return [self.baseurl]
-        return [e.url for e in self._selector.endpoints]
+            return EndpointList([in_use], in_use)
+        return EndpointList([e.url for e in self._selector.endpoints], in_use)
 
     def _follow(self, endpoint: Endpoint) -> None:
         """Make ``endpoint`` the one in use: ``baseurl`` (and the streams) go there."""
-        if endpoint.url != self._current_url:
-            self.host, self.port, self.protocol = endpoint.host, endpoint.port, endpoint.protocol
-            self._current_url = endpoint.url
+        in_use = self._in_use
+        if endpoint is not in_use and endpoint.url != in_use.url:
+            self._in_use = endpoint
             self._endpoint_changed()
 
-    _current_url = ""
+    def _failover_flow(self, request: Request) -> FailoverFlow:
+        """The retry loop of one request of a cluster client (``failover_flow``), which
+        the driver's ``_send`` runs."""
+        own = request.timeout or self.timeout
+        assert self._selector is not None
+        return failover_flow(self._selector, request, own or DEFAULT_TIMEOUT, self._follow,
+                             own is not None and own != NO_TIMEOUT)
+
+    def _cluster_connected(self) -> None:
+        """The drivers call it once connected: requests are made under the spec's prefix
+        from now on, and auto sync starts."""
+        selector = self._selector
+        if selector is not None:
+            selector.prefix, selector.client_version = self.spec.prefix, self.server_version
+            selector.schedule_sync()
+
+    def _sync_flow(self) -> Flow:
+        """``auto_sync_interval``: the endpoints from ``member_list`` (Go's ``Sync``: client
+        URLs of named members that are not learners).  A failed sync keeps the list."""
+        selector = self._selector
+        assert selector is not None
+        try:
+            answer = yield from self._op_flow("member_list")
+            endpoints = parse_endpoints(member_client_urls(answer.members), self.protocol)
+        except (errors.Etcd3Exception, ValueError) as error:
+            _log.info("auto sync of %s failed, the endpoints stay: %s", self.baseurl, error)
+            return False
+        return selector.replace(endpoints)
 
     def _endpoint_changed(self) -> None:
         """The driver drops what it holds for the endpoint it used before."""
@@ -384,13 +447,17 @@ class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI,
         return headers
 
     def _rpc_headers(self) -> Dict[str, str]:
-        """The headers of an RPC, made once per token; shared by the requests: read only."""
-        key = (self.token, self.user_agent, tuple(self.headers.items()))
+        """The headers of an RPC, made once per token; shared by the requests: read only.
+        With a client timeout they tell the server the deadline (``Grpc-Timeout``), so it
+        gives up when the client does."""
+        key = (self.token, self.user_agent, tuple(self.headers.items()), self.timeout)
         if key != self._rpc_headers_key:
             headers = self._base_headers()
             headers["Content-Type"] = "application/json"
             if self.token:
                 headers["Authorization"] = self.token
+            if self.timeout and self.timeout != NO_TIMEOUT:
+                headers[GRPC_TIMEOUT] = server_deadline(self.timeout)
             self._rpc_headers_cache, self._rpc_headers_key = headers, key
         return self._rpc_headers_cache
 
@@ -401,8 +468,13 @@ class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI,
                      headers: Optional[Dict[str, str]] = None, timeout: Optional[float] = None,
                      raw: bool = False) -> Request:
         all_headers = self._rpc_headers()
-        if headers:
-            all_headers = {**all_headers, **headers}
+        if headers or timeout or stream:
+            all_headers = {**all_headers, **headers} if headers else dict(all_headers)
+            deadline = timeout or self.timeout
+            if stream or not deadline or deadline == NO_TIMEOUT:
+                all_headers.pop(GRPC_TIMEOUT, None)  # (the gateway would end a stream at it)
+            else:
+                all_headers[GRPC_TIMEOUT] = server_deadline(deadline)
         if not isinstance(body, (bytes, bytearray)):
             body = _dumps(body if body is not None else {}).encode("utf-8")
         return Request("POST", self.baseurl + path, all_headers, body, stream=stream,
@@ -487,14 +559,18 @@ class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI,
         idempotent = _idempotent(op)
         response = yield self._rpc_request(path, body, stream, idempotent, headers, timeout, raw)
         if response.status != 200:
-            error = error_from_response(response.status, response.body)
-            if can_auth and isinstance(error, (errors.ErrInvalidAuthToken, errors.ErrUserEmpty)):
+            error = _answer_error(response)
+            # a simple token is valid only on the member that issued it: a call that moved
+            # to another member authenticates there (JWT tokens are valid on every member);
+            # an auth store changed since the token was issued wants a new one too (Go's rule)
+            if can_auth and isinstance(error, (errors.ErrInvalidAuthToken, errors.ErrUserEmpty,
+                                               errors.ErrAuthOldRevision)):
                 self._auth_not_enabled = False
                 self.token = None
                 yield from self._authenticate_flow()
                 response = yield self._rpc_request(path, body, stream, idempotent, headers, timeout, raw)
                 if response.status != 200:
-                    raise error_from_response(response.status, response.body)
+                    raise _answer_error(response)
             else:
                 raise error
         return response
@@ -583,7 +659,7 @@ class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI,
 
     def _direct_result(self, op: Operation, response: Response) -> Any:
         if response.status != 200:
-            raise error_from_response(response.status, response.body)
+            raise _answer_error(response)
         if op.binding.clears_token:
             self.token = None  # auth_disable: no token is needed any more
         return self._decode(op, response)
@@ -792,6 +868,16 @@ IDEMPOTENT_RPCS = frozenset({
     "member_list", "status", "alarm", "hash", "hash_kv", "snapshot", "move_leader", "auth_status",
     "user_get", "user_list", "role_get", "role_list", "authenticate", "leader", "observe", "watch",
 })
+
+
+def _answer_error(response: Response) -> errors.Etcd3Exception:
+    """The exception of an RPC's error answer.  The gateway's "context deadline exceeded"
+    is the call's own deadline (``Grpc-Timeout``) passing on the server: an Etcd3Timeout,
+    as when the client gives up first."""
+    if response.status == 504 and deadline_passed(response.status, response.body):
+        return errors.Etcd3Timeout("the server gave up at the call's deadline (Grpc-Timeout)",
+                                   response.endpoint, error_from_response(response.status, response.body))
+    return error_from_response(response.status, response.body)
 
 
 def _idempotent(op: Optional[Operation]) -> bool:

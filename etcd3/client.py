@@ -24,7 +24,7 @@ from .core import _incomplete as incomplete_json
 from .transport.duplex import DEFAULT_MAX_RESPONSE_SIZE, check_max_response_size, ssl_context, too_large
 from .transport import forksafe
 from .transport.http_pool import ConnectionPool
-from .transport.endpoints import Endpoint, StaleAnswer
+from .transport.endpoints import Endpoint
 from .stateful.lock import WaitForChange
 from .stateful.watch import Watcher
 from .spec import Operation
@@ -194,7 +194,8 @@ class Client(BaseClient):
                  max_retries: Union[int, urllib3.Retry] = 0,
                  server_version: str = "3.3.0", cluster_version: str = "3.3.0", *,
                  max_response_size: Optional[int] = DEFAULT_MAX_RESPONSE_SIZE,
-                 endpoints: Optional[Sequence[Union[str, Tuple[str, int]]]] = None) -> None:
+                 endpoints: Optional[Sequence[Union[str, Tuple[str, int]]]] = None,
+                 auto_sync_interval: Optional[float] = None) -> None:
         """
         :param endpoints: the members of a cluster: URLs (``http://10.0.0.1:2379``) or
             ``host:port`` (with ``protocol``); then ``host``/``port`` are ignored.  Calls
@@ -202,6 +203,10 @@ class Client(BaseClient):
             ``etcd3.transport.endpoints``): a repeatable RPC (range, lease_grant, status,
             ...) goes to the next member on a failure, within ``timeout``; a write is sent
             again only if it provably never left the client.
+        :param auto_sync_interval: seconds between reads of the cluster's member list
+            (as Go's ``AutoSyncInterval``): the endpoints become the client URLs of its
+            members (learners and members not started yet left out).  Read before the
+            first call after each interval, not by a thread of its own.  None: never.
         :param timeout: seconds one call may take in all: connecting, sending and reading
             the whole answer (None: 30 s for unary calls).  For a stream (``snapshot``,
             ``watch_create``, ``call_rpc(stream=True)``) it bounds each wait for the next
@@ -224,7 +229,8 @@ class Client(BaseClient):
         super().__init__(host=host, port=port, protocol=protocol, cert=cert, verify=verify, timeout=timeout,
                          headers=headers, user_agent=user_agent, pool_size=pool_size, username=username,
                          password=password, token=token, server_version=server_version,
-                         cluster_version=cluster_version, endpoints=endpoints)
+                         cluster_version=cluster_version, endpoints=endpoints,
+                         auto_sync_interval=auto_sync_interval)
         if self._selector is not None:
             self._pools: Dict[str, ConnectionPool] = {}
             self._send = self._send_failover  # type: ignore[method-assign]
@@ -251,6 +257,7 @@ class Client(BaseClient):
                                           status=None, other=0, raise_on_status=False)
         forksafe.register(self)
         self._connect()
+        self._cluster_connected()
 
     def _connect(self) -> None:
         try:
@@ -383,43 +390,29 @@ class Client(BaseClient):
         self._cached_pool = None  # requests' pool of the endpoint used before
         pools = getattr(self, "_pools", None)
         if pools is not None:
-            self._connection_pool = pools.get(self._current_url)
+            self._connection_pool = pools.get(self._in_use.url)
 
     def _send_failover(self, request: Request) -> Response:
-        """``_send`` of a cluster client: each try on a member, moving between them by the
-        rules of ``transport.endpoints`` (written once, run here and by AioClient)."""
-        selector = self._selector
-        assert selector is not None
-        if request.pinned:
-            endpoint = _endpoint_of(selector, request.url)
-            return self._send_to(request, endpoint, request.timeout or self.timeout or DEFAULT_TIMEOUT)
-        seconds = request.timeout or self.timeout or DEFAULT_TIMEOUT
-        attempts = selector.attempts(request.idempotent, None if seconds == NO_TIMEOUT else seconds)
-        while True:
-            endpoint = attempts.endpoint
-            self._follow(endpoint)
-            budget = attempts.try_timeout()
+        """``_send`` of a cluster client: runs ``failover_flow`` (the retry rules, written
+        once in ``transport.endpoints``) with this client's I/O: a try is sent to its
+        member, a float is a pause."""
+        if self._selector.sync_due():  # type: ignore[union-attr]
+            self._run(self._sync_flow())
+        flow = self._failover_flow(request)
+        done, step = step_flow(flow)
+        while not done:
+            if step.__class__ is float:
+                time.sleep(step)
+                done, step = step_flow(flow)
+                continue
+            endpoint, sent, seconds = step
             try:
-                if budget is not None and budget <= 0:
-                    raise errors.Etcd3Timeout("no time left", endpoint.url)
-                response = self._send_to(request, endpoint, NO_TIMEOUT if budget is None else budget)
+                response = self._send_to(sent, endpoint, seconds)
             except errors.Etcd3TransportError as error:
-                pause = attempts.failed(error)
-                if pause is None:
-                    self._follow(attempts.endpoint)
-                    raise attempts.error() from error
+                done, step = step_flow(flow, error=error)
             else:
-                reason = None if request.stream else attempts.answered(response.status, response.body)
-                if reason is None:
-                    return response
-                pause = attempts.failed(reason)
-                if pause is None:
-                    self._follow(attempts.endpoint)
-                    if isinstance(reason, StaleAnswer):
-                        raise attempts.error() from reason
-                    return response  # Unavailable as the member said it (ErrNoLeader, ...)
-            if pause:
-                time.sleep(pause)
+                done, step = step_flow(flow, response)
+        return step
 
     def _send_to(self, request: Request, endpoint: Endpoint, seconds: float) -> Response:
         """One try of ``request`` on one member within ``seconds``."""
@@ -579,14 +572,6 @@ class RetryingConnectionPool(ConnectionPool):
                 if deadline is not None and time.monotonic() + pause >= deadline:
                     raise failure from None  # the call's time is up before the next attempt
                 time.sleep(pause)
-
-
-def _endpoint_of(selector: Any, url: str) -> Endpoint:
-    """The member of a pinned request's URL."""
-    for endpoint in selector.endpoints:
-        if url.startswith(endpoint.url + "/"):
-            return endpoint
-    raise ValueError("%r is not on an endpoint of the client" % url)
 
 
 def _urllib3_response(response: Response) -> urllib3.HTTPResponse:

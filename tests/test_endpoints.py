@@ -5,7 +5,9 @@ import pytest
 
 from etcd3 import errors
 from etcd3.transport.duplex import connect_failure, may_send_elsewhere
-from etcd3.transport.endpoints import (ROUND_PAUSE, CallAttempts, EndpointSelector, StaleAnswer, parse_endpoint,
+from etcd3.core import Request, Response
+from etcd3.transport.endpoints import (GRPC_TIMEOUT, ROUND_PAUSE, CallAttempts, EndpointList, EndpointSelector,
+                                       StaleAnswer, failover_flow, grpc_timeout, member_client_urls, server_deadline, parse_endpoint,
                                        parse_endpoints)
 
 
@@ -140,3 +142,143 @@ def test_a_member_that_is_not_etcd_is_skipped_with_a_warning():
         assert s.attempts(True, 5).answered(404, b"404 page not found") is not None
     # warned once: later 404s of that member are the API's own answers
     assert s.attempts(True, 5).answered(404, b"{}") is None
+
+
+# -- failover_flow: the retry loop both clients drive (yields tries and pauses) -------------------
+
+def connected_selector(n=3, prefix="/v3", version="3.5.16"):
+    s = selector(n)
+    s.prefix, s.client_version = prefix, version
+    for endpoint in s.endpoints:
+        s.record_version(endpoint, version)
+    return s
+
+
+def rpc(s, path="/v3/kv/range", idempotent=True, url=None):
+    return Request("POST", (url or s.current.url) + path, {"Content-Type": "application/json"}, b"{}",
+                   idempotent=idempotent)
+
+
+def run_until_done(flow, answers):
+    """Drive a failover flow: each try gets the next of ``answers`` (a Response, or an
+    exception to throw in); pauses are recorded.  Returns (tries, pauses, result)."""
+    tries, pauses = [], []
+    answers = list(answers)
+    step = next(flow)
+    try:
+        while True:
+            if step.__class__ is float:
+                pauses.append(step)
+                step = flow.send(None)
+                continue
+            tries.append(step)
+            answer = answers.pop(0)
+            step = flow.throw(answer) if isinstance(answer, BaseException) else flow.send(answer)
+    except StopIteration as stop:
+        return tries, pauses, stop.value
+
+
+def ok(body=b'{"header":{"revision":"5"}}'):
+    return Response(200, {}, body)
+
+
+def test_failover_flow_moves_a_read_at_once_and_hands_back_the_answer():
+    s = connected_selector()
+    followed = []
+    flow = failover_flow(s, rpc(s), 30.0, followed.append, deadline_header=True)
+    tries, pauses, result = run_until_done(flow, [refused("http://m0:2379"), lost("http://m1:2379"), ok()])
+    assert [endpoint.url for endpoint, _, _ in tries] == ["http://m0:2379", "http://m1:2379", "http://m2:2379"]
+    assert [sent.url for _, sent, _ in tries] == [e.url + "/v3/kv/range" for e in s.endpoints]
+    assert len(pauses) == 1 and ROUND_PAUSE * 0.9 <= pauses[0] <= ROUND_PAUSE * 1.1  # after a quorum round
+    assert result.status == 200 and followed[-1] is s.current and s.current.url == "http://m2:2379"
+    # each try tells its member the try's own deadline, in gRPC's format
+    first_budget = tries[0][2]
+    assert 9 < first_budget <= 10 and tries[0][1].headers[GRPC_TIMEOUT] == server_deadline(first_budget)
+
+
+def test_failover_flow_without_a_deadline_of_the_caller_sends_no_grpc_timeout():
+    s = connected_selector()
+    request = rpc(s)
+    tries, _, _ = run_until_done(failover_flow(s, request, 30.0, lambda e: None, deadline_header=False), [ok()])
+    assert tries[0][1] is request  # the request itself: nothing copied on the steady path
+
+
+def test_failover_flow_never_sends_a_sent_write_again():
+    s = connected_selector()
+    flow = failover_flow(s, rpc(s, "/v3/kv/put", idempotent=False), 30.0, lambda e: None, True)
+    step = next(flow)
+    assert step[0].url == "http://m0:2379"
+    step = flow.throw(refused("http://m0:2379"))  # never left the client: the next member
+    assert step[0].url == "http://m1:2379"
+    with pytest.raises(errors.Etcd3ConnectionError, match="not repeatable"):
+        flow.throw(lost("http://m1:2379"))
+
+
+def test_failover_flow_server_deadline_on_a_write_is_a_give_up_not_a_resend():
+    s = connected_selector()
+    flow = failover_flow(s, rpc(s, "/v3/kv/put", idempotent=False), 5.0, lambda e: None, True)
+    next(flow)
+    cut = Response(504, {}, b'{"code":4, "message":"stream terminated by RST_STREAM with error code: CANCEL"}')
+    with pytest.raises(errors.Etcd3ConnectionError) as info:
+        flow.send(cut)
+    assert isinstance(info.value.__cause__, errors.Etcd3Timeout)
+
+
+def test_failover_flow_reads_a_new_members_version_and_uses_its_prefix():
+    # a rolling upgrade: the client's spec is 3.4's (/v3); m1 runs 3.3 (/v3beta only)
+    s = selector(3)
+    s.prefix, s.client_version = "/v3", "3.4.23"
+    s.record_version(s.endpoints[0], "3.4.23")
+    flow = failover_flow(s, rpc(s), 30.0, lambda e: None, True)
+    step = next(flow)
+    assert step[1].url == "http://m0:2379/v3/kv/range"
+    step = flow.throw(refused("http://m0:2379"))
+    assert (step[1].method, step[1].url) == ("GET", "http://m1:2379/version")
+    step = flow.send(Response(200, {}, b'{"etcdserver":"3.3.25","etcdcluster":"3.3.0"}'))
+    assert step[1].url == "http://m1:2379/v3beta/kv/range"
+    assert s.versions == {"http://m0:2379": "3.4.23", "http://m1:2379": "3.3.25"}
+    with pytest.raises(StopIteration):
+        flow.send(ok())
+
+
+def test_a_failed_version_read_leaves_a_write_free_to_go_elsewhere():
+    s = selector(3)
+    s.prefix, s.client_version = "/v3", "3.5.16"
+    flow = failover_flow(s, rpc(s, "/v3/kv/put", idempotent=False), 30.0, lambda e: None, True)
+    step = next(flow)
+    assert step[1].url == "http://m0:2379/version"
+    step = flow.throw(lost("http://m0:2379"))  # the put itself was never sent
+    assert step[1].url == "http://m1:2379/version"
+
+
+def test_grpc_timeout_format():
+    assert grpc_timeout(1.5) == "1500m"
+    assert grpc_timeout(0.0001) == "1m"  # "0m" would mean no deadline to the gateway
+    assert grpc_timeout(200000) == "200000S"
+    # the server's deadline comes a little before the client's: its answer arrives first
+    assert server_deadline(1.5) == "1450m" and server_deadline(0.1) == "90m"
+
+
+def test_member_client_urls_skip_learners_and_members_not_started():
+    from types import SimpleNamespace as Member
+
+    members = [Member(name="a", clientURLs=["http://a:2379"], isLearner=False),
+               Member(name="", clientURLs=[], isLearner=False),  # added, never started
+               Member(name="l", clientURLs=["http://l:2379"], isLearner=True),
+               Member(name="b", clientURLs=["http://b:2379", "http://a:2379"], isLearner=False)]
+    assert member_client_urls(members) == ["http://a:2379", "http://b:2379"]
+
+
+def test_sync_is_due_once_per_interval():
+    s = EndpointSelector(parse_endpoints(["m0:1"]), sync_interval=0.05)
+    assert not s.sync_due()  # not before the client is connected
+    s.schedule_sync()
+    assert not s.sync_due()
+    s.sync_at = 0.0  # (the interval has passed)
+    assert s.sync_due() and not s.sync_due()  # claimed: the next is an interval later
+
+
+def test_endpoint_list_shows_the_one_in_use():
+    shown = EndpointList(["http://a:1", "http://b:2"], "http://b:2")
+    assert shown == ["http://a:1", "http://b:2"] and shown.in_use == "http://b:2"
+    assert repr(shown) == "['http://a:1', 'http://b:2' (in use)]"

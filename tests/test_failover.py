@@ -16,7 +16,7 @@ import time
 import pytest
 
 from etcd3 import AioClient, Client, errors
-from etcd3.testing.server import EtcdCluster, free_port
+from etcd3.testing.server import EtcdCluster, EtcdServer, free_port
 
 from .helpers import wait_for
 
@@ -258,3 +258,114 @@ def test_aio_client_gets_puts_and_all_down(cluster):
         await client.close()
 
     asyncio.run(main())
+
+
+def test_the_server_gives_up_at_the_calls_deadline(cluster):
+    # Grpc-Timeout: the gateway makes it its gRPC call's deadline (3.3.25 and 3.5.30 alike):
+    # a lock wait ends with the server's DeadlineExceeded, and the server leaves the line
+    first = cluster.members[0]
+    for client in (Client(endpoints=cluster.endpoints, timeout=TIMEOUT), Client(first.host, first.port,
+                                                                                 timeout=TIMEOUT)):
+        try:
+            holder, waiter = client.lease_grant(TTL=30).ID, client.lease_grant(TTL=30).ID
+            held = client.call_rpc("lock", {"name": "fo/lk", "lease": holder})
+            started = time.monotonic()
+            with pytest.raises(errors.Etcd3Timeout) as info:
+                client.call_rpc("lock", {"name": "fo/lk", "lease": waiter}, timeout=1)
+            assert 0.9 <= time.monotonic() - started < 1.5
+            assert "Grpc-Timeout" in str(info.value)  # the server's answer, not our read timing out
+            assert [kv.key for kv in client.range("fo/lk/", prefix=True).kvs] == [held.key]
+            assert client.range("fo/x").count == 0  # the connection is still good
+            client.lease_revoke(ID=holder)
+            client.lease_revoke(ID=waiter)
+        finally:
+            client.close()
+
+
+def test_auth_on_a_cluster_authenticates_again_on_the_new_member(etcd_version):
+    # simple tokens: each member forgets a token not used on it for --auth-token-ttl; the
+    # member in use keeps it alive, the others drop it, so after a move the client must
+    # authenticate again there.  Real users and roles; the member in use is killed.
+    with EtcdCluster(3, version=etcd_version, auth_token_ttl=2) as auth_cluster:
+        admin = Client(endpoints=auth_cluster.endpoints, timeout=TIMEOUT)
+        admin.user_add(name="root", password="r00t-pw")
+        admin.role_add(name="root")
+        admin.user_grant_role(user="root", role="root")
+        admin.user_add(name="alice", password="al1ce-pw")
+        admin.role_add(name="app")
+        admin.role_grant_permission(name="app", perm={"permType": "READWRITE", "key": "app/", "range_end": "app0"})
+        admin.user_grant_role(user="alice", role="app")
+        admin.auth_enable()
+        admin.close()
+        client = Client(endpoints=auth_cluster.endpoints, timeout=TIMEOUT, username="alice", password="al1ce-pw")
+        try:
+            client.put("app/k", "v")
+            token = client.token
+            ends = time.monotonic() + 3  # (not synchronisation: the other members' TTL must pass)
+            while time.monotonic() < ends:
+                assert client.range("app/k").kvs[0].value == b"v"
+            member_in_use(auth_cluster, client).kill()
+            for i in range(50):
+                assert client.range("app/k").kvs[0].value == b"v"
+                client.put("app/n/%02d" % i, "v")
+            assert client.token != token  # authenticated again on the new member
+            assert {kv.version for kv in client.range("app/n/", prefix=True).kvs} == {1}
+            assert client.range("app/n/", prefix=True).count == 50
+            with pytest.raises(errors.ErrPermissionDenied):
+                client.put("other/k", "v")  # still alice, with alice's rights
+        finally:
+            client.close()
+
+
+@pytest.mark.parametrize("aio", [False, True], ids=["sync", "aio"])
+def test_auto_sync_learns_an_added_member_and_forgets_a_removed_one(cluster, aio):
+    admin = Client(endpoints=cluster.endpoints, timeout=TIMEOUT)
+    first = cluster.members[0]
+    # the client is given one member only: the rest it learns from member_list
+    client = (AioClient if aio else Client)(endpoints=[first.endpoint], timeout=TIMEOUT, auto_sync_interval=0.2)
+    loop = asyncio.new_event_loop()  # (the aio client's one loop)
+
+    def seen():
+        # syncing happens before a call, once the interval has passed
+        if aio:
+            loop.run_until_complete(client.range("fo/sync"))
+        else:
+            client.range("fo/sync")
+        return list(client.endpoints)
+
+    newcomer = None
+    try:
+        wait_for(lambda: sorted(seen()) == sorted(cluster.endpoints), message="the cluster's members")
+        assert client.endpoints.in_use == first.endpoint
+        newcomer = EtcdServer(binary=cluster.binary, name="etcd-new", host=first.host,
+                              cluster_token=cluster.cluster_token, extra_args=cluster.extra_args,
+                              initial_cluster_state="existing")
+        added = []
+
+        def add():  # etcd refuses a member while one has been connected for less than 5 s
+            try:
+                added.append(admin.member_add(peerURLs=[newcomer.peer_url]).member)
+            except errors.ErrUnhealthy:
+                return False
+            return True
+        wait_for(add, timeout=15, message="the member added")
+        added = added[0]
+        # before it starts, the new member has no name and no client URLs: skipped
+        assert sorted(seen()) == sorted(cluster.endpoints)
+        newcomer.initial_cluster = ",".join(["%s=%s" % (m.name, m.peer_url) for m in cluster.members]
+                                            + ["etcd-new=%s" % newcomer.peer_url])
+        newcomer.start()
+        wait_for(lambda: newcomer.endpoint in seen(), timeout=10, message="the added member")
+        admin.member_remove(ID=added.ID)
+        newcomer.stop()
+        newcomer = None
+        wait_for(lambda: sorted(seen()) == sorted(cluster.endpoints), timeout=10, message="the member gone")
+    finally:
+        if newcomer is not None:
+            newcomer.stop()
+        if aio:
+            loop.run_until_complete(client.close())
+        else:
+            client.close()
+        loop.close()
+        admin.close()

@@ -24,11 +24,12 @@ def test_top_level_names():
 
 def test_constructor_signatures_match_the_seed():
     # 0.1.6's parameters in 0.1.6's order; ours follow, keyword-only
-    assert params(baseclient.BaseClient.__init__) == BASE_PARAMS + ["endpoints"]
+    assert params(baseclient.BaseClient.__init__) == BASE_PARAMS + ["endpoints", "auto_sync_interval"]
     sync = params(client.Client.__init__)
-    assert sync == BASE_PARAMS[:12] + ["max_retries"] + BASE_PARAMS[12:] + ["max_response_size", "endpoints"]
-    for init, ours in ((client.Client.__init__, ("max_response_size", "endpoints")),
-                       (baseclient.BaseClient.__init__, ("endpoints",))):
+    assert sync == BASE_PARAMS[:12] + ["max_retries"] + BASE_PARAMS[12:] + ["max_response_size", "endpoints",
+                                                                            "auto_sync_interval"]
+    for init, ours in ((client.Client.__init__, ("max_response_size", "endpoints", "auto_sync_interval")),
+                       (baseclient.BaseClient.__init__, ("endpoints", "auto_sync_interval"))):
         for name in ours:
             assert inspect.signature(init).parameters[name].kind is inspect.Parameter.KEYWORD_ONLY, name
     defaults = inspect.signature(client.Client.__init__).parameters

@@ -24,29 +24,55 @@ The rules are those of etcd's Go client (clientv3/retry.go):
 The ordering guard (Go's ``ordering`` package): an answer from another member than
 the one that gave the newest revision seen, carrying an older revision, comes from
 a lagging member; a repeatable call tries elsewhere instead of handing it back.
+
+``failover_flow`` is the whole retry loop of one request, written once: a generator
+that yields what to do (``(endpoint, request, seconds)``: send that request to that
+member within that many seconds; a float: pause that long) and receives the answer
+(or has the transport error thrown in).  The sync and async clients each drive it
+with a loop of a few lines.
+
+A call with a deadline (the call's or the client's ``timeout``) tells the member
+how long it has: ``Grpc-Timeout`` (gRPC's format, ``1500m``), which the gateway
+turns into the deadline of its gRPC call, so the server gives up when the client
+does (a lock wait, a read waiting for a leader).  Streams never carry it: the
+gateway would end the stream at that deadline.
+
+Each member's server version is read on first use (``GET /version``, once per
+member): during a rolling upgrade the members may serve different gateway
+prefixes (3.3 ``/v3beta``, 3.4+ ``/v3``), and a call moving to a member of another
+version is sent under that member's prefix.  The RPC methods and their models stay
+those of the spec of the member the client first connected to.
 """
 from __future__ import annotations
 
+import json
 import random
 import re
 import threading
 import time
 import warnings
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Generator, List, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit
 
-from ..errors import Etcd3ConnectionError, Etcd3TransportError
+from ..core import Request, Response
+from ..errors import Etcd3ConnectionError, Etcd3Timeout, Etcd3TransportError
 from ..utils import Etcd3Warning
 from .duplex import may_send_elsewhere
 
-__all__ = ["Endpoint", "parse_endpoint", "parse_endpoints", "EndpointSelector", "CallAttempts",
-           "ROUND_PAUSE", "MIN_TRY_SECONDS", "StaleAnswer"]
+__all__ = ["Endpoint", "parse_endpoint", "parse_endpoints", "EndpointSelector", "EndpointList", "CallAttempts",
+           "ROUND_PAUSE", "MIN_TRY_SECONDS", "StaleAnswer", "CallTimedOut", "failover_flow", "grpc_timeout",
+           "server_deadline", "member_client_urls", "GRPC_TIMEOUT", "deadline_passed"]
 
 ROUND_PAUSE = 0.025
 ROUND_JITTER = 0.10
 # a repeatable call splits its time among the members left in a round (a member that
 # hangs must leave time for the others), but gives each try at least this much
 MIN_TRY_SECONDS = 1.0
+
+NO_TIMEOUT = float("inf")  # (baseclient's): a try that may wait as long as it takes
+GRPC_TIMEOUT = "Grpc-Timeout"
+DEADLINE_MARGIN = 0.05  # seconds the server's deadline comes before the client's
+_VERSION_SECONDS = 3.0  # reading a member's version before its first call
 
 _HOST_PORT = re.compile(r"^(?:\[(?P<ip6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9_.-]+)):(?P<port>\d{1,5})$")
 _REVISION = re.compile(rb'"revision":"?(\d+)')
@@ -59,7 +85,7 @@ class Endpoint:
 
     def __init__(self, protocol: str, host: str, port: int) -> None:
         self.protocol, self.host, self.port = protocol, host, port
-        shown = "[%s]" % host if ":" in host else host
+        shown = "[%s]" % host if ":" in host and not host.startswith("[") else host
         self.url = "%s://%s:%d" % (protocol, shown, port)
 
     def __repr__(self) -> str:
@@ -125,50 +151,118 @@ class StaleAnswer(Etcd3TransportError):
     """A member answered with a revision older than one already handed back (it lags)."""
 
 
+class CallTimedOut(Etcd3ConnectionError, Etcd3Timeout):
+    """A cluster call that gave up on a timeout (its last try timed out, or its member
+    gave up at the deadline it was sent): both no member answering
+    (Etcd3ConnectionError) and a timeout (Etcd3Timeout), which code waiting on a lock
+    or an election catches."""
+
+
+class EndpointList(list):
+    """``client.endpoints``: the members' URLs, a list of str; ``in_use`` is the one
+    the client uses now (``baseurl``)."""
+
+    def __init__(self, urls: Sequence[str], in_use: str) -> None:
+        super().__init__(urls)
+        self.in_use = in_use
+
+    def __repr__(self) -> str:
+        return "[%s]" % ", ".join("%r (in use)" % url if url == self.in_use else repr(url) for url in self)
+
+
 class EndpointSelector:
     """The endpoints of one client and the one in use.  Moving is a compare-and-set on
-    the endpoint that failed, so threads that saw one failure move once."""
+    the endpoint that failed, so threads that saw one failure move once.  The list is
+    one tuple, swapped whole (``replace``), so a reader never sees half a change."""
 
-    def __init__(self, endpoints: Sequence[Endpoint]) -> None:
-        self.endpoints: List[Endpoint] = list(endpoints)
+    def __init__(self, endpoints: Sequence[Endpoint], sync_interval: Optional[float] = None) -> None:
+        self._members: Tuple[Endpoint, ...] = tuple(endpoints)
         self.index = 0
         self._lock = threading.Lock()
         # the ordering guard: the newest revision handed back and who gave it
         self.revision = 0
         self.revision_from: Optional[Endpoint] = None
         self.not_etcd: set = set()  # endpoints that answered 404 (warned once each)
+        # each member's server version and gateway prefix (read on first use), and the
+        # prefix of the client's spec, which the requests are made with
+        self.versions: Dict[str, str] = {}
+        self.prefixes: Dict[str, str] = {}
+        self.prefix = ""
+        self.client_version = ""
+        # auto sync (``auto_sync_interval``): when the member list is due to be read again
+        self.sync_interval = sync_interval
+        self.sync_at: Optional[float] = None
+
+    @property
+    def endpoints(self) -> Tuple[Endpoint, ...]:
+        return self._members
 
     @property
     def current(self) -> Endpoint:
-        return self.endpoints[self.index % len(self.endpoints)]
+        members = self._members
+        return members[self.index % len(members)]
 
     @property
     def quorum(self) -> int:
-        return len(self.endpoints) // 2 + 1
+        return len(self._members) // 2 + 1
 
     def move_from(self, endpoint: Endpoint) -> Endpoint:
         """The endpoint failed: the next one is in use (unless someone moved already)."""
         with self._lock:
             if self.current == endpoint:
-                self.index = (self.index + 1) % len(self.endpoints)
+                self.index = (self.index + 1) % len(self._members)
             return self.current
 
     def use(self, endpoint: Endpoint) -> None:
         with self._lock:
-            if endpoint in self.endpoints:
-                self.index = self.endpoints.index(endpoint)
+            if endpoint in self._members:
+                self.index = self._members.index(endpoint)
 
-    def replace(self, endpoints: Sequence[Endpoint]) -> None:
-        """A new list (``auto_sync``): the endpoint in use stays in use if it is still there."""
+    def replace(self, endpoints: Sequence[Endpoint]) -> bool:
+        """A new list (``auto_sync``): the endpoint in use stays in use if it is still
+        there.  Whether the list changed."""
         if not endpoints:
-            return
+            return False
         with self._lock:
-            current = self.current
-            self.endpoints = list(endpoints)
-            self.index = self.endpoints.index(current) if current in self.endpoints else 0
+            current, members = self.current, tuple(endpoints)
+            if members == self._members:
+                return False
+            index = members.index(current) if current in members else 0
+            self._members, self.index = members, index
+            return True
+
+    def endpoint_of(self, url: str) -> Endpoint:
+        """The member a (pinned) request's URL is on."""
+        for endpoint in self._members:
+            if url.startswith(endpoint.url + "/"):
+                return endpoint
+        raise ValueError("%r is not on an endpoint of the client" % url)
 
     def attempts(self, repeatable: bool, timeout: Optional[float]) -> "CallAttempts":
         return CallAttempts(self, repeatable, timeout)
+
+    # -- auto sync: the drivers ask ``sync_due()`` before a call ---------------------------------
+    def schedule_sync(self) -> None:
+        """Start (or go on) syncing: the next sync is one interval from now."""
+        if self.sync_interval is not None:
+            self.sync_at = time.monotonic() + self.sync_interval
+
+    def sync_due(self) -> bool:
+        """Whether the member list should be read now; claims the sync (the next is one
+        interval later), so one call among many threads does it."""
+        sync_at = self.sync_at
+        if sync_at is None or time.monotonic() < sync_at:
+            return False
+        with self._lock:
+            if self.sync_at != sync_at:
+                return False  # another thread claimed it
+            self.schedule_sync()
+            return True
+
+    # -- the version of each member ---------------------------------------------------------------
+    def record_version(self, endpoint: Endpoint, version: str) -> None:
+        self.versions[endpoint.url] = version
+        self.prefixes[endpoint.url] = self.prefix if version == self.client_version else _gateway_prefix(version)
 
     def check_order(self, endpoint: Endpoint, body: bytes) -> Optional[str]:
         """The ordering guard on a 200 answer's body: why it is stale, or None (then its
@@ -184,6 +278,30 @@ class EndpointSelector:
             return None  # one member's answers to concurrent calls may cross: not a lag
         return "answered revision %d, older than revision %d already seen from %s" % (
             revision, self.revision, self.revision_from.url if self.revision_from else "?")
+
+
+def _gateway_prefix(version: str) -> str:
+    """The gateway prefix a server of ``version`` serves: its spec's (``/v3beta`` for
+    3.3, ``/v3`` for 3.4 and later)."""
+    from ..spec import bundle_for_server
+
+    try:
+        return bundle_for_server(version, warn=False).prefix
+    except Exception:  # noqa: BLE001 - an unknown version: the client's own prefix applies
+        return ""
+
+
+def member_client_urls(members: Any) -> List[str]:
+    """The client URLs of a ``member_list`` answer's members, as Go's ``Sync`` takes
+    them: learners (3.4+) and members without a name (added, never started) left out."""
+    urls: List[str] = []
+    for member in members or ():
+        if not member.name or getattr(member, "isLearner", False):
+            continue
+        for url in member.clientURLs or ():
+            if url not in urls:
+                urls.append(url)
+    return urls
 
 
 class CallAttempts:
@@ -241,6 +359,11 @@ class CallAttempts:
         if status == 503 and self.repeatable:  # gRPC Unavailable: no leader, stopping, ...
             return Etcd3ConnectionError("unavailable: %s" % body[:200].decode("utf-8", "replace"),
                                         self.endpoint.url)
+        if status == 504 and deadline_passed(status, body):
+            # the member gave up at the try's Grpc-Timeout (a read waiting for a leader, a
+            # write for its proposal): as if the client had timed out
+            return Etcd3Timeout("gave up at the deadline the client gave it (Grpc-Timeout): %s"
+                                % body[:200].decode("utf-8", "replace"), self.endpoint.url)
         if status == 404 and self.repeatable and self.endpoint not in self.selector.not_etcd:
             # a member that answers but is not etcd's gateway (a proxy, a wrong port): skipped
             self.selector.not_etcd.add(self.endpoint)
@@ -264,7 +387,8 @@ class CallAttempts:
         else:
             what = "no member answered within %ss" % self.timeout if self.timeout is not None else \
                 "no member answered"
-        error = Etcd3ConnectionError("%s (%s)" % (what, tried), "", cause)
+        kind = CallTimedOut if isinstance(cause, Etcd3Timeout) else Etcd3ConnectionError
+        error = kind("%s (%s)" % (what, tried), "", cause)
         error.endpoints = [e.url for e in self.selector.endpoints]  # type: ignore[attr-defined]
         return error
 
@@ -273,3 +397,137 @@ def _reason(url: str, failure: BaseException) -> str:
     text = str(failure)
     prefix = url + ": "
     return text[len(prefix):] if text.startswith(prefix) else text
+
+
+def server_deadline(seconds: float) -> str:
+    """The ``Grpc-Timeout`` of a call that gives up after ``seconds``: a little sooner
+    (``DEADLINE_MARGIN``), so that the server's clean DeadlineExceeded answer arrives
+    before the client's own timeout would cut the connection."""
+    return grpc_timeout(seconds - min(DEADLINE_MARGIN, seconds * 0.1))
+
+
+def grpc_timeout(seconds: float) -> str:
+    """``seconds`` as a ``Grpc-Timeout`` value: whole milliseconds (``1500m``), at least
+    one ("0m" would mean no deadline to the gateway), in gRPC's at most 8 digits."""
+    millis = int(seconds * 1000)
+    if millis < 1:
+        return "1m"
+    if millis < 100000000:
+        return "%dm" % millis
+    return "%dS" % min(int(seconds), 99999999)
+
+
+def deadline_passed(status: int, body: bytes) -> bool:
+    """Whether an answer is the gateway's DeadlineExceeded (HTTP 504, gRPC code 4): the
+    deadline of the call's ``Grpc-Timeout`` passed.  Its message varies: "context
+    deadline exceeded", or "stream terminated by RST_STREAM with error code: CANCEL"
+    (3.5, a proposal cut off at the deadline)."""
+    if status != 504:
+        return False
+    try:
+        data = json.loads(body.decode("utf-8", "replace")) if body else {}
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get("code") == 4
+
+
+# what failover_flow yields: a try (the member, the request for it, seconds it may
+# take; inf: no limit) or a pause (seconds)
+Try = Tuple[Endpoint, Request, float]
+FailoverFlow = Generator[Union[Try, float], Response, Response]
+
+
+def failover_flow(selector: EndpointSelector, request: Request, seconds: float,
+                  follow: Callable[[Endpoint], None], deadline_header: bool) -> FailoverFlow:
+    """The retry loop of one request of a cluster client, without I/O (see the module's
+    docstring).  ``seconds``: the call's whole time (inf: none); ``follow(endpoint)``
+    makes an endpoint the client's one in use; ``deadline_header``: the call has a
+    deadline of its own (the caller's or the client's timeout), told to each member
+    as ``Grpc-Timeout``.  Returns the answer to hand back; raises the transport error
+    (naming every endpoint) of a call that gave up."""
+    if request.pinned:  # for that member only (endpoint_status)
+        response = yield selector.endpoint_of(request.url), request, seconds
+        return response
+    attempts = CallAttempts(selector, request.idempotent, None if seconds == NO_TIMEOUT else seconds)
+    path = _path_of(request.url)
+    rpc_prefix = selector.prefix + "/" if selector.prefix else None  # (None: not connected yet)
+    while True:
+        endpoint = attempts.endpoint
+        follow(endpoint)
+        try:
+            if rpc_prefix is not None and endpoint.url not in selector.prefixes and path.startswith(rpc_prefix):
+                yield from _read_version(selector, endpoint, request, attempts.try_timeout())
+            budget = attempts.try_timeout()
+            if budget is not None and budget <= 0:
+                raise Etcd3Timeout("no time left", endpoint.url)
+            response = yield endpoint, _request_for(selector, request, endpoint, path, budget, deadline_header), \
+                NO_TIMEOUT if budget is None else budget
+        except Etcd3TransportError as error:
+            pause = attempts.failed(error)
+            if pause is None:
+                follow(attempts.endpoint)
+                raise attempts.error() from error
+        else:
+            if path == "/version" and response.status == 200:
+                _record_version(selector, endpoint, response)
+            reason = None if request.stream else attempts.answered(response.status, response.body)
+            if reason is None:
+                return response
+            pause = attempts.failed(reason)
+            if pause is None:
+                follow(attempts.endpoint)
+                if isinstance(reason, (StaleAnswer, Etcd3Timeout)):
+                    raise attempts.error() from reason
+                return response  # Unavailable as the member said it (ErrNoLeader, ...)
+        if pause:
+            yield pause
+
+
+def _request_for(selector: EndpointSelector, request: Request, endpoint: Endpoint, path: str,
+                 budget: Optional[float], deadline_header: bool) -> Request:
+    """The request as sent to ``endpoint``: its URL there (under that member's gateway
+    prefix), and the try's own deadline as ``Grpc-Timeout``."""
+    prefix = selector.prefixes.get(endpoint.url) or selector.prefix
+    if prefix != selector.prefix and path.startswith(selector.prefix + "/"):
+        path = prefix + path[len(selector.prefix):]
+    url = endpoint.url + path
+    headers = request.headers
+    if deadline_header and budget is not None and not request.stream:
+        headers = dict(headers)
+        headers[GRPC_TIMEOUT] = server_deadline(budget)
+    elif url == request.url:
+        return request
+    return Request(request.method, url, headers, request.body, stream=request.stream, timeout=request.timeout,
+                   idempotent=request.idempotent, raw=request.raw, pinned=True)
+
+
+def _read_version(selector: EndpointSelector, endpoint: Endpoint, request: Request,
+                  budget: Optional[float]) -> Generator[Try, Response, None]:
+    """Read a member's version before its first call.  A failure here is the try's
+    (the call itself was not sent: a write may still go elsewhere)."""
+    headers = {k: v for k, v in request.headers.items() if k in ("User-Agent", "Authorization")}
+    seconds = _VERSION_SECONDS if budget is None else min(budget, _VERSION_SECONDS)
+    probe = Request("GET", endpoint.url + "/version", headers, timeout=seconds, idempotent=True, pinned=True)
+    try:
+        response = yield endpoint, probe, seconds
+    except Etcd3TransportError as error:
+        error.unsent = True  # type: ignore[attr-defined]  # (may_send_elsewhere)
+        raise
+    if response.status == 200:
+        _record_version(selector, endpoint, response)
+    else:
+        selector.prefixes[endpoint.url] = ""  # not known: the client's prefix; not asked again
+
+
+def _record_version(selector: EndpointSelector, endpoint: Endpoint, response: Response) -> None:
+    try:
+        version = response.json().get("etcdserver")
+    except Etcd3TransportError:
+        version = None
+    if isinstance(version, str) and version:
+        selector.record_version(endpoint, version)
+
+
+def _path_of(url: str) -> str:
+    slash = url.find("/", url.index("://") + 3) if "://" in url else 0
+    return url[slash:] if slash >= 0 else "/"

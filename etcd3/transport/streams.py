@@ -78,9 +78,10 @@ class StreamPolicy:
 
     def _connection_args(self) -> Tuple[str, str, int, Any]:
         client = self.client
-        context = ssl_context(client.verify, client.cert) if client.protocol == "https" else None
-        self._endpoint_used = client.baseurl  # a cluster client moves from it if the stream breaks
-        return client.baseurl, client.host, client.port, context
+        at = client._in_use  # one read: a cluster client may move to another member meanwhile
+        context = ssl_context(client.verify, client.cert) if at.protocol == "https" else None
+        self._endpoint_used = at.url  # a cluster client moves from it if the stream breaks
+        return at.url, at.host, at.port, context
 
     _endpoint_used = ""
 

@@ -67,7 +67,8 @@ def test_constructor_parameters_are_0_1_6s(cls, params):
     assert got == params
     # ours come after them, keyword-only (0.1.6's positional calls mean the same)
     ours = [name for name, p in signature.parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
-    assert ours == (["endpoints"] if cls is BaseClient else ["max_response_size", "endpoints"])
+    assert ours == (["endpoints", "auto_sync_interval"] if cls is BaseClient
+                    else ["max_response_size", "endpoints", "auto_sync_interval"])
 
 
 def test_positional_construction_as_0_1_6(etcd):

@@ -24,7 +24,9 @@ def register(name: str, sub: argparse.ArgumentParser) -> None:
         a.add_argument("args", nargs="*", metavar="<user name or user:password>")
         add_bool_flag(a, "--interactive", "interactive", True, "Read password from stdin instead of interactive "
                       "terminal")
-        add_bool_flag(a, "--no-password", "no_password", False, "Create a user without password")
+        add_bool_flag(a, "--no-password", "no_password", False, "Create a user without password (CN based auth "
+                      "only)")
+        a.add_argument("--new-user-password", default="", help="Supply password from the command line flag")
         add("get", cmd_user_get).add_argument("args", nargs="*")
         add("list", cmd_user_list)
         add("delete", lambda ns, c: say(c.user_delete(one(ns, "user delete command requires user name as its "
@@ -32,7 +34,8 @@ def register(name: str, sub: argparse.ArgumentParser) -> None:
             .add_argument("args", nargs="*")
         p = add("passwd", cmd_user_passwd)
         p.add_argument("args", nargs="*")
-        add_bool_flag(p, "--interactive", "interactive", True, "")
+        add_bool_flag(p, "--interactive", "interactive", True, "If true, read password from stdin instead of "
+                      "interactive terminal")
         for verb, func in (("grant-role", cmd_user_grant), ("revoke-role", cmd_user_revoke)):
             add(verb, func).add_argument("args", nargs="*")
     else:
@@ -68,13 +71,18 @@ def cmd_auth_status(ns: argparse.Namespace, client: Any) -> int:
     return 0
 
 
-def read_password(ns: argparse.Namespace, prompt: str, confirm: bool) -> str:
+def read_password(ns: argparse.Namespace, name: str) -> str:
+    """As etcdctl: ``--interactive=false`` takes the first word of stdin (``fmt.Scanf("%s")``);
+    else the password is asked twice (prompts on stdout, no echo on a terminal)."""
     if not ns.interactive:
-        return sys.stdin.readline().rstrip("\n")
-    import getpass
+        words = sys.stdin.readline().split()
+        return words[0] if words else ""
+    from .connection import ask_password
 
-    password = getpass.getpass(prompt)
-    if confirm and getpass.getpass("Type password of %s again for confirmation: " % ns.args[0]) != password:
+    password = ask_password("Password of %s: " % name)
+    if not password:
+        raise bad_args("empty password")
+    if ask_password("Type password of %s again for confirmation: " % name) != password:
         raise bad_args("given passwords are different")
     return password
 
@@ -84,10 +92,14 @@ def cmd_user_add(ns: argparse.Namespace, client: Any) -> int:
     options = None
     if ns.no_password:
         password, options = "", {"no_password": True}
+    elif ns.new_user_password:
+        password = ns.new_user_password
     elif ":" in name:
         name, _, password = name.partition(":")
+        if not name:
+            raise bad_args("empty user name is not allowed")
     else:
-        password = read_password(ns, "Password of %s: " % name, True)
+        password = read_password(ns, name)
     if options:
         client.user_add(name, password, options=options)
     else:
@@ -119,7 +131,7 @@ def cmd_user_list(ns: argparse.Namespace, client: Any) -> int:
 
 def cmd_user_passwd(ns: argparse.Namespace, client: Any) -> int:
     name = one(ns, "user passwd command requires user name as its argument")
-    password = read_password(ns, "Password of %s: " % name, True)
+    password = read_password(ns, name)
     client.user_change_password(name, password)
     out("Password updated")
     return 0

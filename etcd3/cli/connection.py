@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 from typing import Any, Iterable, List, Optional, Tuple
 
 DEFAULT_ENDPOINT = "127.0.0.1:2379"
@@ -224,9 +225,33 @@ def user_credentials(ns: argparse.Namespace) -> Tuple[Optional[str], Optional[st
     if ":" in user:
         name, _, password = user.partition(":")
         return name, password
-    import getpass
+    return user, ask_password("Password: ")
 
-    return user, getpass.getpass("Password: ")
+
+def ask_password(prompt: str) -> str:
+    """speakeasy.Ask as etcdctl uses it: the prompt on stdout, a line read from stdin with the
+    terminal's echo off (when stdin is one), then a newline on stdout."""
+    saved = None
+    try:  # the echo off before the prompt shows: what is typed once it shows is never echoed
+        import termios
+
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+        quiet = termios.tcgetattr(fd)
+        quiet[3] &= ~termios.ECHO
+        termios.tcsetattr(fd, termios.TCSAFLUSH, quiet)
+    except Exception:  # termios.error and the like: not a terminal (a pipe, a file), or no termios
+        saved = None
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+    try:
+        line = sys.stdin.readline()
+    finally:
+        if saved is not None:
+            termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    return line.rstrip("\r\n")
 
 
 def _check_file(path: str, what: str) -> None:

@@ -116,32 +116,57 @@ def cmd_watch(ns: argparse.Namespace, client: Any) -> int:
 
 
 def interactive(ns: argparse.Namespace, client: Any) -> int:
-    import shlex
+    """etcdctl's ``watch -i``: a ``watch [flags] key [range_end]`` per stdin line, each
+    printing its events as they come while the next line is read; ``progress`` prints
+    ``progress notify: REV`` for every running watch; the end of stdin ends the command
+    (exit code 3, as etcdctl's "error reading watch request line: EOF")."""
     import threading
 
-    for line in sys.stdin:
-        words = shlex.split(line)
+    from .main import EXIT_INVALID_INPUT, CliError, Parser
+    from .txn_grammar import argify
+
+    client.timeout = None  # the watches wait as long as it takes
+    output = threading.Lock()
+    running: List[Any] = []
+    while True:
+        line = sys.stdin.readline()
+        if not line.endswith("\n"):
+            raise CliError(EXIT_INVALID_INPUT, "error reading watch request line: EOF")
+        line = line[:-1]
+        words = argify(line)
         if not words:
+            sys.stderr.write("Invalid command: %s (watch and progress supported)\n" % line)
+            continue
+        if words[0] == "progress":
+            revision = client.range(b"\0", count_only=True).header.revision
+            with output:
+                for _ in running:
+                    out("progress notify: %d" % revision)
+                sys.stdout.flush()
             continue
         if words[0] != "watch":
-            sys.stderr.write("Invalid command: %s (only support watch)\n" % line.strip())
+            sys.stderr.write("Invalid command %s (only support watch)\n" % line)
             continue
-        sub = argparse.ArgumentParser(prog="watch", add_help=False)
+        if len(words) < 2:
+            sys.stderr.write("Invalid command %s (command type or key is not provided)\n" % line)
+            continue
+        sub = Parser(prog="watch", add_help=False)
         register("watch", sub)
-        try:
-            sub_ns = sub.parse_args(words[1:])
-        except SystemExit:
-            continue
+        sub_ns = sub.parse_args(words[1:])  # a bad flag ends the command, as etcdctl's
         sub_ns.printer, sub_ns.exec_command = ns.printer, []
-        if not sub_ns.args:
-            sys.stderr.write("Invalid command: %s (watch requires at least one key)\n" % line.strip())
-            continue
-        stream = client.watch_create(**watch_request(sub_ns, sub_ns.args[:2]))
+        if len(sub_ns.args) > 2:
+            raise bad_args("watch in interactive mode only accepts one or two arguments as key and range end")
+        stream = client.watch_create(**watch_request(sub_ns, sub_ns.args))
+        running.append(stream)
 
         def pump(stream: Any = stream, sub_ns: argparse.Namespace = sub_ns) -> None:
-            for resp in stream:
-                if not (resp.created and not resp.events):
-                    print_response(sub_ns, resp)
+            try:
+                for resp in stream:
+                    if not (resp.created and not resp.events):
+                        with output:
+                            print_response(sub_ns, resp)
+            except Exception as e:  # the watch ends; the others and the prompt go on
+                with output:
+                    sys.stderr.write("watch %s ended: %s\n" % (" ".join(sub_ns.args), e))
 
         threading.Thread(target=pump, daemon=True).start()
-    return 0

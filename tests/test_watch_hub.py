@@ -1,7 +1,11 @@
-"""The I/O-free watch multiplexer and the HTTP response parser (no server)."""
+"""The I/O-free watch multiplexer and the HTTP response parser (no etcd server; a
+hostile one for the watch timeout across reconnections)."""
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
+import threading
 
 import pytest
 from hypothesis import given, settings
@@ -10,7 +14,11 @@ from hypothesis import strategies as st
 from etcd3.transport.duplex import ResponseParser, encode_chunk, request_head
 from etcd3.errors import Etcd3WatchCanceled, Etcd3WatchCompacted, ErrCompacted
 from etcd3.spec import load_bundle
+from etcd3 import AioClient, Client
+from etcd3.errors import Etcd3WatchTimeout
 from etcd3.stateful.watch import CREATED, ENDED, ERROR, EVENTS, WatchHub, watch_create_fields
+from etcd3.transport.streams import StreamPolicy
+from hostile import STREAM_HEAD, HostileServer
 
 OP = load_bundle("3.5").operations["watch"]
 
@@ -193,3 +201,82 @@ def test_request_head_is_chunked_and_full_duplex():
     assert head.startswith("POST /v3/watch HTTP/1.1\r\nHost: h:1\r\n") and head.endswith("\r\n\r\n")
     assert "Transfer-Encoding: chunked" in head and "Expect: 100-continue" in head
     assert "Authorization: t" in head and "Content-Length" not in head
+
+
+def test_the_newest_watch_tells_whether_creations_are_unanswered():
+    hub = WatchHub(OP.request.encode)
+    assert hub.creating() is None
+    wa, _ = hub.add({"key": b"a"}, Sink())
+    wb, _ = hub.add({"key": b"b"}, Sink())
+    assert hub.creating() is wb
+    hub.feed(response(header={"revision": "10"}, created=True))
+    assert hub.creating() is wb  # answered in order: a's answer says nothing of b
+    hub.feed(response(header={"revision": "10"}, created=True, watch_id="1"))
+    assert hub.creating() is None
+    hub.reconnected()
+    assert hub.creating() is wb  # created again on the new stream
+    hub.cancel(wb)
+    assert hub.creating() is None  # nothing to wait for: the newest watch is gone
+
+
+# -- a stream that breaks right after each created answer ---------------------------------
+
+WATCH_CREATED = b'{"result":{"header":{"revision":"5"},"created":true}}\n'
+# longer than the longest pause between reconnections: before the fix, each reconnection's
+# created answer started the wait again and the watch never timed out
+PIECE_TIMEOUT = StreamPolicy.BACKOFF_MAX + 1
+GUARD = PIECE_TIMEOUT + 20  # the test fails (instead of hanging) past this
+
+
+def created_then_cut(conn: socket.socket, path: str) -> None:
+    conn.sendall(STREAM_HEAD + b"%x\r\n%s\r\n" % (len(WATCH_CREATED), WATCH_CREATED))
+    conn.shutdown(socket.SHUT_RDWR)
+
+
+def watch_streams(server) -> int:
+    return sum(path.endswith("/watch") for path in server.requests)
+
+
+def test_a_watch_timeout_spans_the_reconnections_sync():
+    with HostileServer(created_then_cut) as server:
+        client = Client(server.host, server.port)
+        watcher = client.Watcher("k")
+        outcome = []
+
+        def consume():
+            try:
+                for event in watcher.events(timeout=PIECE_TIMEOUT):
+                    outcome.append(event)
+            except Exception as error:  # noqa: BLE001 - what ended the iteration is the result
+                outcome.append(error)
+
+        thread = threading.Thread(target=consume, daemon=True)
+        thread.start()
+        thread.join(GUARD)
+        watcher.stop()
+        client.close()
+        thread.join(5)
+    assert outcome and isinstance(outcome[0], Etcd3WatchTimeout), outcome
+    assert watch_streams(server) >= 3  # the stream was opened again meanwhile, each time created
+
+
+def test_a_watch_timeout_spans_the_reconnections_aio():
+    with HostileServer(created_then_cut) as server:
+        async def main():
+            async with AioClient(server.host, server.port) as client:
+                watcher = client.Watcher("k")
+
+                async def consume():
+                    async for event in watcher.events(timeout=PIECE_TIMEOUT):
+                        return event
+
+                try:
+                    return await asyncio.wait_for(consume(), GUARD)
+                except (Etcd3WatchTimeout, asyncio.TimeoutError) as error:
+                    return error
+                finally:
+                    await watcher.stop()
+
+        outcome = asyncio.run(main())
+    assert isinstance(outcome, Etcd3WatchTimeout), outcome
+    assert watch_streams(server) >= 3

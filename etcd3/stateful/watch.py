@@ -14,7 +14,6 @@ callback API on top of it; ``Event`` and ``KeyValue`` are its event objects.
 """
 from __future__ import annotations
 
-import asyncio
 import collections
 import copy
 import itertools
@@ -26,6 +25,7 @@ import threading
 import time
 from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterator, List, Optional, Pattern, Tuple, Union
 
+from .._lazy import asyncio
 from .. import errors, models
 from ..core import StreamDecoder, unwrap_stream_item
 from ..transport import forksafe
@@ -42,6 +42,8 @@ log = logging.getLogger("etcd3.watch")
 
 # what a watch's sink receives
 CREATED, EVENTS, PROGRESS, ERROR, ENDED = "created", "events", "progress", "error", "ended"
+# what a watcher's queue keeps of a created answer (applied when the answer came): its header revision
+_REVISION = "revision"
 
 UNLIMITED_RETRIES = 9223372036854775807  # what 0.1.6 made of max_retries=-1
 
@@ -220,6 +222,9 @@ class WatchHub:
         self._awaiting_create: Deque[WatchState] = collections.deque()
         self._by_server_id: Dict[int, WatchState] = {}
         self._ids = itertools.count(1)
+        # the watch added last: once it is created, so is every watch added before it
+        # (etcd answers the creations of one stream in order)
+        self.newest: Optional[WatchState] = None
 
     @property
     def active(self) -> bool:
@@ -239,6 +244,7 @@ class WatchHub:
             connected: bool = True, errors: Optional[Deque[BaseException]] = None) -> Tuple[WatchState, List[bytes]]:
         state = WatchState(next(self._ids), create, sink, max_retries, errors)
         self.watches[state.local_id] = state
+        self.newest = state
         return state, [self._create_line(state)] if connected else []
 
     def cancel(self, state: WatchState) -> List[bytes]:
@@ -274,6 +280,13 @@ class WatchHub:
     def fail_all(self, error: BaseException) -> None:
         for state in list(self.watches.values()):
             self._finish(state, ERROR, error)
+
+    def creating(self) -> Optional[WatchState]:
+        """The newest watch if its creation is still unanswered (then older ones may be too)."""
+        state = self.newest
+        if state is None or state.done or state.server_id is not None:
+            return None
+        return state
 
     def progress_request(self) -> bytes:
         return self._line({"progress_request": {}})
@@ -346,6 +359,10 @@ class WatchHub:
             self._finish(state, ENDED, None)
             return []
         reason = getattr(response, "cancel_reason", "") or ""
+        if errors.ErrInvalidAuthToken.etcd_message in reason:
+            # a member that does not know our token (a cluster client moved; etcd 3.4+ refuses
+            # the creation, not the stream): the stream authenticates again and re-creates it
+            raise errors.ErrInvalidAuthToken(reason)
         if response.compact_revision:
             error: Etcd3Exception = Etcd3WatchCompacted(
                 "watch from revision %s: revisions before %d are compacted"
@@ -368,13 +385,35 @@ class _WatchStreamOwner:
         self.hub = WatchHub(op.request.encode, progress_requests="progress_request" in op.request_fields)
         return op
 
+    # Creations held back while an earlier one is unanswered: the reader sends them when it
+    # has routed the next answer (so they go out in batches as large as one round trip
+    # gathers, not one write each, which on the sync client also hands the GIL to the
+    # reader every time); at most OUTBOX_MAX of them.
+    OUTBOX_MAX = 512
+    _outbox: List[bytes] = []  # (a list of its own once a creation is held back)
+
     def add(self, create: Dict[str, Any], sink: Callable[[str, Any], None], max_retries: int = -1,
             errors: Optional[Deque[BaseException]] = None) -> WatchState:
         with self._lock:
             state, lines = self.hub.add(create, sink, max_retries, connected=self._stream is not None, errors=errors)
-            self._send(lines)
+            outbox = self._outbox
+            # (the hub's awaiting list: the creations held back, then this one, after those sent)
+            if lines and len(self.hub._awaiting_create) > len(outbox) + 1 and len(outbox) < self.OUTBOX_MAX:
+                if not outbox:
+                    outbox = self._outbox = []
+                outbox.extend(lines)  # an answer is due: its reader sends these
+            else:
+                self._send(self._flush_outbox(lines))
             self._ensure_running()
         return state
+
+    def _flush_outbox(self, lines: List[bytes]) -> List[bytes]:
+        """The held-back creations, then ``lines`` (call with the lock held)."""
+        outbox = self._outbox
+        if not outbox:
+            return lines
+        self._outbox = []
+        return outbox + lines
 
     def cancel(self, state: WatchState) -> None:
         with self._lock:
@@ -394,6 +433,7 @@ class _WatchStreamOwner:
         return self.hub.active
 
     def _first_lines(self) -> List[bytes]:
+        self._outbox = []  # (a new stream: the hub creates every watch again)
         return self.hub.reconnected()
 
     def _broken(self, attempt: int, error: BaseException) -> None:
@@ -403,7 +443,16 @@ class _WatchStreamOwner:
         self.hub.fail_all(error)
 
     def _forget_parents_work(self) -> None:
-        # a forked child gets none of the parent's watches: their events are the parent's
+        # a forked child gets none of the parent's watches: their events are the parent's.
+        # Their watchers are reset here (not each registered with forksafe: 130 bytes a watcher);
+        # an idle watcher holds no lock or thread of the parent's
+        for state in list(self.hub.watches.values()):
+            watcher = getattr(state.sink, "watcher", None)
+            if watcher is not None:
+                try:
+                    watcher._after_fork_in_child()
+                except Exception:  # one watcher's failure must not leave the others as the parent's
+                    log.exception("resetting %r after fork failed", watcher)
         self.hub = WatchHub(self.hub._encode, self.hub.progress_requests)
         self._dispatcher = None  # nor its dispatcher threads
 
@@ -430,6 +479,20 @@ class WatchStream(_WatchStreamOwner, BackgroundStream):
     def _new_dispatcher(self) -> CallbackDispatcher:
         return CallbackDispatcher()
 
+    def settle(self) -> None:
+        """Wait until the watches added so far are created (at most a Watcher's
+        CREATION_TIMEOUT; then go on): the client calls it before each request, so that
+        a change it makes after ``runDaemon()`` returned is seen by that watcher."""
+        state = self.hub.creating()
+        if state is None or threading.current_thread() is self._thread:
+            return  # (the stream's own thread: authenticating before it can read any answer)
+        if self._outbox:
+            with self._lock:
+                self._send(self._flush_outbox([]))
+        created = getattr(state.sink, "created", None)
+        if created is not None:
+            created.wait(Watcher.CREATION_TIMEOUT)
+
     def close(self) -> None:
         self._cancel_all()
         BackgroundStream.close(self)
@@ -452,18 +515,19 @@ class WatchStream(_WatchStreamOwner, BackgroundStream):
                 if time.monotonic() - quiet_since < idle:
                     continue  # not silent for a whole idle period yet
             quiet_since = time.monotonic()
+            responses = connection.decode(data) if data else None  # (without the lock: add() goes on meanwhile)
             with self._lock:
                 dispatcher = self._dispatcher
                 if dispatcher is not None:
                     dispatcher.deferring = True
                 try:
-                    lines = connection.received(data, stream.closed)
+                    lines = connection.received(data, stream.closed, responses)
                 finally:
                     if dispatcher is not None:
                         dispatcher.end_deferring()
                 if lines is None:
                     return
-                self._send(lines)
+                self._send(self._flush_outbox(lines))
 
 
 class AioWatchStream(_WatchStreamOwner, AioBackgroundStream):
@@ -485,7 +549,7 @@ class AioWatchStream(_WatchStreamOwner, AioBackgroundStream):
             lines = connection.received(await stream.read(timeout=connection.IDLE_SECONDS), stream.closed)
             if lines is None:
                 return
-            self._send(lines)
+            self._send(self._flush_outbox(lines))
 
 
 class WatchConnection:
@@ -501,11 +565,18 @@ class WatchConnection:
     IDLE_SECONDS = 5.0
 
     def __init__(self, hub: WatchHub, decode: Callable[[Any], Any], endpoint: str) -> None:
-        self.hub, self.decode, self.endpoint = hub, decode, endpoint
+        self.hub, self.decode_response, self.endpoint = hub, decode, endpoint
         self.decoder = StreamDecoder()
         self.unanswered = 0
 
-    def received(self, data: Optional[bytes], closed: bool = False) -> Optional[List[bytes]]:
+    def decode(self, data: bytes) -> List[Any]:
+        """The WatchResponses completed by ``data`` (the reader's side: needs no lock)."""
+        decode = self.decode_response
+        return [decode(unwrap_stream_item(item)) for item in self.decoder.feed(data)]
+
+    def received(self, data: Optional[bytes], closed: bool = False,
+                 responses: Optional[List[Any]] = None) -> Optional[List[bytes]]:
+        """(``responses``: ``decode(data)`` done beforehand.)"""
         if data is None:
             self.unanswered += 1
             if self.unanswered > 2:
@@ -517,15 +588,16 @@ class WatchConnection:
             raise errors.Etcd3ConnectionError("watch stream ended", self.endpoint)
         self.unanswered = 0
         lines: List[bytes] = []
-        for item in self.decoder.feed(data):
-            lines += self.hub.feed(self.decode(unwrap_stream_item(item)))
+        feed = self.hub.feed
+        for response in self.decode(data) if responses is None else responses:
+            lines += feed(response)
         return lines
 
 
 FilterType = Union[None, str, bytes, Pattern, Callable[[Event], Any]]  # or an EventType member
 Callback = Callable[[Event], Any]
 
-_EMPTY = (queue.Empty, asyncio.QueueEmpty)
+_EMPTY = (queue.Empty,)  # what both event queues raise (the sync client imports no asyncio)
 
 
 def _always(event: Event) -> bool:
@@ -559,6 +631,27 @@ def _regex_filter(pattern: Pattern) -> Callable[[Event], bool]:
 # one's queue, flag and error log cost a few dozen bytes (queue.Queue and threading.Event
 # weigh about 1.5 KB each with their Conditions), and their callbacks share a few threads
 
+class _LockStripes:
+    """A few locks shared by many objects (a lock weighs 88 bytes), for critical sections
+    that take no other lock inside: contention is rare and brief."""
+
+    SIZE = 64
+
+    def __init__(self) -> None:
+        self._after_fork_in_child()
+        forksafe.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        self.locks = [threading.Lock() for _ in range(self.SIZE)]  # (one may be held by a parent thread)
+
+    def lock_for(self, obj: object) -> Any:
+        return self.locks[(id(obj) >> 4) % self.SIZE]
+
+
+_queue_locks = _LockStripes()
+_NO_ITEMS: List[Any] = []  # never appended to: a queue's own list is made by its first put
+
+
 class _EventQueue:
     """One watcher's queue of sink items (thread-safe, one consumer at a time).  The
     thread a blocking ``get`` needs to wait on is made only when one waits; ``on_put``
@@ -567,8 +660,8 @@ class _EventQueue:
     __slots__ = ("_items", "_lock", "_waiter", "on_put", "watcher", "created")  # on_put: the DaemonHandle to wake
 
     def __init__(self, watcher: Any = None, created: Any = None) -> None:
-        self._items: List[Any] = []
-        self._lock = threading.Lock()
+        self._items: List[Any] = _NO_ITEMS
+        self._lock = _queue_locks.lock_for(self)
         self._waiter: Optional[threading.Event] = None
         self.on_put: Any = None
         self.watcher, self.created = watcher, created
@@ -577,24 +670,40 @@ class _EventQueue:
     def __call__(self, kind: str, payload: Any) -> None:
         """What the hub hands this run of the watcher (the reader's side: never blocks)."""
         if kind == CREATED:
-            self.watcher._take(kind, payload, None)  # set by the time runDaemon() or 'with' returns
+            self.watcher._take(kind, payload, None)  # set by the time the creation is awaited
+            self.created.set()
+            # nothing is queued for it unless earlier items wait (a reconnection's: then the
+            # revision goes back in line after them), and the daemon's dispatch is not woken
+            # for it: thousands of watchers created at once cost no dispatcher turn, nor memory
+            header = payload.header
+            self.put_if_waiting((_REVISION, header.revision if header is not None else 0))
+            return
         if kind != EVENTS and kind != PROGRESS:
-            self.created.set()  # created, or refused: the creation is settled
-        self.put_nowait((kind, payload))
+            self.created.set()  # refused, or ended: the creation is settled
+        self.put_nowait((kind, payload), kind != PROGRESS)
 
     def append(self, error: BaseException) -> None:
         """Where the hub records the stream's failures: the watcher's ``errors``, made on first use."""
         self.watcher.errors.append(error)
 
-    def put_nowait(self, item: Any) -> None:
+    def put_nowait(self, item: Any, wake: bool = True) -> None:
         with self._lock:
-            self._items.append(item)
+            if self._items is _NO_ITEMS:
+                self._items = [item]
+            else:
+                self._items.append(item)
             waiter = self._waiter
         if waiter is not None:
             waiter.set()
         on_put = self.on_put
-        if on_put is not None:
+        if on_put is not None and wake:
             on_put.wake()
+
+    def put_if_waiting(self, item: Any) -> None:
+        """Queue ``item`` behind items waiting to be taken, if any (wakes no one)."""
+        with self._lock:
+            if self._items:
+                self._items.append(item)
 
     def get_nowait(self) -> Any:
         with self._lock:
@@ -628,18 +737,21 @@ class _AioEventQueue(_EventQueue):
 
     __slots__ = ()
 
-    def put_nowait(self, item: Any) -> None:
-        self._items.append(item)
+    def put_nowait(self, item: Any, wake: bool = True) -> None:
+        if self._items is _NO_ITEMS:
+            self._items = [item]
+        else:
+            self._items.append(item)
         waiter: Any = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         on_put = self.on_put
-        if on_put is not None:
+        if on_put is not None and wake:
             on_put.wake()
 
     def get_nowait(self) -> Any:
         if not self._items:
-            raise asyncio.QueueEmpty
+            raise queue.Empty
         return self._items.pop(0)
 
     async def get(self) -> Any:  # type: ignore[override]
@@ -814,9 +926,9 @@ class DaemonHandle:
             return True
         except Etcd3Exception as error:  # the watch ended with an error
             self._end()
-            if not watcher.error_callbacks:
+            if not watcher._error_callbacks:
                 log.error("watcher %r ended: %s", watcher, error)
-            for cb in tuple(watcher.error_callbacks):
+            for cb in tuple(watcher._error_callbacks or ()):
                 try:
                     cb(error)
                 except Exception:
@@ -1057,18 +1169,70 @@ class Watcher:
         self.client = client
         self.max_retries = UNLIMITED_RETRIES if max_retries < 0 else max_retries
         self.key, self.range_end, self.prefix, self.all = key, range_end, prefix, all
-        self.start_revision = start_revision
+        # (behind properties: read while the creation is unanswered, they wait for it)
+        self._start_revision = start_revision
         self.progress_notify, self.prev_kv = progress_notify, prev_kv
         self.no_put, self.no_delete, self.fragment = no_put, no_delete, fragment
-        self.revision: Optional[int] = None  # header.revision of the last response taken
-        self.watch_id: Optional[int] = None
+        self._revision: Optional[int] = None  # header.revision of the last response taken
+        self._watch_id: Optional[int] = None
         self._errors: Optional[Deque[BaseException]] = None  # made on first use (see ``errors``)
         self.callbacks: List[Tuple[Callable[[Event], Any], FilterType, Callback]] = []
-        self.error_callbacks: List[Callable[[BaseException], Any]] = []
+        self._error_callbacks: Optional[List[Callable[[BaseException], Any]]] = None  # made on first use
         self.error: Optional[BaseException] = None
         self._lock = threading.Lock()
         self._init_run_state()
-        forksafe.register(self)
+        # (after a fork the client's watch stream resets the watchers that were watching)
+
+    def _settle(self) -> None:
+        """Wait for the server's answer to this watcher's creation, if it is due."""
+        created = self._created
+        if created is not None and not created.is_set() and self.watching:
+            created.wait(self.CREATION_TIMEOUT)
+
+    CREATION_TIMEOUT = 10.0  # the longest the attributes below (and the client's next request) wait for it
+
+    @property
+    def start_revision(self) -> Optional[int]:
+        """The revision to start from; once created, the created answer's header revision
+        (waits for that answer if it is due)."""
+        self._settle()
+        return self._start_revision
+
+    @start_revision.setter
+    def start_revision(self, value: Optional[int]) -> None:
+        self._start_revision = value
+
+    @property
+    def revision(self) -> Optional[int]:
+        """The header revision of the last response taken (waits for the created answer if it is due)."""
+        self._settle()
+        return self._revision
+
+    @revision.setter
+    def revision(self, value: Optional[int]) -> None:
+        self._revision = value
+
+    @property
+    def watch_id(self) -> Optional[int]:
+        """The server's id of the watch (waits for the created answer if it is due)."""
+        self._settle()
+        return self._watch_id
+
+    @watch_id.setter
+    def watch_id(self, value: Optional[int]) -> None:
+        self._watch_id = value
+
+    @property
+    def error_callbacks(self) -> List[Callable[[BaseException], Any]]:
+        """The callbacks of ``onError``."""
+        callbacks = self._error_callbacks
+        if callbacks is None:
+            callbacks = self._error_callbacks = []
+        return callbacks
+
+    @error_callbacks.setter
+    def error_callbacks(self, value: List[Callable[[BaseException], Any]]) -> None:
+        self._error_callbacks = value
 
     @property
     def _thread(self) -> Any:
@@ -1210,7 +1374,7 @@ class Watcher:
     def clear_revision(self) -> None:
         """Forget the revisions: the next run watches from now."""
         with self._lock:
-            self.start_revision = self.revision = self._resume_revision = None
+            self._start_revision = self._revision = self._resume_revision = None
             self._pending = ()
 
     def set_default_timeout(self, timeout: Optional[float]) -> None:
@@ -1231,13 +1395,13 @@ class Watcher:
     def _create_request(self) -> Dict[str, Any]:
         create = watch_create_fields(self.key, self.range_end, None, self.progress_notify, self.prev_kv,
                                      self.prefix, self.all, self.no_put, self.no_delete, self.fragment)
-        revision = self._resume_revision or self.start_revision
+        revision = self._resume_revision or self._start_revision
         if revision:
             create["start_revision"] = revision
         return create
 
     def _stream(self) -> WatchStream:
-        return self.client._watch_stream()
+        return self.client._shared_watch_stream or self.client._watch_stream()
 
     def _start(self) -> None:
         """Open the watch on the client's stream, unless it is open."""
@@ -1287,15 +1451,19 @@ class Watcher:
         if kind == EVENTS:
             header = payload[-1].header
             if header is not None:
-                self.revision = header.revision
+                self._revision = header.revision
             return payload
+        if kind == _REVISION:
+            if payload:
+                self._revision = payload
+            return []
         if kind == CREATED or kind == PROGRESS:
             header = payload.header
             if header is not None:
-                self.revision = header.revision
+                self._revision = header.revision
             if kind == CREATED:
-                self.start_revision = self.revision
-                self.watch_id = payload.watch_id
+                self._start_revision = self._revision
+                self._watch_id = payload.watch_id
             return []
         self._remember(state)
         if kind == ERROR:
@@ -1330,8 +1498,18 @@ class Watcher:
                 self._pending = [*self._pending, *left]
             self._remember(state)
 
-    def _wait_time(self, timeout: Optional[float], deadline: Optional[float]) -> Optional[float]:
-        return timeout if deadline is None else max(0.0, deadline - time.monotonic())
+    @staticmethod
+    def _piece_end(timeout: Optional[float], deadline: Optional[float]) -> Optional[float]:
+        """When the wait for the next events ends: the whole's ``deadline``, or ``timeout``
+        from now.  Kept until events come: the created answers of reconnections (a stream
+        that keeps breaking) and progress notifications do not start it again."""
+        if deadline is not None:
+            return deadline
+        return None if timeout is None else time.monotonic() + timeout
+
+    @staticmethod
+    def _wait_time(piece_end: Optional[float]) -> Optional[float]:
+        return None if piece_end is None else max(0.0, piece_end - time.monotonic())
 
     def _timed_out(self, timeout: Optional[float], deadline: Optional[float]) -> BaseException:
         if deadline is not None:
@@ -1341,7 +1519,7 @@ class Watcher:
     def _consume(self, token: Optional[object] = None, timeout: Optional[float] = None,
                  deadline: Optional[float] = None) -> Iterator[Event]:
         """This watcher's events (starting the watch if needed) until ``stop()``: the
-        pending ones first.  ``timeout`` bounds each wait (Etcd3WatchTimeout), a
+        pending ones first.  ``timeout`` bounds each wait for events (Etcd3WatchTimeout), a
         ``deadline`` the whole (OnceTimeout)."""
         if token is None:
             token = self._claim(False)
@@ -1353,15 +1531,19 @@ class Watcher:
             self._start()
             run_queue, state = self._queue, self._state
             batch = self._take_pending()
+            piece_end: Optional[float] = None
             while True:
                 while batch:
                     if self._generation != generation:
                         return
                     yield batch.popleft()
+                    piece_end = None
                 if self._generation != generation:
                     return
+                if piece_end is None:
+                    piece_end = self._piece_end(timeout, deadline)
                 try:
-                    item = run_queue.get(timeout=self._wait_time(timeout, deadline))
+                    item = run_queue.get(timeout=self._wait_time(piece_end))
                 except queue.Empty:
                     raise self._timed_out(timeout, deadline) from None
                 events = self._take(*item, state)
@@ -1375,8 +1557,8 @@ class Watcher:
 
     def events(self, timeout: Optional[float] = None) -> Iterator[Event]:
         """Iterate over the events (starting the watch if needed) until ``stop()``; an
-        error ending the watch is raised; ``timeout`` bounds each wait
-        (``Etcd3WatchTimeout``)."""
+        error ending the watch is raised; ``timeout`` bounds each wait for the next events
+        (``Etcd3WatchTimeout``), however often the stream is opened again meanwhile."""
         return self._consume(timeout=timeout)
 
     __iter__ = events
@@ -1386,9 +1568,9 @@ class Watcher:
             for event in self._consume(token):
                 self.dispatch_event(event)
         except Etcd3Exception as error:
-            if not self.error_callbacks:
+            if not self._error_callbacks:
                 raise
-            for cb in self.error_callbacks:
+            for cb in self._error_callbacks:
                 cb(error)
 
     def run(self) -> None:
@@ -1399,9 +1581,18 @@ class Watcher:
         if not self._created.wait(timeout) and self.error is None and self.watching:
             raise errors.Etcd3Timeout("the watch was not created within %ss" % timeout, self.client.baseurl)
 
-    def _start_daemon(self, handle_class: Any) -> DaemonHandle:
+    def wait_created(self, timeout: float = 10) -> None:
+        """Wait until the server has created the watch (or refused it: then ``error`` says
+        why): every change made from then on is seen.  ``Etcd3Timeout`` when no answer
+        came within ``timeout`` seconds; nothing to wait for on a watcher not watching."""
+        if self._created is not None:
+            self._wait_created(timeout)
+
+    def _start_daemon(self, handle_class: Any) -> Tuple[DaemonHandle, bool]:
+        """The daemon's handle, and whether the watch went on a stream still to open."""
         token = self._claim(True)
         try:
+            opening = self._stream()._stream is None
             self._start()
             handle = handle_class(self, token, self._stream().callback_dispatcher())
         except BaseException:
@@ -1412,18 +1603,25 @@ class Watcher:
         run_queue.on_put = handle
         if self._pending or run_queue.snapshot():
             handle.wake()
-        return handle
+        return handle, opening
 
     def runDaemon(self, timeout: float = 10) -> DaemonHandle:
-        """Call back in the background until ``stop()``; returns once the server has
-        created the watch, so that every change made after this call is seen.
+        """Call back in the background until ``stop()``; returns at once, as 0.1.6's did,
+        with the watch's creation sent on the client's open stream (thousands of watchers
+        are created without a round trip each; on a stream still to open, it waits for the
+        answer, and ``Etcd3Timeout`` comes after ``timeout`` seconds without one).  Every change made after this call is still
+        seen: the client's next request, and reading ``start_revision``, ``revision`` or
+        ``watch_id``, wait for the server's answer to the creations sent before them
+        (etcd answers them in order); another process told to write after this call
+        should be told after ``wait_created()`` (``timeout`` is its default wait).
 
         The callbacks run on the client's few dispatcher threads (shared by all its
         watchers; see ``CallbackDispatcher`` for what a slow callback holds up), in
         order for each watcher.  The handle returned (also kept as ``_thread``, as
         0.1.6 kept its thread) has ``is_alive()`` and ``join(timeout)``."""
-        handle = self._start_daemon(DaemonHandle)
-        self._wait_created(timeout)
+        handle, opening = self._start_daemon(DaemonHandle)
+        if opening:  # the stream's first watch: returns on an open stream (one round trip)
+            self._wait_created(timeout)
         return handle
 
     def stop(self) -> None:
@@ -1442,7 +1640,7 @@ class Watcher:
         once = copy.copy(self)
         once._lock = threading.Lock()
         once.errors = collections.deque(maxlen=20)
-        once.start_revision = once.revision = once.watch_id = None
+        once._start_revision = once._revision = once._watch_id = None
         once._init_run_state()
         return once
 
@@ -1496,6 +1694,9 @@ class AioWatcher(Watcher):
     def _new_flag(self) -> Any:
         return _AioFlag()
 
+    def _settle(self) -> None:
+        return None  # (runDaemon() and 'async with' have awaited the creation: nothing blocks the loop)
+
     def _init_run_state(self) -> None:
         super()._init_run_state()
         self._task: Optional["asyncio.Future[None]"] = None
@@ -1520,15 +1721,19 @@ class AioWatcher(Watcher):
             self._start()
             run_queue, state = self._queue, self._state
             batch = self._take_pending()
+            piece_end: Optional[float] = None
             while True:
                 while batch:
                     if self._generation != generation:
                         return
                     yield batch.popleft()
+                    piece_end = None
                 if self._generation != generation:
                     return
+                if piece_end is None:
+                    piece_end = self._piece_end(timeout, deadline)
                 try:
-                    item = await asyncio.wait_for(run_queue.get(), self._wait_time(timeout, deadline))
+                    item = await asyncio.wait_for(run_queue.get(), self._wait_time(piece_end))
                 except asyncio.TimeoutError:
                     raise self._timed_out(timeout, deadline) from None
                 events = self._take(*item, state)
@@ -1550,13 +1755,17 @@ class AioWatcher(Watcher):
             async for event in self._consume(token):
                 self.dispatch_event(event)
         except Etcd3Exception as error:
-            if not self.error_callbacks:
+            if not self._error_callbacks:
                 raise
-            for cb in self.error_callbacks:
+            for cb in self._error_callbacks:
                 cb(error)
 
     async def run(self) -> None:  # type: ignore[override]
         await self._dispatch_loop(self._claim(True))
+
+    async def wait_created(self, timeout: float = 10) -> None:  # type: ignore[override]
+        if self._created is not None:
+            await self._wait_created(timeout)
 
     async def _wait_created(self, timeout: float) -> None:  # type: ignore[override]
         created = self._created
@@ -1575,7 +1784,7 @@ class AioWatcher(Watcher):
         the callbacks of all its watchers, in order for each; see
         ``AioCallbackDispatcher``); returns, once the watch is created, a future that is
         done when the watcher ends."""
-        handle = self._start_daemon(_AioDaemonHandle)
+        handle, _ = self._start_daemon(_AioDaemonHandle)
         self._task = handle.future  # type: ignore[attr-defined]
         await self._wait_created(timeout)
         return self._task  # type: ignore[return-value]

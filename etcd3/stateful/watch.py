@@ -14,6 +14,7 @@ callback API on top of it; ``Event`` and ``KeyValue`` are its event objects.
 """
 from __future__ import annotations
 
+import asyncio
 import collections
 import copy
 import itertools
@@ -25,7 +26,6 @@ import threading
 import time
 from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterator, List, Optional, Pattern, Tuple, Union
 
-from .._lazy import asyncio
 from .. import errors, models
 from ..core import StreamDecoder, unwrap_stream_item
 from ..transport import forksafe

@@ -175,6 +175,8 @@ def _selection_text(version: str, versions: List[str]) -> str:
 
 
 def _operation_rst(version: str, op: Any) -> List[str]:
+    from etcd3.spec import bundled_versions, load_bundle
+
     summary = op.doc.split("\n\n", 1)[0]
     lines = [".. _%s:" % rpc_label(version, op.name), ""]
     lines += heading(op.name, "~")
@@ -182,6 +184,9 @@ def _operation_rst(version: str, op: Any) -> List[str]:
     lines += ["   %s" % escape(summary), ""]
     lines += ["   RPC ``%s``: ``%s %s``%s" % (op.rpc, op.http_method, op.path,
                                                " (a streaming response)" if op.streaming else ""), ""]
+    first = next(v for v in bundled_versions() if op.name in load_bundle(v).operations)
+    if first != bundled_versions()[0]:
+        lines += ["   New in etcd %s (the first bundled spec that has it; see the :doc:`matrix`)." % first, ""]
     for note in route_notes(op):
         lines += ["   .. note:: %s" % escape(note), ""]
     params = parameters(op)

@@ -369,3 +369,36 @@ def test_auto_sync_learns_an_added_member_and_forgets_a_removed_one(cluster, aio
             client.close()
         loop.close()
         admin.close()
+
+
+def test_rolling_upgrade_each_member_is_called_under_its_own_prefix():
+    # a 3.3 -> 3.4 rolling upgrade half done: 3.3 serves /v3beta only, 3.4 /v3 (and /v3beta).
+    # A client that connected to the upgraded member (spec 3.4, /v3) moves to the old ones.
+    # (Runs once per test run: it needs no server of the run's matrix.)
+    with EtcdCluster(3, member_versions=["3.4.23", "3.3.25", "3.3.25"]) as mixed:
+        upgraded = mixed.members[0]
+        client = Client(endpoints=mixed.endpoints, timeout=TIMEOUT)
+        try:
+            assert (client.server_version, client.api_prefix) == ("3.4.23", "/v3")
+            assert [s["version"] for s in client.endpoint_status()] == ["3.4.23", "3.3.25", "3.3.25"]
+            client.put("mixed/k", "v")
+            upgraded.kill()
+            for i in range(30):
+                assert client.range("mixed/k").kvs[0].value == b"v"
+                client.put("mixed/n/%02d" % i, "v")
+            assert client.baseurl != upgraded.endpoint
+            assert {kv.version for kv in client.range("mixed/n/", prefix=True).kvs} == {1}
+        finally:
+            client.close()
+        upgraded.start()
+
+        async def aio():
+            async with AioClient(endpoints=mixed.endpoints, timeout=TIMEOUT) as aclient:
+                assert aclient.api_prefix == "/v3"
+                upgraded.kill()
+                for i in range(30):
+                    assert (await aclient.range("mixed/k")).kvs[0].value == b"v"
+                    await aclient.put("mixed/a/%02d" % i, "v")
+                assert (await aclient.range("mixed/a/", prefix=True)).count == 30
+
+        asyncio.run(aio())

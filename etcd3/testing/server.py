@@ -870,11 +870,17 @@ class EtcdCluster:
                  client_cert_auth: bool = False, host: str = "127.0.0.1",
                  cluster_token: Optional[str] = None, extra_args: Iterable[str] = (),
                  fast_election: bool = True, auth_token_ttl: Optional[int] = None,
-                 workdir_root: Optional[PathLike] = None) -> None:
+                 workdir_root: Optional[PathLike] = None,
+                 member_versions: Optional[Sequence[str]] = None) -> None:
         if size < 1:
             raise ValueError("size must be at least 1")
+        # member_versions: one etcd version per member (a rolling upgrade's mixed cluster)
+        if member_versions is not None and len(member_versions) != size:
+            raise ValueError("member_versions names %d versions for %d members" % (len(member_versions), size))
+        self.member_binaries = [ensure_etcd(v) for v in member_versions] if member_versions else None
         if binary is None:
-            binary = ensure_etcd(version) if version else find_etcd()
+            binary = self.member_binaries[0] if self.member_binaries else (
+                ensure_etcd(version) if version else find_etcd())
         self.binary = Path(binary)
         self.size = size
         self.tls = tls
@@ -896,7 +902,8 @@ class EtcdCluster:
         initial = ",".join(f"etcd{i}={scheme}://{_urlhost(self.host)}:{peer}"
                            for i, (_, peer) in enumerate(ports))
         self.members = [
-            EtcdServer(binary=self.binary, name=f"etcd{i}", host=self.host, client_port=client,
+            EtcdServer(binary=self.member_binaries[i] if self.member_binaries else self.binary,
+                       name=f"etcd{i}", host=self.host, client_port=client,
                        peer_port=peer, tls=self.tls, client_cert_auth=self.client_cert_auth,
                        auth_token_ttl=self.auth_token_ttl, extra_args=self.extra_args,
                        initial_cluster=initial, cluster_token=self.cluster_token,

@@ -445,12 +445,15 @@ def failover_flow(selector: EndpointSelector, request: Request, seconds: float,
     deadline of its own (the caller's or the client's timeout), told to each member
     as ``Grpc-Timeout``.  Returns the answer to hand back; raises the transport error
     (naming every endpoint) of a call that gave up."""
-    if request.pinned:  # for that member only (endpoint_status)
-        response = yield selector.endpoint_of(request.url), request, seconds
-        return response
-    attempts = CallAttempts(selector, request.idempotent, None if seconds == NO_TIMEOUT else seconds)
     path = _path_of(request.url)
     rpc_prefix = selector.prefix + "/" if selector.prefix else None  # (None: not connected yet)
+    if request.pinned:  # for that member only (endpoint_status)
+        endpoint = selector.endpoint_of(request.url)
+        if rpc_prefix is not None and endpoint.url not in selector.prefixes and path.startswith(rpc_prefix):
+            yield from _read_version(selector, endpoint, request, seconds)
+        response = yield endpoint, _request_for(selector, request, endpoint, path, None, False), seconds
+        return response
+    attempts = CallAttempts(selector, request.idempotent, None if seconds == NO_TIMEOUT else seconds)
     while True:
         endpoint = attempts.endpoint
         follow(endpoint)

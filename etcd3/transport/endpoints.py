@@ -189,6 +189,8 @@ class EndpointSelector:
         self.prefixes: Dict[str, str] = {}
         self.prefix = ""
         self.client_version = ""
+        # the Grpc-Timeout headers of the last try: (the headers they extend, 10 ms units, them)
+        self.deadline_headers: Tuple[Any, int, Dict[str, str]] = (None, 0, {})
         # auto sync (``auto_sync_interval``): when the member list is due to be read again
         self.sync_interval = sync_interval
         self.sync_at: Optional[float] = None
@@ -496,27 +498,23 @@ def _request_for(selector: EndpointSelector, request: Request, endpoint: Endpoin
     url = endpoint.url + path
     headers = request.headers
     if deadline_header and budget is not None and not request.stream:
-        headers = _with_deadline(headers, budget)
+        headers = _with_deadline(selector, headers, budget)
     elif url == request.url:
         return request  # the steady path: nothing to change
     return Request(request.method, url, headers, request.body, stream=request.stream, timeout=request.timeout,
                    idempotent=request.idempotent, raw=request.raw, pinned=True)
 
 
-_last_deadline_headers: Tuple[Any, int, Dict[str, str]] = (None, 0, {})
-
-
-def _with_deadline(headers: Dict[str, str], budget: float) -> Dict[str, str]:
-    """``headers`` and the try's ``Grpc-Timeout``, to 10 ms: the last one made is used
-    again when it fits (calls in a row share the client's headers and their budget)."""
-    global _last_deadline_headers
+def _with_deadline(selector: EndpointSelector, headers: Dict[str, str], budget: float) -> Dict[str, str]:
+    """``headers`` and the try's ``Grpc-Timeout``, to 10 ms: the last one the client made
+    is used again when it fits (calls in a row share the client's headers and budget)."""
     tens = int(budget * 100)
-    made_for, made_tens, made = _last_deadline_headers
+    made_for, made_tens, made = selector.deadline_headers
     if made_for is headers and made_tens == tens:
         return made
     made = dict(headers)
     made[GRPC_TIMEOUT] = server_deadline(tens / 100.0)
-    _last_deadline_headers = (headers, tens, made)
+    selector.deadline_headers = (headers, tens, made)  # (one tuple: threads see all or none)
     return made
 
 

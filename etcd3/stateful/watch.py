@@ -359,10 +359,12 @@ class WatchHub:
             self._finish(state, ENDED, None)
             return []
         reason = getattr(response, "cancel_reason", "") or ""
-        if errors.ErrInvalidAuthToken.etcd_message in reason:
-            # a member that does not know our token (a cluster client moved; etcd 3.4+ refuses
-            # the creation, not the stream): the stream authenticates again and re-creates it
-            raise errors.ErrInvalidAuthToken(reason)
+        for refusal in (errors.ErrInvalidAuthToken, errors.ErrUserEmpty):
+            if refusal.etcd_message in reason:
+                # a member that does not know our token (a cluster client moved), or a stream
+                # opened while the client was getting a new one (etcd 3.4+ refuses the
+                # creation, not the stream): the stream authenticates again and re-creates it
+                raise refusal(reason)
         if response.compact_revision:
             error: Etcd3Exception = Etcd3WatchCompacted(
                 "watch from revision %s: revisions before %d are compacted"

@@ -93,7 +93,8 @@ class StreamPolicy:
         return bool(self.client.username and self.client.password and not self.client.token)
 
     def _classify(self, error: BaseException) -> str:
-        if isinstance(error, errors.ErrInvalidAuthToken) and self.client.username and self.client.password:
+        if isinstance(error, (errors.ErrInvalidAuthToken, errors.ErrUserEmpty)) and \
+                self.client.username and self.client.password:
             return REAUTH
         if isinstance(error, errors.Etcd3APIError) and error.code == GRPCCode.ResourceExhausted:
             # an answer larger than the gateway relays (3.3's takes 4 MiB): opened again, the
@@ -218,6 +219,9 @@ class BackgroundStream(StreamPolicy):
                 continue
             except Exception as e:  # noqa: BLE001 - classified below; a stream must never die silently
                 error: BaseException = e
+            with self._lock:
+                if not self._active():
+                    continue  # the last work went and closed the stream: no member to move from
             kind = self._classify(error)
             if kind == REAUTH:
                 try:
@@ -357,6 +361,8 @@ class AioBackgroundStream(StreamPolicy):
                 raise
             except Exception as e:  # noqa: BLE001 - classified below; a stream must never die silently
                 error: BaseException = e
+            if not self._active():
+                continue  # the last work went and closed the stream: no member to move from
             kind = self._classify(error)
             if kind == REAUTH:
                 try:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, List
 
 from .connection import add_bool_flag
 from .kv import prefix_end, to_bytes
@@ -11,14 +11,41 @@ from .main import bad_args
 from .printers import out
 
 
+# verbs that take fixed arguments, make one call and say one line (etcdctl's words):
+# (group, verb) -> (how many arguments, the usage error, the client's method, the line said)
+SIMPLE_VERBS = {
+    ("auth", "enable"): (0, "auth enable command does not accept any arguments", "auth_enable",
+                         "Authentication Enabled"),
+    ("auth", "disable"): (0, "auth disable command does not accept any arguments", "auth_disable",
+                          "Authentication Disabled"),
+    ("user", "delete"): (1, "user delete command requires user name as its argument", "user_delete",
+                         "User {0} deleted"),
+    ("user", "grant-role"): (2, "user grant command requires user name and role name as its argument",
+                             "user_grant_role", "Role {1} is granted to user {0}"),
+    ("user", "revoke-role"): (2, "user revoke-role requires user name and role name as its argument",
+                              "user_revoke_role", "Role {1} is revoked from user {0}"),
+    ("role", "add"): (1, "role add command requires role name as its argument", "role_add", "Role {0} created"),
+    ("role", "delete"): (1, "role delete command requires role name as its argument", "role_delete",
+                         "Role {0} deleted"),
+}
+
+# list verbs: (group, verb) -> (the client's method, the answer's field listed one per line)
+LIST_VERBS = {("user", "list"): ("user_list", "users"), ("role", "list"): ("role_list", "roles")}
+NO_ARGUMENTS = "%s command requires no arguments"
+
+
 def register(name: str, sub: argparse.ArgumentParser) -> None:
     from .cluster import subcommands
 
     add = subcommands(sub)
+    for (group, verb), (count, usage, method, said) in SIMPLE_VERBS.items():
+        if group == name:
+            add(verb, simple_verb(count, usage, method, said)).add_argument("args", nargs="*")
+    for (group, verb), (method, field) in LIST_VERBS.items():
+        if group == name:
+            add(verb, list_verb(method, field, NO_ARGUMENTS % (group + " " + verb))).add_argument("args", nargs="*")
     if name == "auth":
-        add("enable", lambda ns, c: say(c.auth_enable(), "Authentication Enabled"))
-        add("disable", lambda ns, c: say(c.auth_disable(), "Authentication Disabled"))
-        add("status", cmd_auth_status)
+        add("status", cmd_auth_status).add_argument("args", nargs="*")
     elif name == "user":
         a = add("add", cmd_user_add)
         a.add_argument("args", nargs="*", metavar="<user name or user:password>")
@@ -27,21 +54,15 @@ def register(name: str, sub: argparse.ArgumentParser) -> None:
         add_bool_flag(a, "--no-password", "no_password", False, "Create a user without password (CN based auth "
                       "only)")
         a.add_argument("--new-user-password", default="", help="Supply password from the command line flag")
-        add("get", cmd_user_get).add_argument("args", nargs="*")
-        add("list", cmd_user_list)
-        add("delete", lambda ns, c: say(c.user_delete(one(ns, "user delete command requires user name as its "
-                                                                "argument")), "User %s deleted" % ns.args[0]))\
-            .add_argument("args", nargs="*")
+        g = add("get", cmd_user_get)
+        g.add_argument("args", nargs="*")
+        add_bool_flag(g, "--detail", "detail", False, "Show permissions of roles granted to the user")
         p = add("passwd", cmd_user_passwd)
         p.add_argument("args", nargs="*")
         add_bool_flag(p, "--interactive", "interactive", True, "If true, read password from stdin instead of "
                       "interactive terminal")
-        for verb, func in (("grant-role", cmd_user_grant), ("revoke-role", cmd_user_revoke)):
-            add(verb, func).add_argument("args", nargs="*")
-    else:
-        for verb, func in (("add", cmd_role_add), ("get", cmd_role_get), ("delete", cmd_role_delete)):
-            add(verb, func).add_argument("args", nargs="*")
-        add("list", cmd_role_list)
+    elif name == "role":
+        add("get", cmd_role_get).add_argument("args", nargs="*")
         for verb, func in (("grant-permission", cmd_role_grant), ("revoke-permission", cmd_role_revoke)):
             p = add(verb, func)
             p.add_argument("args", nargs="*")
@@ -50,24 +71,69 @@ def register(name: str, sub: argparse.ArgumentParser) -> None:
                           "or equal to the given key using byte compare")
 
 
-def say(resp: Any, text: str) -> int:
-    out(text)
-    return 0
+def arguments(ns: argparse.Namespace, count: int, usage: str) -> List[str]:
+    args = list(getattr(ns, "args", None) or ())
+    if len(args) != count:
+        raise bad_args(usage)
+    return args
 
 
-def one(ns: argparse.Namespace, message: str) -> str:
-    if len(ns.args) != 1:
-        raise bad_args(message)
-    return ns.args[0]
+def one(ns: argparse.Namespace, usage: str) -> str:
+    return arguments(ns, 1, usage)[0]
+
+
+def simple_verb(count: int, usage: str, method: str, said: str) -> Any:
+    def command(ns: argparse.Namespace, client: Any) -> int:
+        args = arguments(ns, count, usage)
+        if method == "auth_enable":
+            enable_auth(client)
+        else:
+            getattr(client, method)(*args)
+        out(said.format(*args))
+        return 0
+
+    return command
+
+
+def written_as_json(ns: argparse.Namespace, resp: Any) -> bool:
+    """``-w json``: the answer written whole (True); other formats are the verb's to write."""
+    if ns.printer.fmt != "json":
+        return False
+    ns.printer.json(resp)
+    return True
+
+
+def enable_auth(client: Any) -> None:
+    """etcdctl 3.5 makes the root role and grants it to the root user when the user lacks
+    it, then enables again."""
+    from etcd3 import errors
+
+    try:
+        client.auth_enable()
+    except errors.ErrRootRoleNotExist:
+        client.role_add("root")
+        client.user_grant_role("root", "root")
+        client.auth_enable()
+
+
+def list_verb(method: str, field: str, usage: str) -> Any:
+    def command(ns: argparse.Namespace, client: Any) -> int:
+        arguments(ns, 0, usage)
+        resp = getattr(client, method)()
+        if not written_as_json(ns, resp):
+            for name in getattr(resp, field) or ():
+                out(name)
+        return 0
+
+    return command
 
 
 def cmd_auth_status(ns: argparse.Namespace, client: Any) -> int:
+    arguments(ns, 0, "auth status command does not accept any arguments")
     resp = client.auth_status()
-    if ns.printer.fmt == "json":
-        ns.printer.json(resp)
-        return 0
-    out("Authentication Status: %s" % ("true" if resp.enabled else "false"))
-    out("AuthRevision: %d" % resp.authRevision)
+    if not written_as_json(ns, resp):
+        out("Authentication Status: %s" % ("true" if resp.enabled else "false"))
+        out("AuthRevision: %d" % resp.authRevision)
     return 0
 
 
@@ -111,21 +177,14 @@ def cmd_user_add(ns: argparse.Namespace, client: Any) -> int:
 def cmd_user_get(ns: argparse.Namespace, client: Any) -> int:
     name = one(ns, "user get command requires user name as its argument")
     resp = client.user_get(name)
-    if ns.printer.fmt == "json":
-        ns.printer.json(resp)
-        return 0
-    out("User: %s" % name)
-    out("Roles: %s" % " ".join(resp.roles or ()))
-    return 0
-
-
-def cmd_user_list(ns: argparse.Namespace, client: Any) -> int:
-    resp = client.user_list()
-    if ns.printer.fmt == "json":
-        ns.printer.json(resp)
-        return 0
-    for user in resp.users or ():
-        out(user)
+    if ns.detail:  # etcdctl: each role as role get shows it
+        out("User: %s" % name)
+        for role in resp.roles or ():
+            out()
+            print_role(ns, role, client.role_get(role))
+    elif not written_as_json(ns, resp):
+        out("User: %s" % name)
+        out("Roles: %s" % " ".join(resp.roles or ()))
     return 0
 
 
@@ -137,56 +196,15 @@ def cmd_user_passwd(ns: argparse.Namespace, client: Any) -> int:
     return 0
 
 
-def two(ns: argparse.Namespace, message: str) -> Any:
-    if len(ns.args) != 2:
-        raise bad_args(message)
-    return ns.args
-
-
-def cmd_user_grant(ns: argparse.Namespace, client: Any) -> int:
-    user, role = two(ns, "user grant command requires user name and role name as its argument")
-    client.user_grant_role(user, role)
-    out("Role %s is granted to user %s" % (role, user))
-    return 0
-
-
-def cmd_user_revoke(ns: argparse.Namespace, client: Any) -> int:
-    user, role = two(ns, "user revoke-role requires user name and role name as its argument")
-    client.user_revoke_role(user, role)
-    out("Role %s is revoked from user %s" % (role, user))
-    return 0
-
-
-def cmd_role_add(ns: argparse.Namespace, client: Any) -> int:
-    name = one(ns, "role add command requires role name as its argument")
-    client.role_add(name)
-    out("Role %s created" % name)
-    return 0
-
-
-def cmd_role_delete(ns: argparse.Namespace, client: Any) -> int:
-    name = one(ns, "role delete command requires role name as its argument")
-    client.role_delete(name)
-    out("Role %s deleted" % name)
-    return 0
-
-
-def cmd_role_list(ns: argparse.Namespace, client: Any) -> int:
-    resp = client.role_list()
-    if ns.printer.fmt == "json":
-        ns.printer.json(resp)
-        return 0
-    for role in resp.roles or ():
-        out(role)
-    return 0
-
-
 def cmd_role_get(ns: argparse.Namespace, client: Any) -> int:
     name = one(ns, "role get command requires role name as its argument")
-    resp = client.role_get(name)
-    if ns.printer.fmt == "json":
-        ns.printer.json(resp)
-        return 0
+    print_role(ns, name, client.role_get(name))
+    return 0
+
+
+def print_role(ns: argparse.Namespace, name: str, resp: Any) -> None:
+    if written_as_json(ns, resp):
+        return
     out("Role %s" % name)
     for title, kinds in (("KV Read:", ("READ", "READWRITE")), ("KV Write:", ("WRITE", "READWRITE"))):
         out(title)
@@ -203,7 +221,6 @@ def cmd_role_get(ns: argparse.Namespace, client: Any) -> int:
             if key and prefix_end(perm.key) == range_end:
                 line += " (prefix %s)" % key
             out(line)
-    return 0
 
 
 PERM_TYPES = {"read": "READ", "write": "WRITE", "readwrite": "READWRITE"}

@@ -9,7 +9,7 @@ import time
 from typing import Any, List, Tuple
 
 from .connection import add_bool_flag, endpoint_list
-from .main import EXIT_ERROR, CliError, bad_args, global_parent
+from .main import EXIT_BAD_FEATURE, EXIT_ERROR, CliError, bad_args, global_parent
 from .printers import go_quote, out, table
 
 
@@ -50,7 +50,9 @@ def register(name: str, sub: argparse.ArgumentParser) -> None:
         add("disarm", cmd_alarm_disarm)
     elif name == "defrag":
         add_bool_flag(sub, "--cluster", "cluster", False, "use all endpoints from the cluster member list")
-        sub.set_defaults(func=cmd_defrag)
+        sub.add_argument("--data-dir", default="", help="Optional. If present, defragments a data directory not in "
+                         "use by etcd (not by etcd3: use etcdutl defrag --data-dir)")
+        sub.set_defaults(func=cmd_defrag, check=check_defrag)
     elif name == "snapshot":
         add = subcommands(sub)
         add("save", cmd_snapshot_save).add_argument("args", nargs="*", metavar="filename")
@@ -361,6 +363,12 @@ def cmd_alarm_disarm(ns: argparse.Namespace, client: Any) -> int:
     resp.__dict__["alarms"] = listed.alarms
     print_alarms(ns, resp)
     return 0
+
+
+def check_defrag(ns: argparse.Namespace) -> None:
+    if ns.data_dir:  # etcdctl opens the member's bbolt file itself; there is no API for it
+        raise CliError(EXIT_BAD_FEATURE, "defrag --data-dir (defragmenting a data directory offline) is not "
+                       "supported by etcd3: use etcdutl defrag --data-dir %s" % ns.data_dir)
 
 
 def cmd_defrag(ns: argparse.Namespace, client: Any) -> int:

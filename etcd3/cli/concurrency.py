@@ -1,5 +1,5 @@
 """``etcd3 lock NAME [CMD ...]`` and ``etcd3 elect NAME [PROPOSAL]`` (``-l`` to observe), as etcdctl's:
-a lease of ``--ttl`` seconds kept alive while the lock or the leadership is held."""
+a lease (lock: of ``--ttl`` seconds; elect: 60 s) kept alive while the lock or the leadership is held."""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +13,10 @@ from .connection import add_bool_flag
 from .main import EXIT_ERROR, CliError, bad_args
 
 
+# etcdctl's elect has no --ttl: its session has concurrency's default TTL
+ELECT_SESSION_TTL = 60
+
+
 def register(name: str, sub: argparse.ArgumentParser) -> None:
     if name == "lock":
         sub.add_argument("args", nargs=argparse.REMAINDER, metavar="<lockname> [exec-command arg1 arg2 ...]")
@@ -20,10 +24,8 @@ def register(name: str, sub: argparse.ArgumentParser) -> None:
         sub.set_defaults(func=cmd_lock, check=check_lock)
     else:
         sub.add_argument("args", nargs="*", metavar="<election-name> [proposal]")
-        add_bool_flag(sub, "--listen", "listen", False, "observation mode")
-        sub._option_string_actions["-l"] = sub._option_string_actions["--listen"]  # type: ignore[attr-defined]
-        sub.add_argument("--ttl", type=int, default=10, help="timeout for session")
-        sub.set_defaults(func=cmd_elect, check=check_elect)
+        add_bool_flag(sub, "--listen", "listen", False, "observation mode", short="-l")
+        sub.set_defaults(func=cmd_elect, check=check_elect, ttl=ELECT_SESSION_TTL)
 
 
 def check_lock(ns: argparse.Namespace) -> None:

@@ -48,6 +48,7 @@ def parse_bool(text: str) -> bool:
 
 
 # (flag, dest, kind, default, help): kind "str", "duration", "bool" (a flag that also takes =true/=false)
+SHORT_FLAGS = {"--discovery-srv": "-d"}
 CONNECTION_FLAGS: Tuple[Tuple[str, str, str, Any, str], ...] = (
     ("--endpoints", "endpoints", "str", DEFAULT_ENDPOINT, "gRPC endpoints (comma separated)"),
     ("--dial-timeout", "dial_timeout", "duration", "2s", "dial timeout for client connections"),
@@ -79,10 +80,12 @@ class ConnectionFlagError(Exception):
 FALSE_SUFFIX = "=<false>"
 
 
-def add_bool_flag(group: Any, flag: str, dest: str, default: Any, help_text: str) -> None:
-    """A pflag-style boolean: ``--flag`` or ``--flag=true|false`` (never a separate value, so
-    that ``--debug get`` does not take ``get``); ``bool_flag_argv`` rewrites ``=false``."""
-    group.add_argument(flag, dest=dest, action="store_const", const=True, default=default, help=help_text)
+def add_bool_flag(group: Any, flag: str, dest: str, default: Any, help_text: str, short: str = "") -> None:
+    """A pflag-style boolean: ``--flag`` (or its ``short`` form, ``-i``) or ``--flag=true|false``
+    (never a separate value, so that ``--debug get`` does not take ``get``); ``bool_flag_argv``
+    rewrites ``=false``."""
+    group.add_argument(*([short] if short else []), flag, dest=dest, action="store_const", const=True,
+                       default=default, help=help_text)
     group.add_argument(flag + FALSE_SUFFIX, dest=dest, action="store_const", const=False, default=default,
                        help=argparse.SUPPRESS)
 
@@ -140,7 +143,7 @@ def add_connection_flags(parser: argparse.ArgumentParser, *, suppress_defaults: 
             if kind == "bool":
                 add_bool_flag(group, flag, dest, argparse.SUPPRESS, argparse.SUPPRESS)
             else:
-                group.add_argument(flag, dest=dest, default=argparse.SUPPRESS,
+                group.add_argument(*names_of(flag), dest=dest, default=argparse.SUPPRESS,
                                    action=JoinEndpoints if flag == "--endpoints" else "store",
                                    type=parse_duration if kind == "duration" else str, help=argparse.SUPPRESS)
         return
@@ -167,7 +170,11 @@ def add_connection_flags(parser: argparse.ArgumentParser, *, suppress_defaults: 
                 group.add_argument(flag, dest=dest, default=text, metavar="ENDPOINTS", action=JoinEndpoints,
                                    help=help_text)
             else:
-                group.add_argument(flag, dest=dest, default=text, metavar=dest.upper(), help=help_text)
+                group.add_argument(*names_of(flag), dest=dest, default=text, metavar=dest.upper(), help=help_text)
+
+
+def names_of(flag: str) -> List[str]:
+    return [SHORT_FLAGS[flag], flag] if flag in SHORT_FLAGS else [flag]
 
 
 def endpoint_list(ns: argparse.Namespace) -> List[str]:
@@ -308,14 +315,15 @@ def client_from_flags(ns: argparse.Namespace, endpoint: Optional[str] = None,
     username, password = user_credentials(ns)
     import warnings
 
+    client_class = command_client_class()  # (importing etcd3 sets its warning filter: before ours)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # --insecure-skip-tls-verify asked for it: no warning line
-        client = command_client_class()(host=host, port=port, protocol=protocol,
-                        cert=(ns.cert, ns.key) if ns.cert else (), verify=verify,
-                        timeout=ns.dial_timeout + ns.command_timeout,
-                        username=username, password=password,
-                        **({"server_version": server_version} if server_version else {}),
-                        endpoints=[endpoint_url(*m) for m in members] if len(members) > 1 else None)
+        client = client_class(host=host, port=port, protocol=protocol,
+                              cert=(ns.cert, ns.key) if ns.cert else (), verify=verify,
+                              timeout=ns.dial_timeout + ns.command_timeout,
+                              username=username, password=password,
+                              **({"server_version": server_version} if server_version else {}),
+                              endpoints=[endpoint_url(*m) for m in members] if len(members) > 1 else None)
     if username:
         authenticate(client)
     return client

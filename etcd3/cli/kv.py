@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, List, Optional, Tuple
 
 from .connection import add_bool_flag
 from .main import EXIT_BAD_FEATURE, CliError, bad_args
@@ -15,6 +15,26 @@ def register(name: str, sub: argparse.ArgumentParser) -> None:
 
 def flag(sub: argparse.ArgumentParser, name: str, help_text: str) -> None:
     add_bool_flag(sub, name, name.lstrip("-").replace("-", "_"), False, help_text)
+
+
+def verb(sub: argparse.ArgumentParser, metavar: str, bool_flags: Any, **defaults: Any) -> None:
+    """A verb's positional arguments, its boolean flags ((flag, help), ...) and its defaults
+    (``func``, ``check``)."""
+    sub.add_argument("args", nargs="*", metavar=metavar)
+    for name, help_text in bool_flags:
+        flag(sub, name, help_text)
+    sub.set_defaults(**defaults)
+
+
+def int_argument(ns: argparse.Namespace, usage: str, bad: str) -> int:
+    """The one decimal argument of a verb (``usage``: the error without it; ``bad``: the error of
+    a bad one, with the text for ``%s``), as etcdctl's strconv.ParseInt."""
+    if len(ns.args) != 1:
+        raise bad_args(usage)
+    try:
+        return int(ns.args[0])
+    except ValueError:
+        raise bad_args(bad % ns.args[0]) from None
 
 
 def to_bytes(text: str) -> bytes:
@@ -62,11 +82,9 @@ def get_request(ns: argparse.Namespace) -> dict:
         request["serializable"] = True
     elif ns.consistency != "l":
         raise CliError(EXIT_BAD_FEATURE, 'unknown consistency flag "%s"' % ns.consistency)
-    key = to_bytes(args[0])
-    if len(args) > 1:
-        if ns.prefix or ns.from_key:
-            raise bad_args("too many arguments, only accept one argument when `--prefix` or `--from-key` is set")
-        request["range_end"] = to_bytes(args[1])
+    key, range_end = key_range(ns, args)
+    if range_end is not None:
+        request["range_end"] = range_end
     if ns.limit:
         request["limit"] = ns.limit
     if ns.rev > 0:
@@ -83,20 +101,28 @@ def get_request(ns: argparse.Namespace) -> dict:
         request["sort_target"] = target if target != "MODIFY" else "MOD"
     elif target != "KEY":
         request["sort_target"] = target if target != "MODIFY" else "MOD"
-    if ns.prefix:
-        if not key:
-            key, request["range_end"] = b"\0", b"\0"
-        else:
-            request["range_end"] = prefix_end(key)
-    if ns.from_key:
-        key = key or b"\0"
-        request["range_end"] = b"\0"
     if ns.keys_only:
         request["keys_only"] = True
     if ns.count_only:
         request["count_only"] = True
     request["key"] = key
     return request
+
+
+def key_range(ns: argparse.Namespace, args: List[str]) -> Tuple[bytes, Optional[bytes]]:
+    """(key, range_end or None) of ``key [range_end]`` with ``--prefix`` / ``--from-key``, as
+    etcdctl's get, del and watch make them (an empty prefix or from-key: the whole key space)."""
+    key, range_end = to_bytes(args[0]), None
+    prefix, from_key = ns.prefix, getattr(ns, "from_key", False)
+    if len(args) > 1:
+        if prefix or from_key:
+            raise bad_args("too many arguments, only accept one argument when `--prefix` or `--from-key` is set")
+        range_end = to_bytes(args[1])
+    if prefix:
+        key, range_end = (key, prefix_end(key)) if key else (b"\0", b"\0")
+    if from_key:
+        key, range_end = key or b"\0", b"\0"
+    return key, range_end
 
 
 def prefix_end(key: bytes) -> bytes:
@@ -139,11 +165,14 @@ def fast_simple_get(client: Any, request: dict, value_only: bool) -> bool:
 
     from .printers import write_bytes
 
-    resp = client.call_rpc("/kv/range", dict(request), raw=True)
-    if getattr(resp, "status_code", None) != 200:
+    # the answer's bytes from the client's own transport (call_rpc(raw=True) would wrap them
+    # in a requests.Response: importing requests costs more than the rest of the command)
+    op, path, body = client._call_rpc_args("/kv/range", dict(request), True)
+    resp = client._run(client._call_flow(op, path, body))
+    if resp.status != 200:
         return False
     decode = base64.b64decode
-    kvs = json.loads(resp.content).get("kvs") or ()
+    kvs = json.loads(resp.body).get("kvs") or ()
     if value_only:
         lines = [decode(kv.get("value", "")) + b"\n" for kv in kvs]
     else:
@@ -154,12 +183,11 @@ def fast_simple_get(client: Any, request: dict, value_only: bool) -> bool:
 
 # -- put -------------------------------------------------------------------------------------------
 def register_put(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("args", nargs="*", metavar="key value")
     sub.add_argument("--lease", default="0", help="lease ID (in hexadecimal) to attach to the key")
-    flag(sub, "--prev-kv", "return the previous key-value pair before modification")
-    flag(sub, "--ignore-value", "updates the key using its current value")
-    flag(sub, "--ignore-lease", "updates the key using its current lease")
-    sub.set_defaults(func=cmd_put, check=check_put)
+    verb(sub, "key value", (("--prev-kv", "return the previous key-value pair before modification"),
+                            ("--ignore-value", "updates the key using its current value"),
+                            ("--ignore-lease", "updates the key using its current lease")),
+         func=cmd_put, check=check_put)
 
 
 def check_put(ns: argparse.Namespace) -> None:
@@ -193,12 +221,11 @@ def cmd_put(ns: argparse.Namespace, client: Any) -> int:
 
 # -- del -------------------------------------------------------------------------------------------
 def register_del(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("args", nargs="*", metavar="key [range_end]")
-    flag(sub, "--prefix", "delete keys with matching prefix")
-    flag(sub, "--prev-kv", "return deleted key-value pairs")
-    flag(sub, "--from-key", "delete keys that are greater than or equal to the given key using byte compare")
-    sub.add_argument("--range", action="store_true", help=argparse.SUPPRESS)
-    sub.set_defaults(func=cmd_del, check=del_request)
+    verb(sub, "key [range_end]", (("--prefix", "delete keys with matching prefix"),
+                                  ("--prev-kv", "return deleted key-value pairs"),
+                                  ("--from-key", "delete keys that are greater than or equal to the given key using "
+                                                 "byte compare")),
+         func=cmd_del, check=del_request)
 
 
 def del_request(ns: argparse.Namespace) -> dict:
@@ -207,22 +234,10 @@ def del_request(ns: argparse.Namespace) -> dict:
         raise bad_args("del command needs one argument as key and an optional argument as range_end")
     if ns.prefix and ns.from_key:
         raise bad_args("`--prefix` and `--from-key` cannot be set at the same time, choose one")
-    key = to_bytes(args[0])
-    request: dict = {}
-    if len(args) > 1:
-        if ns.prefix or ns.from_key:
-            raise bad_args("too many arguments, only accept one argument when `--prefix` or `--from-key` is set")
-        request["range_end"] = to_bytes(args[1])
-    if ns.prefix:
-        if not key:
-            key, request["range_end"] = b"\0", b"\0"
-        else:
-            request["range_end"] = prefix_end(key)
+    key, range_end = key_range(ns, args)
+    request: dict = {"range_end": range_end} if range_end is not None else {}
     if ns.prev_kv:
         request["prev_kv"] = True
-    if ns.from_key:
-        key = key or b"\0"
-        request["range_end"] = b"\0"
     request["key"] = key
     return request
 
@@ -235,18 +250,13 @@ def cmd_del(ns: argparse.Namespace, client: Any) -> int:
 
 # -- compaction ------------------------------------------------------------------------------------
 def register_compaction(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("args", nargs="*", metavar="revision")
-    flag(sub, "--physical", "'true' to wait for compaction to physically remove all old revisions")
-    sub.set_defaults(func=cmd_compaction, check=check_compaction)
+    verb(sub, "revision", (("--physical", "'true' to wait for compaction to physically remove all old revisions"),),
+         func=cmd_compaction, check=check_compaction)
 
 
 def check_compaction(ns: argparse.Namespace) -> None:
-    if len(ns.args) != 1:
-        raise bad_args("compaction command needs 1 argument")
-    try:
-        ns.revision = int(ns.args[0])
-    except ValueError:
-        raise bad_args('strconv.ParseInt: parsing "%s": invalid syntax' % ns.args[0]) from None
+    ns.revision = int_argument(ns, "compaction command needs 1 argument", 'strconv.ParseInt: parsing "%s": invalid '
+                               'syntax')
 
 
 def cmd_compaction(ns: argparse.Namespace, client: Any) -> int:
@@ -260,9 +270,7 @@ def cmd_compaction(ns: argparse.Namespace, client: Any) -> int:
 
 # -- txn -------------------------------------------------------------------------------------------
 def register_txn(sub: argparse.ArgumentParser) -> None:
-    flag(sub, "--interactive", "Input transaction in interactive mode")
-    sub._option_string_actions["--interactive"].option_strings.append("-i")  # type: ignore[attr-defined]
-    sub._option_string_actions["-i"] = sub._option_string_actions["--interactive"]  # type: ignore[attr-defined]
+    add_bool_flag(sub, "--interactive", "interactive", False, "Input transaction in interactive mode", short="-i")
     sub.set_defaults(func=cmd_txn)
 
 

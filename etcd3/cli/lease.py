@@ -58,12 +58,10 @@ def lease_id(text: str) -> int:
 
 
 def check_grant(ns: argparse.Namespace) -> None:
-    if len(ns.args) != 1:
-        raise bad_args("lease grant command needs TTL argument")
-    try:
-        ns.ttl = int(ns.args[0])
-    except ValueError:
-        raise bad_args('bad TTL (strconv.ParseInt: parsing "%s": invalid syntax)' % ns.args[0]) from None
+    from .kv import int_argument
+
+    ns.ttl = int_argument(ns, "lease grant command needs TTL argument",
+                          'bad TTL (strconv.ParseInt: parsing "%s": invalid syntax)')
 
 
 def check_id(message: str) -> Any:

@@ -58,6 +58,11 @@ def go_value(value: Any) -> Any:
     return value
 
 
+# strconv.Quote's escapes of its own (other control characters are \xNN)
+_GO_QUOTE_ESCAPES = {'"': '\\"', "\\": "\\\\", "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n",
+                     "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
+
 def go_quote(data: Any) -> str:
     """Go's ``%q`` of a string (or bytes): escapes as strconv.Quote does."""
     if isinstance(data, (bytes, bytearray)):
@@ -70,24 +75,8 @@ def go_quote(data: Any) -> str:
         code = ord(ch)
         if 0xDC80 <= code <= 0xDCFF:  # a byte that is not UTF-8
             parts.append("\\x%02x" % (code - 0xDC00))
-        elif ch == '"':
-            parts.append('\\"')
-        elif ch == "\\":
-            parts.append("\\\\")
-        elif ch == "\a":
-            parts.append("\\a")
-        elif ch == "\b":
-            parts.append("\\b")
-        elif ch == "\f":
-            parts.append("\\f")
-        elif ch == "\n":
-            parts.append("\\n")
-        elif ch == "\r":
-            parts.append("\\r")
-        elif ch == "\t":
-            parts.append("\\t")
-        elif ch == "\v":
-            parts.append("\\v")
+        elif ch in _GO_QUOTE_ESCAPES:
+            parts.append(_GO_QUOTE_ESCAPES[ch])
         elif code < 0x20 or code == 0x7F:
             parts.append("\\x%02x" % code)
         elif ch.isprintable() or ch == " ":

@@ -14,8 +14,7 @@ from .printers import go_json_dumps, go_quote, go_value, out
 
 def register(name: str, sub: argparse.ArgumentParser) -> None:
     sub.add_argument("args", nargs="*", metavar="key [range_end] [--] [exec-command arg1 arg2 ...]")
-    add_bool_flag(sub, "--interactive", "interactive", False, "Interactive mode")
-    sub._option_string_actions["-i"] = sub._option_string_actions["--interactive"]  # type: ignore[attr-defined]
+    add_bool_flag(sub, "--interactive", "interactive", False, "Interactive mode", short="-i")
     add_bool_flag(sub, "--prefix", "prefix", False, "Watch on a prefix if prefix is set")
     sub.add_argument("--rev", type=int, default=0, help="Revision to start watching")
     add_bool_flag(sub, "--prev-kv", "prev_kv", False, "get the previous key-value pair before the event happens")
@@ -41,17 +40,12 @@ def check_watch(ns: argparse.Namespace) -> None:
 
 
 def watch_request(ns: argparse.Namespace, keys: List[str]) -> dict:
-    from .kv import prefix_end, to_bytes
+    from .kv import key_range
 
-    key = to_bytes(keys[0])
+    key, range_end = key_range(ns, keys)
     request: dict = {"key": key}
-    if len(keys) > 1:
-        request["range_end"] = to_bytes(keys[1])
-    if ns.prefix:
-        if not key:
-            request["key"], request["range_end"] = b"\0", b"\0"
-        else:
-            request["range_end"] = prefix_end(key)
+    if range_end is not None:
+        request["range_end"] = range_end
     if ns.rev:
         request["start_revision"] = ns.rev
     if ns.prev_kv:

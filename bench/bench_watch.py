@@ -16,8 +16,10 @@ one.  The writer ends with a sentinel key that tells the reader to stop.
 
 Then (unless ``--scale 0``) watchers at scale, for Client and AioClient:
 ``--scale`` (10,000) Watchers on one client, each on a key of its own with a
-callback and ``runDaemon()``: the time to create them all, the threads (and, for
-AioClient, the asyncio tasks) added, the RSS growth; then the writer process puts
+callback and ``runDaemon()``: the time to create them all (Client: until the last
+creation is answered; Aio: each ``await w.runDaemon()`` in turn, and Aio-cc: 500 of them
+awaited together with ``asyncio.gather``), the threads (and, for AioClient, the asyncio
+tasks) added, the RSS growth; then the writer process puts
 each of those keys once (``--batch`` puts per transaction; 1: one revision per
 event, 4 writer threads) and the rate at which the events reach their watchers is
 compared with one watcher (on the whole prefix) receiving the same writes.
@@ -263,8 +265,9 @@ def scale_sync(server: EtcdServer, n: int, batch: int) -> dict:
     for i in range(n):
         w = client.Watcher("%s%d" % (SCALE_PREFIX, i))
         w.onEvent(arrivals)
-        w.runDaemon()
+        w.runDaemon()  # (returns with the creation sent, or held back to go with the next batch)
         watchers.append(w)
+    watchers[-1].wait_created()  # all created: etcd answers the creations of one stream in order
     created = time.perf_counter() - start
     threads1, rss1 = threading.active_count(), rss_mb()
     finish_writer(start_scale_writer(server, n, batch))
@@ -281,7 +284,10 @@ def scale_sync(server: EtcdServer, n: int, batch: int) -> dict:
     return result
 
 
-def scale_aio(server: EtcdServer, n: int, batch: int) -> dict:
+CONCURRENT_CREATIONS = 500  # runDaemon() calls awaited together by the concurrent aio side
+
+
+def scale_aio(server: EtcdServer, n: int, batch: int, concurrent: bool = False) -> dict:
     async def main() -> dict:
         client = AioClient(host=server.host, port=server.port)
         warm = client.Watcher(SCALE_PREFIX + "warm")
@@ -307,8 +313,11 @@ def scale_aio(server: EtcdServer, n: int, batch: int) -> dict:
         for i in range(n):
             w = client.Watcher("%s%d" % (SCALE_PREFIX, i))
             w.onEvent(arrivals)
-            await w.runDaemon()
             watchers.append(w)
+            if not concurrent:
+                await w.runDaemon()  # each awaited: created when it returns
+        for first in range(0, n, CONCURRENT_CREATIONS) if concurrent else ():
+            await asyncio.gather(*(w.runDaemon() for w in watchers[first:first + CONCURRENT_CREATIONS]))
         created = time.perf_counter() - start
         threads1, tasks1, rss1 = threading.active_count(), len(asyncio.all_tasks()), rss_mb()
         await loop.run_in_executor(None, finish_writer, start_scale_writer(server, n, batch))
@@ -336,7 +345,9 @@ def scale_main(server: EtcdServer, n: int, batch: int) -> None:
     print("%-7s %9s %8s %6s %9s %12s %12s %10s %8s"
           % ("client", "create s", "threads", "tasks", "RSS MB", "fan-out ev/s", "one-w ev/s", "ratio",
              "RSS end"))
-    for name, run in (("Client", scale_sync), ("Aio", scale_aio)):
+    sides = (("Client", scale_sync), ("Aio", scale_aio),
+             ("Aio-cc", lambda server, n, batch: scale_aio(server, n, batch, concurrent=True)))
+    for name, run in sides:
         r = run(server, n, batch)
         print("%-7s %9.2f %8d %6s %9.1f %12.0f %12.0f %9.2fx %8.1f"
               % (name, r["create_s"], r["threads"], r.get("tasks", "-"), r["rss_mb"], r["fanout_rate"],

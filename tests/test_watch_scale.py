@@ -229,3 +229,89 @@ def test_aio_many_daemon_watchers_need_no_thread_nor_task_each(etcd):
             await client.close()
 
     asyncio.run(main())
+
+
+# -- pipelined creation: runDaemon() on an open stream returns with its creation sent or
+# held back; etcd answers the creations of one stream in order
+
+KEYS = 400
+
+
+def test_pipelined_creations_each_get_their_own_keys_events_once_in_order(clients, etcd):
+    client, writer = clients(), clients()
+    warm = client.Watcher("scale/pipe/warm")  # the stream is open: the creations below pipeline
+    warm.onEvent(lambda event: None)
+    warm.runDaemon()
+    watchers, seen = [], []
+    for i in range(KEYS):
+        w = client.Watcher("scale/pipe/%d" % i)
+        got = Seen()
+        w.onEvent(got)
+        w.runDaemon()
+        watchers.append(w)
+        seen.append(got)
+    # this client's next request waits for the creations sent before it: its change is seen
+    first = client.put("scale/pipe/0", "a0").header.revision
+    # another client, told once the last creation is answered (answers come in order)
+    watchers[-1].wait_created()
+    for i in range(KEYS):
+        writer.put("scale/pipe/%d" % i, "b%d" % i)
+    writer.put("scale/pipe/0", "c0")
+    want = [[b"a0", b"b0", b"c0"]] + [[("b%d" % i).encode()] for i in range(1, KEYS)]
+    wait_for(lambda: all(len(got.values) >= len(w) for got, w in zip(seen, want)), WAIT)
+    # a matching error (a created answer given to the wrong watcher) shows as another key's values
+    assert [got.values for got in seen] == want
+    ids = [w.watch_id for w in watchers]
+    assert len(set(ids)) == KEYS  # each its own watch on the server
+    assert all(w.start_revision is not None and w.start_revision < first for w in watchers)
+    for w in watchers + [warm]:
+        w.stop()
+    writer.delete_range("scale/pipe/", prefix=True)
+
+
+def test_pipelined_creations_read_their_created_answer_when_asked(clients):
+    client = clients()
+    warm = client.Watcher("scale/attr/warm")
+    warm.onEvent(lambda event: None)
+    warm.runDaemon()
+    before = client.put("scale/attr/other", "x").header.revision
+    watchers = []
+    for i in range(50):
+        w = client.Watcher("scale/attr/%d" % i)
+        w.onEvent(lambda event: None)
+        w.runDaemon()
+        watchers.append(w)
+    # read right after: start_revision and watch_id wait for the answer if it is due
+    last = watchers[-1]
+    assert last.start_revision == before and last.revision == before and isinstance(last.watch_id, int)
+    for w in watchers + [warm]:
+        w.stop()
+
+
+def test_aio_concurrent_creations_each_get_their_own_keys_events(etcd):
+    async def main() -> None:
+        client = AioClient(host=etcd.host, port=etcd.port)
+        try:
+            watchers, seen = [], []
+            for i in range(KEYS):
+                w = client.Watcher("scale/aiopipe/%d" % i)
+                got = Seen()
+                w.onEvent(got)
+                watchers.append(w)
+                seen.append(got)
+            await asyncio.gather(*(w.runDaemon() for w in watchers))  # their creations go out together
+            for i in range(KEYS):
+                await client.put("scale/aiopipe/%d" % i, "v%d" % i)
+            for _ in range(int(WAIT * 20)):
+                if all(got.values for got in seen):
+                    break
+                await asyncio.sleep(0.05)
+            assert [got.values for got in seen] == [[("v%d" % i).encode()] for i in range(KEYS)]
+            assert len({w.watch_id for w in watchers}) == KEYS
+            for w in watchers:
+                await w.stop()
+        finally:
+            await client.delete_range("scale/aiopipe/", prefix=True)
+            await client.close()
+
+    asyncio.run(main())

@@ -234,9 +234,9 @@ class WatchHub:
         return json.dumps(self._encode(request), separators=(",", ":")).encode("utf-8") + b"\n"
 
     def _create_line(self, state: WatchState) -> bytes:
-        create = dict(state.create)
+        create = state.create
         if state.next_revision:
-            create["start_revision"] = state.next_revision
+            create = dict(create, start_revision=state.next_revision)
         self._awaiting_create.append(state)
         return self._line({"create_request": create})
 
@@ -491,9 +491,8 @@ class WatchStream(_WatchStreamOwner, BackgroundStream):
         if self._outbox:
             with self._lock:
                 self._send(self._flush_outbox([]))
-        created = getattr(state.sink, "created", None)
-        if created is not None:
-            created.wait(Watcher.CREATION_TIMEOUT)
+        if isinstance(state.sink, _EventQueue):  # (it is the creation's flag too)
+            state.sink.wait(Watcher.CREATION_TIMEOUT)
 
     def close(self) -> None:
         self._cancel_all()
@@ -633,140 +632,6 @@ def _regex_filter(pattern: Pattern) -> Callable[[Event], bool]:
 # one's queue, flag and error log cost a few dozen bytes (queue.Queue and threading.Event
 # weigh about 1.5 KB each with their Conditions), and their callbacks share a few threads
 
-class _LockStripes:
-    """A few locks shared by many objects (a lock weighs 88 bytes), for critical sections
-    that take no other lock inside: contention is rare and brief."""
-
-    SIZE = 64
-
-    def __init__(self) -> None:
-        self._after_fork_in_child()
-        forksafe.register(self)
-
-    def _after_fork_in_child(self) -> None:
-        self.locks = [threading.Lock() for _ in range(self.SIZE)]  # (one may be held by a parent thread)
-
-    def lock_for(self, obj: object) -> Any:
-        return self.locks[(id(obj) >> 4) % self.SIZE]
-
-
-_queue_locks = _LockStripes()
-_NO_ITEMS: List[Any] = []  # never appended to: a queue's own list is made by its first put
-
-
-class _EventQueue:
-    """One watcher's queue of sink items (thread-safe, one consumer at a time).  The
-    thread a blocking ``get`` needs to wait on is made only when one waits; ``on_put``
-    (the daemon handle's wake-up) is called after every put."""
-
-    __slots__ = ("_items", "_lock", "_waiter", "on_put", "watcher", "created")  # on_put: the DaemonHandle to wake
-
-    def __init__(self, watcher: Any = None, created: Any = None) -> None:
-        self._items: List[Any] = _NO_ITEMS
-        self._lock = _queue_locks.lock_for(self)
-        self._waiter: Optional[threading.Event] = None
-        self.on_put: Any = None
-        self.watcher, self.created = watcher, created
-
-    # the queue is also its watch's sink in the hub (one object less per watcher)
-    def __call__(self, kind: str, payload: Any) -> None:
-        """What the hub hands this run of the watcher (the reader's side: never blocks)."""
-        if kind == CREATED:
-            self.watcher._take(kind, payload, None)  # set by the time the creation is awaited
-            self.created.set()
-            # nothing is queued for it unless earlier items wait (a reconnection's: then the
-            # revision goes back in line after them), and the daemon's dispatch is not woken
-            # for it: thousands of watchers created at once cost no dispatcher turn, nor memory
-            header = payload.header
-            self.put_if_waiting((_REVISION, header.revision if header is not None else 0))
-            return
-        if kind != EVENTS and kind != PROGRESS:
-            self.created.set()  # refused, or ended: the creation is settled
-        self.put_nowait((kind, payload), kind != PROGRESS)
-
-    def append(self, error: BaseException) -> None:
-        """Where the hub records the stream's failures: the watcher's ``errors``, made on first use."""
-        self.watcher.errors.append(error)
-
-    def put_nowait(self, item: Any, wake: bool = True) -> None:
-        with self._lock:
-            if self._items is _NO_ITEMS:
-                self._items = [item]
-            else:
-                self._items.append(item)
-            waiter = self._waiter
-        if waiter is not None:
-            waiter.set()
-        on_put = self.on_put
-        if on_put is not None and wake:
-            on_put.wake()
-
-    def put_if_waiting(self, item: Any) -> None:
-        """Queue ``item`` behind items waiting to be taken, if any (wakes no one)."""
-        with self._lock:
-            if self._items:
-                self._items.append(item)
-
-    def get_nowait(self) -> Any:
-        with self._lock:
-            if not self._items:
-                raise queue.Empty
-            return self._items.pop(0)
-
-    def get(self, timeout: Optional[float] = None) -> Any:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            with self._lock:
-                if self._items:
-                    return self._items.pop(0)
-                waiter = self._waiter
-                if waiter is None:
-                    waiter = self._waiter = threading.Event()
-                waiter.clear()
-            if not waiter.wait(None if deadline is None else max(0.0, deadline - time.monotonic())):
-                with self._lock:
-                    if self._items:
-                        return self._items.pop(0)
-                raise queue.Empty
-
-    def snapshot(self) -> List[Any]:
-        """The items, read without the lock (in a forked child, where it may be held for good)."""
-        return list(self._items)
-
-
-class _AioEventQueue(_EventQueue):
-    """The queue of an AioWatcher: used in its event loop only; ``get`` is awaited."""
-
-    __slots__ = ()
-
-    def put_nowait(self, item: Any, wake: bool = True) -> None:
-        if self._items is _NO_ITEMS:
-            self._items = [item]
-        else:
-            self._items.append(item)
-        waiter: Any = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-        on_put = self.on_put
-        if on_put is not None and wake:
-            on_put.wake()
-
-    def get_nowait(self) -> Any:
-        if not self._items:
-            raise queue.Empty
-        return self._items.pop(0)
-
-    async def get(self) -> Any:  # type: ignore[override]
-        while not self._items:
-            waiter: Any = asyncio.get_running_loop().create_future()
-            self._waiter = waiter
-            try:
-                await waiter
-            finally:
-                self._waiter = None
-        return self._items.pop(0)
-
-
 class _Flag:
     """A one-way flag (set once, waited for) that costs one lock: held until set."""
 
@@ -802,25 +667,25 @@ class _Flag:
 class _AioFlag:
     """The flag of an AioWatcher (its event loop only): a future made only when awaited."""
 
-    __slots__ = ("_is_set", "_waiter")
+    __slots__ = ("_is_set", "_set_waiter")
 
     def __init__(self) -> None:
         self._is_set = False
-        self._waiter: Any = None
+        self._set_waiter: Any = None
 
     def set(self) -> None:
         self._is_set = True
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        if self._set_waiter is not None and not self._set_waiter.done():
+            self._set_waiter.set_result(None)
 
     def is_set(self) -> bool:
         return self._is_set
 
     def future(self) -> "asyncio.Future[None]":
         """A future done once set (a cancelled one, left by a timed-out wait, is replaced)."""
-        waiter = self._waiter
+        waiter = self._set_waiter
         if waiter is None or waiter.cancelled():
-            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            waiter = self._set_waiter = asyncio.get_running_loop().create_future()
             if self._is_set:
                 waiter.set_result(None)
         return waiter
@@ -831,6 +696,161 @@ class _AioFlag:
         return True
 
 
+class _LockStripes:
+    """A few locks shared by many objects (a lock weighs 88 bytes), for critical sections
+    that take no other lock inside: contention is rare and brief."""
+
+    SIZE = 64
+
+    def __init__(self) -> None:
+        self._after_fork_in_child()
+        forksafe.register(self)
+
+    def _after_fork_in_child(self) -> None:
+        self.locks = [threading.Lock() for _ in range(self.SIZE)]  # (one may be held by a parent thread)
+
+    def lock_for(self, obj: object) -> Any:
+        return self.locks[(id(obj) >> 4) % self.SIZE]
+
+
+_queue_locks = _LockStripes()
+_NO_ITEMS: List[Any] = []  # never appended to: a queue's own list is made by its first put
+
+
+class _EventQueue(_Flag):
+    """One watcher's queue of sink items (thread-safe, one consumer at a time).  The
+    thread a blocking ``get`` needs to wait on is made only when one waits; ``on_put``
+    (the daemon handle's wake-up) is called after every put.  It is also the flag of
+    the watch's creation (set once created or refused: one object less per watcher)."""
+
+    __slots__ = ("_items", "_lock", "_waiter", "on_put", "watcher")  # on_put: the DaemonHandle to wake
+
+    def __init__(self, watcher: Any = None) -> None:
+        self._init_flag()
+        self._items: List[Any] = _NO_ITEMS
+        self._lock = _queue_locks.lock_for(self)
+        self._waiter: Optional[threading.Event] = None
+        self.on_put: Any = None
+        self.watcher = watcher
+
+    _init_flag = _Flag.__init__
+
+    # the queue is also its watch's sink in the hub (one object less per watcher)
+    def __call__(self, kind: str, payload: Any) -> None:
+        """What the hub hands this run of the watcher (the reader's side: never blocks)."""
+        if kind == CREATED:
+            self.watcher._take(kind, payload, None)  # set by the time the creation is awaited
+            self.set()
+            # nothing is queued for it unless earlier items wait (a reconnection's: then the
+            # revision goes back in line after them), and the daemon's dispatch is not woken
+            # for it: thousands of watchers created at once cost no dispatcher turn, nor memory
+            header = payload.header
+            self.put_if_waiting((_REVISION, header.revision if header is not None else 0))
+            return
+        if kind != EVENTS and kind != PROGRESS:
+            self.set()  # refused, or ended: the creation is settled
+        self.put_nowait((kind, payload), kind != PROGRESS)
+
+    def append(self, error: BaseException) -> None:
+        """Where the hub records the stream's failures: the watcher's ``errors``, made on first use."""
+        self.watcher.errors.append(error)
+
+    def put_nowait(self, item: Any, wake: bool = True) -> None:
+        with self._lock:
+            if self._items is _NO_ITEMS:
+                self._items = [item]
+            else:
+                self._items.append(item)
+            waiter = self._waiter
+        if waiter is not None:
+            waiter.set()
+        on_put = self.on_put
+        if on_put is not None and wake:
+            on_put.wake()
+
+    def put_if_waiting(self, item: Any) -> None:
+        """Queue ``item`` behind items waiting to be taken, if any (wakes no one)."""
+        with self._lock:
+            if self._items:
+                self._items.append(item)
+
+    def take(self) -> Any:
+        """The first item, or None."""
+        with self._lock:
+            items = self._items
+            return items.pop(0) if items else None
+
+    def get_nowait(self) -> Any:
+        with self._lock:
+            if not self._items:
+                raise queue.Empty
+            return self._items.pop(0)
+
+    def get(self, timeout: Optional[float] = None) -> Any:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if self._items:
+                    return self._items.pop(0)
+                waiter = self._waiter
+                if waiter is None:
+                    waiter = self._waiter = threading.Event()
+                waiter.clear()
+            if not waiter.wait(None if deadline is None else max(0.0, deadline - time.monotonic())):
+                with self._lock:
+                    if self._items:
+                        return self._items.pop(0)
+                raise queue.Empty
+
+    def snapshot(self) -> List[Any]:
+        """The items, read without the lock (in a forked child, where it may be held for good)."""
+        return list(self._items)
+
+
+class _AioEventQueue(_EventQueue):
+    """The queue of an AioWatcher: used in its event loop only; ``get`` is awaited."""
+
+    __slots__ = ("_set_waiter",)
+
+    def _init_flag(self) -> None:
+        _AioFlag.__init__(self)  # type: ignore[arg-type]
+        self._held = None
+
+    set = _AioFlag.set
+    is_set = _AioFlag.is_set
+    future = _AioFlag.future
+    wait = _AioFlag.wait  # type: ignore[assignment]
+
+    def put_nowait(self, item: Any, wake: bool = True) -> None:
+        if self._items is _NO_ITEMS:
+            self._items = [item]
+        else:
+            self._items.append(item)
+        waiter: Any = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        on_put = self.on_put
+        if on_put is not None and wake:
+            on_put.wake()
+
+    def take(self) -> Any:
+        items = self._items
+        return items.pop(0) if items else None
+
+    def get_nowait(self) -> Any:
+        if not self._items:
+            raise queue.Empty
+        return self._items.pop(0)
+
+    async def get(self) -> Any:  # type: ignore[override]
+        while not self._items:
+            waiter: Any = asyncio.get_running_loop().create_future()
+            self._waiter = waiter
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
 
 
 class DaemonHandle:
@@ -839,14 +859,15 @@ class DaemonHandle:
     on a thread of their own; this handle answers like that thread would:
     ``is_alive()`` while the watcher runs, ``join(timeout)`` waits for it to end."""
 
-    __slots__ = ("watcher", "token", "generation", "dispatcher", "batch", "scheduled", "running", "again",
+    __slots__ = ("watcher", "generation", "dispatcher", "batch", "scheduled", "running", "again",
                  "runner", "ended", "_joined")
 
     name = "etcd3-watcher"
     daemon = True
 
-    def __init__(self, watcher: "Watcher", token: object, dispatcher: "CallbackDispatcher") -> None:
-        self.watcher, self.token, self.dispatcher = watcher, token, dispatcher
+    def __init__(self, watcher: "Watcher", dispatcher: "CallbackDispatcher") -> None:
+        # (the handle is also the watcher's consumer token)
+        self.watcher, self.dispatcher = watcher, dispatcher
         self.generation = watcher._generation
         self.batch: Optional[Deque[Event]] = None  # events taken from the watcher, not dispatched yet
         self.scheduled = self.running = self.again = False
@@ -885,7 +906,7 @@ class DaemonHandle:
         batch, self.batch = self.batch, None
         if batch:
             watcher._push_back(batch)
-        watcher._release(self.token)
+        watcher._release(self)
         self.ended = True
         joined = self._joined
         if joined is not None:
@@ -900,31 +921,40 @@ class DaemonHandle:
         if watcher._generation != self.generation:
             self._end()
             return False
+        generation = self.generation
+        # events left from an earlier turn (a deque only then: 760 bytes, none kept while idle)
         batch = self.batch
-        if batch is None:
-            batch = self.batch = watcher._take_pending() if watcher._pending else collections.deque()
+        if batch is None and watcher._pending:
+            batch = self.batch = watcher._take_pending()
         run_queue, state = watcher._queue, watcher._state
+        dispatch = watcher.dispatch_event
         try:
             while budget > 0:
-                if not batch:
-                    try:
-                        item = run_queue.get_nowait()
-                    except _EMPTY:
-                        self.batch = None  # (a deque is 760 bytes: none is kept while idle)
-                        return False
-                    events = watcher._take(*item, state)
-                    if events is None:
+                if batch:
+                    if watcher._generation != generation:
                         self._end()
                         return False
-                    batch.extend(events)
+                    worker.busy_since = time.monotonic()
+                    dispatch(batch.popleft())
+                    budget -= 1
                     continue
-                if watcher._generation != self.generation:
+                item = run_queue.take()
+                if item is None:
+                    self.batch = None
+                    return False
+                events = watcher._take(*item, state)
+                if events is None:
+                    self.batch = None
                     self._end()
                     return False
-                event = batch.popleft()
-                worker.busy_since = time.monotonic()
-                watcher.dispatch_event(event)
-                budget -= 1
+                # straight from the response's list; what this turn leaves goes to a deque
+                for index, event in enumerate(events):
+                    if budget <= 0 or watcher._generation != generation:
+                        batch = self.batch = collections.deque(events[index:])
+                        break
+                    worker.busy_since = time.monotonic()
+                    dispatch(event)
+                    budget -= 1
             return True
         except Etcd3Exception as error:  # the watch ended with an error
             self._end()
@@ -1046,8 +1076,17 @@ class _DispatchWorker:
         dispatcher = self.dispatcher
         cond, ready = dispatcher._cond, dispatcher._ready
         me = threading.current_thread()
+        handle: Optional[DaemonHandle] = None
+        more = False
         while True:
             with cond:
+                if handle is not None:  # the last turn's handle: done, or in line again
+                    handle.running, handle.runner = False, None
+                    if (more or handle.again) and handle.is_alive():
+                        handle.again = False
+                        handle.scheduled = True
+                        ready.append(handle)
+                    handle = None
                 while not ready:
                     dispatcher._idle += 1
                     woken = cond.wait(dispatcher.WORKER_IDLE_SECONDS)
@@ -1064,12 +1103,6 @@ class _DispatchWorker:
             except BaseException:  # noqa: BLE001 - never lose the thread to one watcher
                 log.exception("dispatching the events of %r failed", handle.watcher)
                 handle._end()
-            with cond:
-                handle.running, handle.runner = False, None
-                if (more or handle.again) and handle.is_alive():
-                    handle.again = False
-                    handle.scheduled = True
-                    ready.append(handle)
 
 
 class _AioDaemonHandle(DaemonHandle):
@@ -1077,8 +1110,8 @@ class _AioDaemonHandle(DaemonHandle):
 
     __slots__ = ("future",)
 
-    def __init__(self, watcher: "Watcher", token: object, dispatcher: Any) -> None:
-        DaemonHandle.__init__(self, watcher, token, dispatcher)
+    def __init__(self, watcher: "Watcher", dispatcher: Any) -> None:
+        DaemonHandle.__init__(self, watcher, dispatcher)
         self.future: "asyncio.Future[None]" = asyncio.get_running_loop().create_future()
 
     def _end(self) -> None:
@@ -1288,11 +1321,8 @@ class Watcher:
         self._generation = 0  # bumped by stop(): a loop of an older generation ends
         self._daemon: Optional[DaemonHandle] = None  # the dispatch of runDaemon()
 
-    def _new_queue(self, created: Any) -> Any:
-        return _EventQueue(self, created)
-
-    def _new_flag(self) -> Any:
-        return _Flag()
+    def _new_queue(self) -> Any:
+        return _EventQueue(self)
 
     def __repr__(self) -> str:
         return "<%s %r%s %s>" % (type(self).__name__, self.key, " prefix" if self.prefix else
@@ -1410,9 +1440,8 @@ class Watcher:
         with self._lock:
             if self.watching:
                 return
-            created = self._new_flag()
-            run_queue = self._new_queue(created)
-            self._queue, self._created = run_queue, created
+            run_queue = self._new_queue()
+            self._queue = self._created = run_queue  # (the queue is the creation's flag too)
             self.error = None
             self._state = self._stream().add(self._create_request(), run_queue, self.max_retries, run_queue)
 
@@ -1596,10 +1625,13 @@ class Watcher:
         try:
             opening = self._stream()._stream is None
             self._start()
-            handle = handle_class(self, token, self._stream().callback_dispatcher())
+            handle = handle_class(self, self._stream().callback_dispatcher())
         except BaseException:
             self._release(token)
             raise
+        with self._lock:
+            if self._consumer is token:
+                self._consumer = handle  # (the handle is the token from now: one object less)
         self._daemon = handle
         run_queue = self._queue
         run_queue.on_put = handle
@@ -1690,11 +1722,8 @@ class AioWatcher(Watcher):
     """The Watcher of the async client: ``await``/``async for`` where the sync one
     blocks; callbacks run in the event loop."""
 
-    def _new_queue(self, created: Any) -> Any:
-        return _AioEventQueue(self, created)
-
-    def _new_flag(self) -> Any:
-        return _AioFlag()
+    def _new_queue(self) -> Any:  # type: ignore[override]
+        return _AioEventQueue(self)
 
     def _settle(self) -> None:
         return None  # (runDaemon() and 'async with' have awaited the creation: nothing blocks the loop)

@@ -10,7 +10,6 @@ read_revision, put_revision], ...]} like lock_worker.py.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import os
 import sys
@@ -33,9 +32,8 @@ async def count_under_lock(client, lock, n: int, records: list) -> None:
     for _ in range(n):
         await lock.acquire()
         acquired = time.monotonic()
-        token = lock.fencing_token  # a FairLock may have to ask the server
-        if inspect.isawaitable(token):
-            token = await token
+        token = lock.fencing_token  # a plain int with AioClient too, read while acquiring
+        assert isinstance(token, int), token
         read = await client.range(COUNTER_KEY)
         put = await client.put(COUNTER_KEY, str((int(read.kvs[0].value) if read.kvs else 0) + 1))
         records.append([token, acquired, time.monotonic(), read.header.revision, put.header.revision])

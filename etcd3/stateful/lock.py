@@ -636,10 +636,14 @@ class FairLock:
                     yield from self.client._op_flow("delete_range", ("%s/%x" % (self.name, lease)).encode())
                     raise EtcdLockAcquireTimeout("%r not acquired within %ss" % (self.name, timeout)) from None
                 self.key, self.revision = answer.key, answer.header.revision
+            # the token is read now, while held, so that fencing_token is a plain
+            # attribute for both clients (no request, no coroutine, at use)
+            held = yield from self.client._op_flow("range", self.key)
         except BaseException:
             self.client._stop_keep_alive(lease)
             raise
-        self._count, self._borrowed, self._fencing_token = 1, False, 0
+        self._count, self._borrowed = 1, False
+        self._fencing_token = held.kvs[0].create_revision if held.kvs else 0
         if self.reentrant is not None:
             yield from self.client._op_flow("put", self.key, self._identity(), ignore_lease=True)
         return True
@@ -701,18 +705,11 @@ class FairLock:
         return self.client._run(self._holder_flow())
 
     @property
-    def fencing_token(self) -> Any:
+    def fencing_token(self) -> int:
         """The create revision of our holder key: larger for every later holder, so a
         store can refuse writes from an older holder (e.g. a txn compare on it)."""
         if not self._count:
             raise EtcdLockError("%r is not held" % self.name)
-        if self._fencing_token:
-            return self._fencing_token
-        return self.client._run(self._fencing_flow())
-
-    def _fencing_flow(self) -> Any:
-        answer = yield from self.client._op_flow("range", self.key)
-        self._fencing_token = answer.kvs[0].create_revision if answer.kvs else 0
         return self._fencing_token
 
     def wait(self, timeout: Optional[float] = None) -> Any:

@@ -418,7 +418,7 @@ def _openssl(*args: str, cwd: Path) -> None:
 def make_certs(directory: PathLike, hosts: Sequence[str] = ("127.0.0.1", "localhost"),
                client_cn: str = "root", days: int = 2) -> CertBundle:
     """Create a CA, a server and a client certificate (EC P-256) in ``directory``."""
-    d = Path(directory)
+    d = Path(directory).resolve()  # etcd runs elsewhere: it must get absolute paths
     d.mkdir(parents=True, exist_ok=True)
     sans = ",".join(
         f"IP:{h}" if _is_ip(h) else f"DNS:{h}" for h in hosts)

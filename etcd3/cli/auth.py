@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, List
+from typing import Any, Callable, List, Optional
 
 from .connection import add_bool_flag
 from .kv import prefix_end, to_bytes
 from .main import bad_args
-from .printers import out
+from .printers import go_quote, out
 
 
 # verbs that take fixed arguments, make one call and say one line (etcdctl's words):
@@ -87,20 +87,33 @@ def simple_verb(count: int, usage: str, method: str, said: str) -> Any:
         args = arguments(ns, count, usage)
         if method == "auth_enable":
             enable_auth(client)
+        elif method != "auth_disable":
+            show(ns, getattr(client, method)(*args), lambda: out(said.format(*args)))
+            return 0
         else:
-            getattr(client, method)(*args)
-        out(said.format(*args))
+            client.auth_disable()
+        out(said.format(*args))  # etcdctl says it whatever the output format
         return 0
 
     return command
 
 
-def written_as_json(ns: argparse.Namespace, resp: Any) -> bool:
-    """``-w json``: the answer written whole (True); other formats are the verb's to write."""
-    if ns.printer.fmt != "json":
-        return False
-    ns.printer.json(resp)
-    return True
+def show(ns: argparse.Namespace, resp: Any, simple: Callable[[], None],
+         fields_body: Optional[Callable[[], None]] = None, has_fields: bool = True) -> None:
+    """An answer in the output format, as etcdctl's printers: ``json`` whole, ``simple`` by the
+    verb, ``fields`` the header (and ``fields_body``) where etcdctl has them, ``table`` (and
+    the fields of a verb without them) not supported (exit code 4)."""
+    fmt = ns.printer.fmt
+    if fmt == "json":
+        ns.printer.json(resp)
+    elif fmt == "simple":
+        simple()
+    elif fmt == "fields" and has_fields:
+        ns.printer.fields_header(resp.header)
+        if fields_body is not None:
+            fields_body()
+    else:
+        ns.printer.unsupported()
 
 
 def enable_auth(client: Any) -> None:
@@ -120,9 +133,9 @@ def list_verb(method: str, field: str, usage: str) -> Any:
     def command(ns: argparse.Namespace, client: Any) -> int:
         arguments(ns, 0, usage)
         resp = getattr(client, method)()
-        if not written_as_json(ns, resp):
-            for name in getattr(resp, field) or ():
-                out(name)
+        names = getattr(resp, field) or ()
+        show(ns, resp, lambda: [out(name) for name in names],
+             lambda: out('"Roles" :' + "".join(" " + go_quote(name) for name in names)), has_fields=field == "roles")
         return 0
 
     return command
@@ -131,9 +144,8 @@ def list_verb(method: str, field: str, usage: str) -> Any:
 def cmd_auth_status(ns: argparse.Namespace, client: Any) -> int:
     arguments(ns, 0, "auth status command does not accept any arguments")
     resp = client.auth_status()
-    if not written_as_json(ns, resp):
-        out("Authentication Status: %s" % ("true" if resp.enabled else "false"))
-        out("AuthRevision: %d" % resp.authRevision)
+    show(ns, resp, lambda: (out("Authentication Status: %s" % ("true" if resp.enabled else "false")),
+                            out("AuthRevision: %d" % resp.authRevision)), has_fields=False)
     return 0
 
 
@@ -166,11 +178,8 @@ def cmd_user_add(ns: argparse.Namespace, client: Any) -> int:
             raise bad_args("empty user name is not allowed")
     else:
         password = read_password(ns, name)
-    if options:
-        client.user_add(name, password, options=options)
-    else:
-        client.user_add(name, password)
-    out("User %s created" % name)
+    resp = client.user_add(name, password, options=options) if options else client.user_add(name, password)
+    show(ns, resp, lambda: out("User %s created" % name))
     return 0
 
 
@@ -182,17 +191,16 @@ def cmd_user_get(ns: argparse.Namespace, client: Any) -> int:
         for role in resp.roles or ():
             out()
             print_role(ns, role, client.role_get(role))
-    elif not written_as_json(ns, resp):
-        out("User: %s" % name)
-        out("Roles: %s" % " ".join(resp.roles or ()))
+    else:
+        show(ns, resp, lambda: (out("User: %s" % name), out("Roles: %s" % " ".join(resp.roles or ()))),
+             has_fields=False)
     return 0
 
 
 def cmd_user_passwd(ns: argparse.Namespace, client: Any) -> int:
     name = one(ns, "user passwd command requires user name as its argument")
     password = read_password(ns, name)
-    client.user_change_password(name, password)
-    out("Password updated")
+    show(ns, client.user_change_password(name, password), lambda: out("Password updated"))
     return 0
 
 
@@ -203,8 +211,16 @@ def cmd_role_get(ns: argparse.Namespace, client: Any) -> int:
 
 
 def print_role(ns: argparse.Namespace, name: str, resp: Any) -> None:
-    if written_as_json(ns, resp):
-        return
+    def perm_fields() -> None:
+        for perm in resp.perm or ():
+            out('"PermType" :  %s' % perm.permType.value)
+            out('"Key" : %s' % go_quote(perm.key or b""))
+            out('"RangeEnd" : %s' % go_quote(perm.range_end or b""))
+
+    show(ns, resp, lambda: print_role_simple(name, resp), perm_fields)
+
+
+def print_role_simple(name: str, resp: Any) -> None:
     out("Role %s" % name)
     for title, kinds in (("KV Read:", ("READ", "READWRITE")), ("KV Write:", ("WRITE", "READWRITE"))):
         out(title)
@@ -249,9 +265,9 @@ def cmd_role_grant(ns: argparse.Namespace, client: Any) -> int:
     if perm is None:
         raise bad_args("invalid permission type %s" % perm_text)
     key_bytes, end = perm_range(ns, key, ns.args[3] if len(ns.args) > 3 else None)
-    client.role_grant_permission(role, key=key_bytes, range_end=end, permType=getattr(models.authpbPermissionType,
-                                                                                       perm))
-    out("Role %s updated" % role)
+    resp = client.role_grant_permission(role, key=key_bytes, range_end=end,
+                                        permType=getattr(models.authpbPermissionType, perm))
+    show(ns, resp, lambda: out("Role %s updated" % role))
     return 0
 
 
@@ -260,11 +276,12 @@ def cmd_role_revoke(ns: argparse.Namespace, client: Any) -> int:
         raise bad_args("role revoke-permission command requires role name and key [endkey] as its argument")
     role, key = ns.args[:2]
     key_bytes, end = perm_range(ns, key, ns.args[2] if len(ns.args) > 2 else None)
-    client.role_revoke_permission(role, key_bytes, range_end=end)
+    resp = client.role_revoke_permission(role, key_bytes, range_end=end)
     if end:
-        out("Permission of range [%s, %s) is revoked from role %s"
-            % (key, end.decode("utf-8", "surrogateescape"), role))
+        said = "Permission of range [%s, %s) is revoked from role %s" % (key, end.decode("utf-8", "surrogateescape"),
+                                                                          role)
     else:
-        out("Permission of key %s is revoked from role %s" % (key, role))
+        said = "Permission of key %s is revoked from role %s" % (key, role)
+    show(ns, resp, lambda: out(said))
     return 0
 

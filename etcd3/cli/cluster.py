@@ -73,10 +73,33 @@ def member_rows(members: Any) -> List[List[str]]:
 MEMBER_HEADER = ["ID", "Status", "Name", "Peer Addrs", "Client Addrs", "Is Learner"]
 
 
+def go_println(value: Any) -> str:
+    """A value as Go's fmt.Println writes it (bools in lower case, a slice as ``[a b]``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[%s]" % " ".join(go_println(v) for v in value)
+    return str(value)
+
+
+def fields(*pairs: Tuple[str, Any]) -> None:
+    """etcdctl's fields lines: ``"Name" : value``; a str value is quoted (%q) unless given
+    as ``("Name", value, False)``."""
+    for name, value, *quoted in pairs:
+        text = go_quote(value) if isinstance(value, str) and (not quoted or quoted[0]) else go_println(value)
+        out('"%s" : %s' % (name, text))
+
+
 def cmd_member_list(ns: argparse.Namespace, client: Any) -> int:
     resp = client.member_list()
     if ns.printer.fmt == "json":
         ns.printer.json(resp)
+    elif ns.printer.fmt == "fields":
+        ns.printer.fields_header(resp.header)
+        for m in resp.members or ():
+            fields(("ID", m.ID), ("Name", m.name or ""), *[("PeerURL", u) for u in m.peerURLs or ()],
+                   *[("ClientURL", u) for u in m.clientURLs or ()], ("IsLearner", bool(getattr(m, "isLearner", False))))
+            out()
     elif ns.printer.fmt == "table":
         table(MEMBER_HEADER, member_rows(resp.members))
     else:
@@ -262,6 +285,11 @@ def cmd_endpoint_health(ns: argparse.Namespace, client: Any) -> int:
         from .printers import go_json_dumps
 
         out(go_json_dumps(results))
+    elif ns.printer.fmt == "fields":
+        for r in results:
+            fields(("Endpoint", r["endpoint"]), ("Health", r["health"]), ("Took", r["took"], False),
+                   ("Error", r.get("error", ""), False))
+            out()
     elif ns.printer.fmt == "table":
         table(["endpoint", "health", "took", "error"],
               [[r["endpoint"], str(r["health"]).lower(), r["took"], r.get("error", "")] for r in results])
@@ -305,6 +333,14 @@ def cmd_endpoint_status(ns: argparse.Namespace, client: Any) -> int:
         from .printers import go_json_dumps, go_value
 
         out(go_json_dumps([{"Endpoint": ep, "Status": go_value(s)} for ep, s in statuses]))
+    elif ns.printer.fmt == "fields":
+        for ep, s in statuses:
+            ns.printer.fields_header(s.header)
+            fields(("Version", s.version or ""), ("DBSize", s.dbSize), ("Leader", s.leader),
+                   ("IsLearner", bool(getattr(s, "isLearner", False))), ("RaftIndex", s.raftIndex),
+                   ("RaftTerm", s.raftTerm), ("RaftAppliedIndex", getattr(s, "raftAppliedIndex", 0) or 0),
+                   ("Errors", list(getattr(s, "errors", None) or ())), ("Endpoint", ep))
+            out()
     elif ns.printer.fmt == "table":
         table(STATUS_HEADER, rows)
     else:
@@ -328,6 +364,11 @@ def cmd_endpoint_hashkv(ns: argparse.Namespace, client: Any) -> int:
         from .printers import go_json_dumps, go_value
 
         out(go_json_dumps([{"Endpoint": ep, "HashKV": go_value(r)} for ep, r in rows]))
+    elif ns.printer.fmt == "fields":
+        for ep, r in rows:
+            ns.printer.fields_header(r.header)
+            fields(("Endpoint", ep), ("Hash", r.hash))
+            out()
     elif ns.printer.fmt == "table":
         table(["endpoint", "hash"], [[ep, str(r.hash)] for ep, r in rows])
     else:
@@ -343,6 +384,14 @@ def print_alarms(ns: argparse.Namespace, resp: Any) -> None:
     if ns.printer.fmt == "json":
         ns.printer.json(resp)
         return
+    if ns.printer.fmt == "fields":
+        ns.printer.fields_header(resp.header)
+        for alarm in resp.alarms or ():
+            fields(("MemberID", alarm.memberID), ("AlarmType", alarm.alarm.value, False))
+            out()
+        return
+    if ns.printer.fmt != "simple":
+        ns.printer.unsupported()
     for alarm in resp.alarms or ():
         out("memberID:%d alarm:%s " % (alarm.memberID, alarm.alarm.value))
 
@@ -357,6 +406,9 @@ def cmd_alarm_disarm(ns: argparse.Namespace, client: Any) -> int:
     from etcd3 import models
 
     listed = client.alarm(0)
+    if not listed.alarms and ns.printer.fmt == "json":
+        out("{}")  # clientv3 answers nothing disarmed with an empty response
+        return 0
     resp = listed
     for alarm in listed.alarms or ():
         resp = client.alarm(alarm.memberID, action=models.AlarmRequestAlarmAction.DEACTIVATE, alarm=alarm.alarm)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
+from typing import Any, Tuple
 
 from .connection import add_bool_flag
 from .main import bad_args
@@ -72,23 +72,33 @@ def check_id(message: str) -> Any:
     return check
 
 
-def plain_json(ns: argparse.Namespace, resp: Any, **extra: Any) -> bool:
-    """clientv3's lease responses: the header's fields inlined, then their own (Go field names)."""
-    if ns.printer.fmt != "json":
-        if ns.printer.fmt != "simple":
-            ns.printer.unsupported()
+def plain_json(ns: argparse.Namespace, resp: Any, fields: Tuple[Tuple[str, Any], ...] = (), **extra: Any) -> bool:
+    """Written in the output format unless it is ``simple`` (False: the verb writes it):
+    ``json`` as clientv3's lease responses marshal (the header's fields inlined, then their
+    own under Go's names: ``extra``), ``fields`` the header and ``fields`` (name, number)
+    lines, ``table`` not supported."""
+    fmt = ns.printer.fmt
+    if fmt == "simple":
         return False
-    from .printers import go_json_dumps, go_value
+    if fmt == "json":
+        from .printers import go_json_dumps, go_value
 
-    fields = go_value(resp.header) if resp.header is not None else {}
-    fields.update(extra)
-    out(go_json_dumps(fields))
+        flat = go_value(resp.header) if resp.header is not None else {}
+        flat.update(extra)
+        out(go_json_dumps(flat))
+    elif fmt == "fields":
+        ns.printer.fields_header(resp.header)
+        for name, value in fields:
+            out('"%s" : %s' % (name, value))
+    else:
+        ns.printer.unsupported()
     return True
 
 
 def cmd_grant(ns: argparse.Namespace, client: Any) -> int:
     resp = client.lease_grant(ns.ttl)
-    if not plain_json(ns, resp, ID=resp.ID, TTL=resp.TTL, Error=resp.error or ""):
+    if not plain_json(ns, resp, (("ID", resp.ID), ("TTL", resp.TTL)), ID=resp.ID, TTL=resp.TTL,
+                      Error=resp.error or ""):
         out("lease %016x granted with TTL(%ds)" % (resp.ID, resp.TTL))
     return 0
 
@@ -104,20 +114,19 @@ def cmd_revoke(ns: argparse.Namespace, client: Any) -> int:
         raise CliError(EXIT_ERROR, "failed to revoke lease (%s)" % (e.message or e.error))
     if ns.printer.fmt == "json":
         ns.printer.json(resp)
-    else:
+    elif not plain_json(ns, resp):
         out("lease %016x revoked" % ns.lease_id)
     return 0
 
 
 def cmd_timetolive(ns: argparse.Namespace, client: Any) -> int:
     resp = client.lease_time_to_live(ns.lease_id, keys=ns.keys)
-    if ns.printer.fmt == "json":
-        from .printers import go_json_dumps, go_value
+    from .printers import go_quote, go_value
 
-        fields = go_value(resp.header) if resp.header is not None else {}
-        fields.update({"id": resp.ID, "ttl": resp.TTL, "granted-ttl": resp.grantedTTL,
-                       "keys": [go_value(k) for k in resp.keys or ()] or None})
-        out(go_json_dumps(fields))
+    keys = [("Key", go_quote(k or b"")) for k in resp.keys or ()]
+    if plain_json(ns, resp, (("ID", resp.ID), ("TTL", resp.TTL), ("GrantedTTL", resp.grantedTTL), *keys),
+                  **{"id": resp.ID, "ttl": resp.TTL, "granted-ttl": resp.grantedTTL,
+                     "keys": [go_value(k) for k in resp.keys or ()] or None}):
         return 0
     if resp.grantedTTL == 0 and resp.TTL == -1:
         out("lease %016x already expired" % resp.ID)
@@ -133,8 +142,8 @@ def cmd_timetolive(ns: argparse.Namespace, client: Any) -> int:
 def cmd_list(ns: argparse.Namespace, client: Any) -> int:
     resp = client.lease_leases()
     leases = resp.leases or ()
-    if ns.printer.fmt == "json":
-        ns.printer.json(resp)
+    if plain_json(ns, resp, tuple(("ID", lease.ID) for lease in leases),
+                  leases=[{"id": lease.ID} for lease in leases]):
         return 0
     out("found %d leases" % len(leases))
     for lease in leases:
@@ -154,7 +163,7 @@ def cmd_keepalive(ns: argparse.Namespace, client: Any) -> int:
             if ns.printer.fmt == "simple":
                 out("lease %016x expired or revoked." % ns.lease_id)
             return 0
-        if not plain_json(ns, resp, ID=resp.ID, TTL=resp.TTL):
+        if not plain_json(ns, resp, (("ID", resp.ID), ("TTL", resp.TTL)), ID=resp.ID, TTL=resp.TTL):
             out("lease %016x keepalived with TTL(%d)" % (resp.ID, resp.TTL))
         sys.stdout.flush()
         if ns.once:

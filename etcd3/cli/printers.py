@@ -173,9 +173,7 @@ class Printer:
         # etcdctl 3.5.1's fields printer is made without --hex: decimal always
         out('"ClusterID" : %d' % cluster_id)
         out('"MemberID" : %d' % member_id)
-        revision = getattr(h, "revision", 0) or 0
-        if revision:
-            out('"Revision" : %d' % revision)
+        out('"Revision" : %d' % (getattr(h, "revision", 0) or 0))  # 3.5.1: 0 too (member list)
         out('"RaftTerm" : %d' % (getattr(h, "raft_term", 0) or 0))
 
     def fields_kv(self, prefix: str, kv: Any) -> None:

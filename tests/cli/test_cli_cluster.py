@@ -72,6 +72,11 @@ def test_member_list_and_endpoint_verbs_as_etcdctl(cluster):
         assert py[:2] == go[:2] and go[0] == 0, (args, py[2])
     go, py = both(cluster, ["member", "list", "-w", "json"])
     assert (py[0], ANSWERING_MEMBER.sub(rb"\1N", py[1])) == (go[0], ANSWERING_MEMBER.sub(rb"\1N", go[1]))
+    go, py = both(cluster, ["member", "list", "-w", "fields"])
+    assert py[0] == go[0] == 0 and py[1].split(b"\n")[2:] == go[1].split(b"\n")[2:]  # after the answering member
+    go, py = both(cluster, ["endpoint", "status", "-w", "fields"])
+    moving = re.compile(rb'^"(Revision|RaftTerm|DBSize|RaftIndex|RaftAppliedIndex)" : \d+$', re.M)
+    assert py[0] == go[0] == 0 and moving.sub(b"N", py[1]) == moving.sub(b"N", go[1])
 
     for cluster_flag in ([], ["--cluster"]):
         go, py = both(cluster, ["endpoint", "status"] + cluster_flag)
@@ -100,7 +105,8 @@ def test_member_list_and_endpoint_verbs_as_etcdctl(cluster):
     assert py[2].startswith(b"Failed to get the status of endpoint %s (" % dead.encode()) and py[2].count(b"\n") == 1
 
     if version_at_least(cluster.members[0].binary_version, "3.5.10"):
-        for args in (["endpoint", "hashkv"], ["endpoint", "hashkv", "--cluster", "-w", "json"]):
+        for args in (["endpoint", "hashkv"], ["endpoint", "hashkv", "--cluster", "-w", "json"],
+                     ["endpoint", "hashkv", "-w", "fields"]):
             go, py = both(cluster, args)
             assert py[:2] == go[:2] and go[0] == 0, (args, py[2])
     else:  # no gateway route: refused in one line naming why, etcdctl's exit code for an RPC a server lacks

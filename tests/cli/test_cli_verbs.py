@@ -64,12 +64,13 @@ def test_lease_verbs_as_etcdctl(etcd):
             client.put("l/k", "v", lease=int(lease, 16))
             transcript = []
             for args in (["lease", "keep-alive", "--once", lease], ["lease", "timetolive", lease, "--keys"],
-                         ["lease", "revoke", lease], ["lease", "timetolive", lease],
+                         ["lease", "timetolive", lease, "-w", "table"], ["lease", "list", "-w", "table"],
+                         ["lease", "revoke", lease, "-w", "fields"], ["lease", "timetolive", lease],
                          ["lease", "revoke", lease], ["lease", "keep-alive", "--once", lease]):
                 code, out, _ = run_tool(tool, etcd, args)
                 # the seconds left depend on how long the runs took (a busy machine: 98 s and fewer)
-                transcript.append((code, re.sub(rb"remaining\((9\d|100)s\)", b"remaining(Ns)",
-                                                out.replace(lease.encode(), b"L"))))
+                transcript.append((code, mask_revisions(re.sub(rb"remaining\((9\d|100)s\)", b"remaining(Ns)",
+                                                               out.replace(lease.encode(), b"L")))))
             transcripts.append(transcript)
         assert transcripts[1] == transcripts[0]
         for args in (["lease", "grant"], ["lease", "grant", "x"], ["lease", "revoke", "zz"],
@@ -171,6 +172,10 @@ def test_auth_verbs_as_etcdctl(fresh_etcd):
               ["user", "add", "u1:pw"], ["user", "grant-role", "u1", "r1"], ["user", "get", "u1"],
               ["user", "get", "u1", "--detail"], ["user", "get", "u1", "-w", "json"], ["auth", "enable", "x"],
               ["user", "list", "x"], ["auth", "status", "x"], ["user", "add", ":pw"],
+              # the output formats etcdctl has for each (fields here and there, table for none of them)
+              ["role", "get", "r1", "-w", "fields"], ["role", "list", "-w", "fields"], ["role", "list", "-w", "json"],
+              ["user", "get", "u1", "-w", "fields"], ["user", "list", "-w", "table"], ["role", "add", "r2", "-w", "json"],
+              ["role", "delete", "r2", "-w", "fields"], ["auth", "status", "-w", "table"],
               ["user", "list"], ["role", "list"], ["role", "revoke-permission", "r1", "foo", "--prefix"],
               ["user", "revoke-role", "u1", "r1"], ["user", "delete", "u1"], ["role", "delete", "r1"],
               ["role", "get", "nope"], ["user", "get", "nope"], ["role", "add"]]

@@ -85,6 +85,7 @@ class Facade:
             @functools.wraps(value)
             def call(*args: Any, **kwargs: Any) -> Any:
                 args = tuple(a._target if isinstance(a, Facade) else a for a in args)
+                kwargs = {k: v._target if isinstance(v, Facade) else v for k, v in kwargs.items()}
                 return wrap(self._loop.run(_call_in_loop(value, args, kwargs)), self._loop)
             try:
                 call.__signature__ = inspect.signature(value)  # type: ignore[attr-defined]

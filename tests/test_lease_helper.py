@@ -75,6 +75,18 @@ def test_grant_with_a_chosen_id(client):
     assert client.lease_time_to_live(wanted).grantedTTL == 20
 
 
+def test_a_lease_passes_as_its_id(client):
+    lease = client.Lease(30)
+    with pytest.raises(TypeError, match="not granted"):
+        client.put("lease/as-id", "v", lease=lease)
+    lease.grant()
+    client.put("lease/as-id", "v", lease=lease)
+    assert client.range("lease/as-id").kvs[0].lease == lease.ID
+    assert client.lease_time_to_live(lease, keys=True).keys == [b"lease/as-id"]
+    lease.revoke()
+    assert not client.range("lease/as-id").kvs
+
+
 def test_time_to_live_with_keys(client):
     lease = client.Lease(30)
     lease.grant()

@@ -401,6 +401,13 @@ class Lease:
     def __repr__(self) -> str:
         return "<Lease ID=%d ttl=%s>" % (self._ID, self.grantedTTL)
 
+    def __index__(self) -> int:
+        """A Lease stands for its ID wherever a lease ID goes: ``put(k, v, lease=lease)``
+        (as python-etcd3 and aetcd take it); before it is granted that is an error."""
+        if not self._ID:
+            raise TypeError("%r is not granted yet: it has no ID to pass as a lease" % self)
+        return self._ID
+
     def _op(self, name: str, *args: Any, **kwargs: Any) -> Any:
         return self.client._run(self.client._op_flow(name, *args, **kwargs))
 

@@ -211,6 +211,8 @@ class AioConnectionPool:
         deadline = None if timeout is None else loop.time() + timeout
         waited = False  # put back at the head of the queue when it loses a freed slot
         while True:
+            if waited and deadline is not None and loop.time() >= deadline:
+                raise Etcd3Timeout("timed out after %ss waiting for a free connection" % timeout, self.endpoint)
             call = _Call(data, self.max_response_size, loop.create_future(), deadline)
             conn = self._take_idle()
             if conn is not None:

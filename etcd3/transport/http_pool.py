@@ -8,12 +8,14 @@ requests (its urllib3 pool) stays the transport of server streams and of
 """
 from __future__ import annotations
 
+import math
 import os
 import select
 import socket
 import ssl
 import threading
 import time
+import weakref
 from typing import List, Optional, Tuple
 
 from ..core import Request, Response
@@ -28,8 +30,14 @@ _READ_SIZE = 256 * 1024
 
 class ConnectionPool:
     """Keep-alive connections to one endpoint, shared by threads: each request has
-    a connection to itself; at most ``maxsize`` idle ones are kept (like urllib3's
-    non-blocking pool, more may be open while many threads call at once)."""
+    a connection to itself; at most ``maxsize`` idle ones are shared (like urllib3's
+    non-blocking pool, more may be open while many threads call at once).
+
+    A connection that finds the shared ones full is not closed: it stays its thread's
+    spare for that thread's next call, until the thread ends or the pool closes.  So
+    more threads than ``maxsize`` calling over and over keep a connection each instead
+    of reconnecting on almost every call, and once they end the pool is back to at most
+    ``maxsize``."""
 
     def __init__(self, endpoint: str, host: str, port: int, context: Optional[ssl.SSLContext],
                  maxsize: int, connect_timeout: float, connect_retries: int = 0) -> None:
@@ -42,6 +50,8 @@ class ConnectionPool:
         self.connect_retries = connect_retries
         self._lock = threading.Lock()
         self._idle: List[socket.socket] = []
+        self._spares = threading.local()  # a thread's own spare connection (``_Spare``)
+        self._all_spares: "weakref.WeakSet[_Spare]" = weakref.WeakSet()  # for close()
         self._closed_generation = 0  # sockets of an earlier generation are not kept
         self._pid = os.getpid()
         # the largest answer accepted (None: any); the client sets it from max_response_size
@@ -54,6 +64,8 @@ class ConnectionPool:
         # the parent's as they are (those in use by the parent's threads go with them)
         self._lock = threading.Lock()
         idle, self._idle = self._idle, []
+        # the forking thread's spare goes with the old local (the other threads' went with them)
+        self._spares, self._all_spares = threading.local(), weakref.WeakSet()
         self._closed_generation += 1
         self._pid = os.getpid()
         for sock in idle:
@@ -74,29 +86,10 @@ class ConnectionPool:
             sock, reused, generation = self._take(connect_timeout, deadline)
             parser = ResponseParser(self.endpoint, self.max_response_size)
             try:
-                if deadline is None:
-                    sock.settimeout(None)
+                if sock.gettimeout() == 0.0:
+                    body = _exchange_nonblocking(sock, data, parser, deadline)
                 else:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise socket.timeout()
-                    sock.settimeout(left)  # sendall's whole duration is bounded by it
-                sock.sendall(data)
-                body: List[bytes] = []
-                while not parser.finished:
-                    if deadline is not None:
-                        left = deadline - time.monotonic()
-                        if left <= 0:
-                            raise socket.timeout()
-                        sock.settimeout(left)
-                    chunk = sock.recv(_READ_SIZE)
-                    if not chunk:
-                        parser.eof()
-                        if not parser.finished:
-                            raise AnswerLost(answered=parser.status is not None)
-                        parser.keep_alive = False
-                        break
-                    body += parser.feed(chunk)
+                    body = _exchange_timed(sock, data, parser, deadline)
             except AnswerLost as e:
                 sock.close()
                 if may_send_again(reused, e, request.idempotent):
@@ -127,18 +120,34 @@ class ConnectionPool:
                 self._idle, self._pid = [], os.getpid()
                 self._closed_generation += 1
             generation = self._closed_generation
+            spare = getattr(self._spares, "spare", None)
+            if spare is not None:
+                self._spares.spare = None
+                sock, spare.sock = spare.sock, None
+                if sock is not None and spare.generation == generation and _still_open(sock):
+                    return sock, True, generation
+                if sock is not None:
+                    sock.close()
             while self._idle:
                 sock = self._idle.pop()
                 if _still_open(sock):
                     return sock, True, generation
                 sock.close()
-        return self._connect(connect_timeout, deadline), False, generation
+        sock = self._connect(connect_timeout, deadline)
+        if not isinstance(sock, ssl.SSLSocket):
+            sock.settimeout(0.0)  # once for good: each wait is a poll bounded by the call's deadline
+        return sock, False, generation
 
     def _put(self, sock: socket.socket, keep_alive: bool, generation: int) -> None:
         with self._lock:
-            if keep_alive and generation == self._closed_generation and len(self._idle) < self.maxsize:
-                self._idle.append(sock)
-                return
+            if keep_alive and generation == self._closed_generation:
+                if len(self._idle) < self.maxsize:
+                    self._idle.append(sock)
+                    return
+                if getattr(self._spares, "spare", None) is None:
+                    spare = self._spares.spare = _Spare(sock, generation)
+                    self._all_spares.add(spare)
+                    return
         sock.close()
 
     def _connect(self, connect_timeout: Optional[float], deadline: Optional[float] = None) -> socket.socket:
@@ -153,6 +162,10 @@ class ConnectionPool:
         with self._lock:
             idle, self._idle = self._idle, []
             self._closed_generation += 1
+            for spare in list(self._all_spares):  # other threads' spares too
+                if spare.sock is not None:
+                    idle.append(spare.sock)
+                    spare.sock = None
         for sock in idle:
             sock.close()
 
@@ -165,8 +178,127 @@ class ConnectionPool:
                 pass
 
 
+class _Spare:
+    """A thread's spare connection (see ``ConnectionPool``), closed when the thread
+    ends: its thread-local goes, and this with it."""
+
+    __slots__ = ("sock", "generation", "__weakref__")
+
+    def __init__(self, sock: socket.socket, generation: int) -> None:
+        self.sock: Optional[socket.socket] = sock
+        self.generation = generation
+
+    def __del__(self) -> None:
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            try:
+                sock.close()
+            except Exception:  # interpreter shutdown
+                pass
+
+
+def _exchange_nonblocking(sock: socket.socket, data: bytes, parser: ResponseParser,
+                          deadline: Optional[float]) -> List[bytes]:
+    """Send ``data`` on a non-blocking plain socket and read the answer into ``parser``
+    (its body pieces returned); each wait is one poll, bounded by ``deadline``: a send
+    and a recv per small exchange, without the settimeout and poll that a socket
+    timeout adds to every call."""
+    try:
+        sent = sock.send(data)
+    except BlockingIOError:
+        sent = 0
+    if sent < len(data):
+        view = memoryview(data)
+        while sent < len(data):
+            _wait(sock, True, deadline)
+            try:
+                sent += sock.send(view[sent:])
+            except BlockingIOError:
+                pass
+    body: List[bytes] = []
+    while True:
+        _wait(sock, False, deadline)
+        while True:
+            try:
+                chunk = sock.recv(_READ_SIZE)
+            except BlockingIOError:
+                break
+            if not chunk:
+                parser.eof()
+                if not parser.finished:
+                    raise AnswerLost(answered=parser.status is not None)
+                parser.keep_alive = False
+                return body
+            body += parser.feed(chunk)
+            if parser.finished:
+                return body
+            if len(chunk) < _READ_SIZE:
+                break  # most likely all there is for now: wait before the next recv
+            if deadline is not None and time.monotonic() >= deadline:
+                raise socket.timeout()  # a server sending without end is cut off all the same
+
+
+def _exchange_timed(sock: socket.socket, data: bytes, parser: ResponseParser,
+                    deadline: Optional[float]) -> List[bytes]:
+    """The exchange on a socket with a timeout (TLS): the timeout set from ``deadline``
+    before each blocking step."""
+    if deadline is None:
+        sock.settimeout(None)
+    else:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout()
+        sock.settimeout(left)  # sendall's whole duration is bounded by it
+    sock.sendall(data)
+    body: List[bytes] = []
+    while not parser.finished:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout()
+            sock.settimeout(left)
+        chunk = sock.recv(_READ_SIZE)
+        if not chunk:
+            parser.eof()
+            if not parser.finished:
+                raise AnswerLost(answered=parser.status is not None)
+            parser.keep_alive = False
+            break
+        body += parser.feed(chunk)
+    return body
+
+
+def _wait(sock: socket.socket, writing: bool, deadline: Optional[float]) -> None:
+    """Until ``sock`` is writable (or readable); socket.timeout at ``deadline``."""
+    while True:
+        if deadline is None:
+            left = None
+        else:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout()
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock, select.POLLOUT if writing else select.POLLIN)
+            # poll takes whole milliseconds: rounded up, so a wait never ends early
+            if poller.poll(None if left is None else math.ceil(left * 1000)):
+                return
+        else:
+            ready = select.select([], [sock], [], left) if writing else select.select([sock], [], [], left)
+            if ready[0] or ready[1]:
+                return
+
+
 def _still_open(sock: socket.socket) -> bool:
     """An idle connection is readable only when the server closed it (or sent junk)."""
+    if sock.gettimeout() == 0.0:  # a plain non-blocking socket: one peek tells
+        try:
+            sock.recv(1, socket.MSG_PEEK)  # b"": closed by the server; bytes: junk
+        except BlockingIOError:
+            return True  # nothing to read: open
+        except OSError:
+            pass
+        return False
     try:
         if hasattr(select, "poll"):
             poller = select.poll()

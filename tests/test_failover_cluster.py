@@ -261,7 +261,9 @@ def test_watch_and_keepalive_move_through_leader_kill_and_quorum_loss(cluster, k
     """The member in use is the leader and is killed -9; then the two others are
     SIGSTOP'd, so the member in use has no leader: its streams end (hasleader) and
     move on.  The watch gets exactly the server's history, the lease stays alive, a Lock
-    and a FairLock stay held (another client's attempts fail)."""
+    and a FairLock stay held (another client's attempts fail).  TTLs of 10 s: no member
+    can refresh a lease while there is no quorum, and a leader resumed after its TTL
+    revokes it at once."""
     leader = cluster.leader(timeout=15)
     endpoints = [leader.endpoint] + [e for e in cluster.endpoints if e != leader.endpoint]
     client = open_client(kind, endpoints)
@@ -269,12 +271,12 @@ def test_watch_and_keepalive_move_through_leader_kill_and_quorum_loss(cluster, k
     done = threading.Event()
     thread = None
     try:
-        lease = client.Lease(ttl=5)
+        lease = client.Lease(ttl=10)
         lease.grant()
         lease.keepalive()
-        held, fair = client.Lock("fo-q-lock", lock_ttl=5), client.FairLock("fo-q-fair", lock_ttl=5)
+        held, fair = client.Lock("fo-q-lock", lock_ttl=10), client.FairLock("fo-q-fair", lock_ttl=10)
         assert held.acquire(timeout=TIMEOUT) is not None and fair.acquire(timeout=TIMEOUT) is True
-        rival, fair_rival = Lock(writer, "fo-q-lock", lock_ttl=5), writer.FairLock("fo-q-fair", lock_ttl=5)
+        rival, fair_rival = Lock(writer, "fo-q-lock", lock_ttl=10), writer.FairLock("fo-q-fair", lock_ttl=10)
 
         def still_held():
             assert rival.acquire(block=False) is None

@@ -25,7 +25,7 @@ event, 4 writer threads) and the rate at which the events reach their watchers i
 compared with one watcher (on the whole prefix) receiving the same writes.
 
 Usage: bench/bench_watch.py [--version 3.5.16] [--seconds 5] [--threads 4] [--rounds 1]
-                            [--scale 10000] [--batch 1] [--only scale|delivery]
+                            [--scale 10000] [--batch 1] [--only scale|delivery] [--sides Aio]
 """
 from __future__ import annotations
 
@@ -339,7 +339,7 @@ def clean_scale(client: Client) -> None:
     client.delete_range(SCALE_PREFIX, prefix=True)
 
 
-def scale_main(server: EtcdServer, n: int, batch: int) -> None:
+def scale_main(server: EtcdServer, n: int, batch: int, only_sides: str = "") -> None:
     print("\n%d watchers on one client, a key and a callback each, runDaemon(); writer: %s"
           % (n, "4 threads, one put per event" if batch == 1 else "transactions of %d puts" % batch))
     print("%-7s %9s %8s %6s %9s %12s %12s %10s %8s"
@@ -348,6 +348,8 @@ def scale_main(server: EtcdServer, n: int, batch: int) -> None:
     sides = (("Client", scale_sync), ("Aio", scale_aio),
              ("Aio-cc", lambda server, n, batch: scale_aio(server, n, batch, concurrent=True)))
     for name, run in sides:
+        if only_sides and name not in only_sides.split(","):
+            continue
         r = run(server, n, batch)
         print("%-7s %9.2f %8d %6s %9.1f %12.0f %12.0f %9.2fx %8.1f"
               % (name, r["create_s"], r["threads"], r.get("tasks", "-"), r["rss_mb"], r["fanout_rate"],
@@ -370,6 +372,8 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=10000, help="watchers of the scale run (0: none)")
     parser.add_argument("--batch", type=int, default=1, help="puts per transaction of the scale run's writer")
     parser.add_argument("--only", choices=("scale", "delivery"), default=None)
+    parser.add_argument("--sides", default="", help="scale sides to run, e.g. Aio (default: Client,Aio,Aio-cc; "
+                        "RSS growth is that of the first side run in the process)")
     parser.add_argument("--writer", nargs=4, metavar=("HOST", "PORT", "SECONDS", "THREADS"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--scale-writer", nargs=5, help=argparse.SUPPRESS)
@@ -385,7 +389,7 @@ def main() -> None:
     if args.only == "scale":
         with EtcdServer(version=args.version) as server:
             print("etcd %s at %s" % (server.version, server.endpoint))
-            scale_main(server, args.scale, args.batch)
+            scale_main(server, args.scale, args.batch, args.sides)
         return
     prefix_end = PREFIX[:-1] + chr(ord(PREFIX[-1]) + 1)
     with EtcdServer(version=args.version) as server:
@@ -414,7 +418,7 @@ def main() -> None:
         print("ratio Watcher/bare: events/s %.2fx, p50 lag %.2fx, p99 lag %.2fx"
               % (watcher["rate"] / bare["rate"], watcher["p50"] / bare["p50"], watcher["p99"] / bare["p99"]))
         if args.scale and args.only != "delivery":
-            scale_main(server, args.scale, args.batch)
+            scale_main(server, args.scale, args.batch, args.sides)
 
 
 if __name__ == "__main__":

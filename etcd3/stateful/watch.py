@@ -486,13 +486,15 @@ class WatchStream(_WatchStreamOwner, BackgroundStream):
         CREATION_TIMEOUT; then go on): the client calls it before each request, so that
         a change it makes after ``runDaemon()`` returned is seen by that watcher."""
         state = self.hub.creating()
-        if state is None or threading.current_thread() is self._thread:
+        if state is None or state is self._given_up or threading.current_thread() is self._thread:
             return  # (the stream's own thread: authenticating before it can read any answer)
         if self._outbox:
             with self._lock:
                 self._send(self._flush_outbox([]))
-        if isinstance(state.sink, _EventQueue):  # (it is the creation's flag too)
-            state.sink.wait(Watcher.CREATION_TIMEOUT)
+        if isinstance(state.sink, _EventQueue) and not state.sink.wait(Watcher.CREATION_TIMEOUT):
+            self._given_up = state  # a stream that does not answer holds up one request, not each
+
+    _given_up: Optional[WatchState] = None
 
     def close(self) -> None:
         self._cancel_all()

@@ -65,9 +65,16 @@ def print_response(ns: argparse.Namespace, resp: Any) -> None:
         out("progress notify: %d" % resp.header.revision)
     if printer.fmt == "json":
         header = go_value(resp.header) if resp.header is not None else {}
-        out(go_json_dumps({"Header": header, "Events": [go_value(e) for e in events] or None,
+        out(go_json_dumps({"Header": header, "Events": [go_value(e) for e in events] or ([] if resp.canceled else None),
                            "CompactRevision": resp.compact_revision, "Canceled": bool(resp.canceled),
                            "Created": False}))
+    elif printer.fmt == "fields":
+        printer.fields_header(resp.header)
+        for event in events:
+            out('"Type" : %s' % event.type.value)
+            if event.prev_kv is not None:
+                printer.fields_kv("Prev", event.prev_kv)
+            printer.fields_kv("", event.kv)
     elif printer.fmt == "simple":
         for event in events:
             out(event.type.value)
@@ -103,7 +110,9 @@ def cmd_watch(ns: argparse.Namespace, client: Any) -> int:
                 continue
             print_response(ns, resp)
             if resp.canceled:
-                return EXIT_ERROR
+                from .main import EXIT_INTERRUPTED, CliError
+
+                raise CliError(EXIT_INTERRUPTED, "watch is canceled by the server")
     finally:
         stream.close()
     return 0

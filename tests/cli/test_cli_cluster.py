@@ -217,3 +217,25 @@ def test_move_leader_as_etcdctl(cluster):
     go, py = both(cluster, ["move-leader", "%x" % followers[1]], endpoints=follower_endpoint)
     assert py[:2] == go[:2] == (128, b"") and py[2] == go[2].splitlines(True)[-1] == \
         b"Error: no leader endpoint given at [%s]\n" % follower_endpoint[0].encode()
+
+
+def test_watch_of_a_compacted_revision_as_etcdctl(cluster):
+    """The server cancels the watch: its line on stderr, etcdctl's error and exit code 5."""
+    client = Client(endpoints=cluster.endpoints)
+    try:
+        client.put("compacted/k", "1")
+        client.compact(client.put("compacted/k", "2").header.revision)
+    finally:
+        client.close()
+    # which member answers is the client's choice; the compacted revision moves with the tests before
+    moving = re.compile(rb'"CompactRevision":\d+|"member_id":\d+|"MemberID" : \d+')
+    for fmt in ("simple", "json", "fields"):
+        go, py = both(cluster, ["watch", "compacted/k", "--rev", "1", "-w", fmt])
+        assert (py[0], moving.sub(b"N", py[1])) == (go[0], moving.sub(b"N", go[1])), fmt
+        assert py[0] == 5 and without_logs(py[2]) == without_logs(go[2]) == \
+            b"watch was canceled (etcdserver: mvcc: required revision has been compacted)\n" \
+            b"Error: watch is canceled by the server\n"
+
+
+def without_logs(stderr):
+    return b"".join(line for line in stderr.splitlines(True) if not line.startswith(b'{"level"'))

@@ -126,6 +126,9 @@ def test_connection_errors_are_one_line(etcd, tmp_path):
 
     cases = [
         ["--endpoints", "127.0.0.1:%d" % free_port(), "--dial-timeout", "1s", "get", "a"],
+        # no member of a cluster answers
+        ["--endpoints", "127.0.0.1:%d,127.0.0.1:%d" % (free_port(), free_port()), "--dial-timeout", "1s",
+         "--command-timeout", "1s", "get", "a"],
         ["--cacert", str(tmp_path / "missing.pem"), "get", "a"],
         ["--cert", str(tmp_path / "missing.pem"), "--key", str(tmp_path / "missing.key"), "get", "a"],
     ]

@@ -355,7 +355,10 @@ HASHKV_FIRST_VERSION = "3.5.10"
 def cmd_endpoint_hashkv(ns: argparse.Namespace, client: Any) -> int:
     """etcdctl asks HashKV over gRPC; the gateway routes it from etcd 3.5.10 on only (before,
     the gateway has no /v3/maintenance/hashkv and answers 404): refused in one line."""
-    if "hash_kv" not in client.operations:
+    from etcd3.spec import parse_version
+
+    op = client.spec.operations.get("hash_kv")
+    if op is None or op.min_version_tuple is not None and parse_version(client.server_version) < op.min_version_tuple:
         raise CliError(EXIT_ERROR, "endpoint hashkv needs etcd %s or newer: the gRPC gateway of etcd %s has no "
                        "route for HashKV (etcdctl asks it over gRPC)" % (HASHKV_FIRST_VERSION, client.server_version))
     rows, failed = per_member(ns, client, lambda member: member.hash_kv(revision=ns.rev or None),

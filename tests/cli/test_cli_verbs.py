@@ -209,3 +209,12 @@ def timed(command):
     start = time.monotonic()
     subprocess.run(command, capture_output=True, env={**os.environ})
     return time.monotonic() - start
+
+
+@pytest.mark.etcd_versions("oldest", "3.4.23", "3.5.1")
+def test_hashkv_before_3_5_10_is_refused_in_one_line(etcd):
+    """etcdctl asks HashKV over gRPC; the gateway serves it from 3.5.10 on (newer: the cluster tests)."""
+    code, out, err = run_tool("py", etcd, ["endpoint", "hashkv"])
+    assert (code, out) == (1, b"") and err == (
+        b"Error: endpoint hashkv needs etcd 3.5.10 or newer: the gRPC gateway of etcd %s has no route for "
+        b"HashKV (etcdctl asks it over gRPC)\n" % etcd.version.encode()), err

@@ -100,6 +100,9 @@ def test_member_list_and_endpoint_verbs_as_etcdctl(cluster):
     assert py[0] == go[0] == 1 and health_lines(py[1]) == health_lines(go[1])
     assert py[2].splitlines()[-1] == go[2].splitlines()[-1] == b"Error: unhealthy cluster"
     assert py[2].startswith(b"%s is unhealthy: failed to commit proposal: " % dead.encode())
+    for args in (["put", "failover/k", "v"], ["get", "failover/k"]):  # the cluster client moves on
+        go, py = both(cluster, quick + args, endpoints=endpoints)
+        assert py[:2] == go[:2] and go[0] == 0, (args, py[2])
     go, py = both(cluster, quick + ["endpoint", "status"], endpoints=endpoints)
     assert py[0] == go[0] == 1 and status_rows(py[1]) == status_rows(go[1])
     assert py[2].startswith(b"Failed to get the status of endpoint %s (" % dead.encode()) and py[2].count(b"\n") == 1

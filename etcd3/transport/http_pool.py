@@ -114,25 +114,29 @@ class ConnectionPool:
 
     def _take(self, connect_timeout: Optional[float],
               deadline: Optional[float] = None) -> Tuple[socket.socket, bool, int]:
-        with self._lock:
-            if self._pid != os.getpid():
-                # a forked child: the idle sockets are its parent's too; leave them to it
-                self._idle, self._pid = [], os.getpid()
-                self._closed_generation += 1
-            generation = self._closed_generation
-            spare = getattr(self._spares, "spare", None)
-            if spare is not None:
-                self._spares.spare = None
-                sock, spare.sock = spare.sock, None
-                if sock is not None and spare.generation == generation and _still_open(sock):
-                    return sock, True, generation
-                if sock is not None:
-                    sock.close()
-            while self._idle:
-                sock = self._idle.pop()
-                if _still_open(sock):
-                    return sock, True, generation
-                sock.close()
+        while True:
+            with self._lock:
+                if self._pid != os.getpid():
+                    # a forked child: the idle sockets are its parent's too; leave them to it
+                    self._idle, self._pid = [], os.getpid()
+                    self._closed_generation += 1
+                generation = self._closed_generation
+                sock = None
+                spare = getattr(self._spares, "spare", None)
+                if spare is not None and spare.sock is not None:
+                    sock, spare.sock = spare.sock, None
+                    if spare.generation != generation:
+                        spare.generation = generation
+                        stale, sock = sock, None
+                        stale.close()
+                if sock is None and self._idle:
+                    sock = self._idle.pop()
+            if sock is None:
+                break
+            # checked outside the lock: the check is a system call, other threads go on meanwhile
+            if _still_open(sock):
+                return sock, True, generation
+            sock.close()
         sock = self._connect(connect_timeout, deadline)
         if not isinstance(sock, ssl.SSLSocket):
             sock.settimeout(0.0)  # once for good: each wait is a poll bounded by the call's deadline
@@ -144,9 +148,12 @@ class ConnectionPool:
                 if len(self._idle) < self.maxsize:
                     self._idle.append(sock)
                     return
-                if getattr(self._spares, "spare", None) is None:
-                    spare = self._spares.spare = _Spare(sock, generation)
+                spare = getattr(self._spares, "spare", None)
+                if spare is None:
+                    spare = self._spares.spare = _Spare()
                     self._all_spares.add(spare)
+                if spare.sock is None:
+                    spare.sock, spare.generation = sock, generation
                     return
         sock.close()
 
@@ -179,14 +186,15 @@ class ConnectionPool:
 
 
 class _Spare:
-    """A thread's spare connection (see ``ConnectionPool``), closed when the thread
-    ends: its thread-local goes, and this with it."""
+    """The place of a thread's spare connection (see ``ConnectionPool``), made once per
+    thread; its connection is closed when the thread ends: its thread-local goes, and
+    this with it."""
 
     __slots__ = ("sock", "generation", "__weakref__")
 
-    def __init__(self, sock: socket.socket, generation: int) -> None:
-        self.sock: Optional[socket.socket] = sock
-        self.generation = generation
+    def __init__(self) -> None:
+        self.sock: Optional[socket.socket] = None
+        self.generation = 0
 
     def __del__(self) -> None:
         sock, self.sock = self.sock, None

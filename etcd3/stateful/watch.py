@@ -677,8 +677,11 @@ class _AioFlag:
 
     def set(self) -> None:
         self._is_set = True
-        if self._set_waiter is not None and not self._set_waiter.done():
-            self._set_waiter.set_result(None)
+        waiter = self._set_waiter
+        if waiter is not None:
+            self._set_waiter = None  # (its waiters hold it: not kept for the watcher's life)
+            if not waiter.done():
+                waiter.set_result(None)
 
     def is_set(self) -> bool:
         return self._is_set
@@ -687,9 +690,11 @@ class _AioFlag:
         """A future done once set (a cancelled one, left by a timed-out wait, is replaced)."""
         waiter = self._set_waiter
         if waiter is None or waiter.cancelled():
-            waiter = self._set_waiter = asyncio.get_running_loop().create_future()
+            waiter = asyncio.get_running_loop().create_future()
             if self._is_set:
                 waiter.set_result(None)
+            else:
+                self._set_waiter = waiter
         return waiter
 
     async def wait(self) -> bool:

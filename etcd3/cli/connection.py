@@ -219,7 +219,15 @@ def endpoint_url(protocol: str, host: str, port: int) -> str:
 
 def user_credentials(ns: argparse.Namespace) -> Tuple[Optional[str], Optional[str]]:
     """(username, password) from ``--user name[:password]`` and ``--password``; prompts for a
-    missing password as etcdctl does."""
+    missing password as etcdctl does (once: the clients of each member reuse the answer)."""
+    known = getattr(ns, "_credentials", None)
+    if known is not None:
+        return known
+    ns._credentials = credentials = _credentials(ns)
+    return credentials
+
+
+def _credentials(ns: argparse.Namespace) -> Tuple[Optional[str], Optional[str]]:
     user = ns.user or ""
     if not user:
         if ns.password:

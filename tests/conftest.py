@@ -12,7 +12,7 @@ import warnings
 import pytest
 
 from etcd3.testing.pytest_plugin import etcd_proc_factory
-from etcd3.testing.server import EtcdServer, versions_from_env
+from etcd3.testing.server import EtcdCluster, EtcdServer, versions_from_env
 
 VERSIONS = versions_from_env()
 
@@ -40,6 +40,16 @@ def fresh_etcd(etcd_version, request):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def module_cluster(etcd_version):
+    """A 3-member cluster of the version for the tests of one module (heavy: mark them
+    ``etcd_versions("oldest", "newest")``); a test that changes members puts them back."""
+    cluster = EtcdCluster(3, version=etcd_version)
+    cluster.start()
+    yield cluster
+    cluster.stop()
 
 
 def make_client(server, **kwargs):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from etcd3 import Client
-from etcd3.testing.server import EtcdCluster, EtcdServer, free_port
+from etcd3.testing.server import EtcdServer, free_port
 
 sys.path.insert(0, str(Path(__file__).parent))  # cli_helpers beside this file (importlib mode)
 from cli_helpers import run_tool  # noqa: E402
@@ -23,12 +23,9 @@ from helpers import version_at_least, wait_for  # noqa: E402
 pytestmark = pytest.mark.etcd_versions("oldest", "newest")
 
 
-@pytest.fixture(scope="module")
-def cluster(etcd_version):
-    cluster = EtcdCluster(3, version=etcd_version)
-    cluster.start()
-    yield cluster
-    cluster.stop()
+@pytest.fixture
+def cluster(module_cluster):
+    return module_cluster
 
 
 def on_cluster(tool, cluster, args, endpoints=None):

@@ -24,7 +24,7 @@ from .errors import UnsupportedOperation, error_from_response
 from .apis import AuthAPI, ClusterAPI, ElectionAPI, ExtraAPI, KVAPI, LeaseAPI, LockAPI, MaintenanceAPI, WatchAPI
 from .apis.binding import CALL_OPTIONS, RequestOp
 from .apis.extra import EtcdVersion, parse_prometheus, version_of
-from .transport.endpoints import (GRPC_TIMEOUT, Endpoint, EndpointList, EndpointSelector, FailoverFlow,
+from .transport.endpoints import (DEADLINE_GRACE, GRPC_TIMEOUT, Endpoint, EndpointList, EndpointSelector, FailoverFlow,
                                   deadline_passed, failover_flow, member_client_urls, parse_endpoints, server_deadline)
 from .spec import Operation, SpecBundle, bundle_for_server, bundled_versions, load_bundle, parse_version
 from .utils import Etcd3Warning
@@ -295,10 +295,9 @@ class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI,
     def _failover_flow(self, request: Request) -> FailoverFlow:
         """The retry loop of one request of a cluster client (``failover_flow``), which
         the driver's ``_send`` runs."""
-        own = request.timeout or self.timeout
         assert self._selector is not None
-        return failover_flow(self._selector, request, own or DEFAULT_TIMEOUT, self._follow,
-                             own is not None and own != NO_TIMEOUT)
+        return failover_flow(self._selector, request, request.timeout or self.timeout or DEFAULT_TIMEOUT,
+                             self._follow, GRPC_TIMEOUT in request.headers)
 
     def _cluster_connected(self) -> None:
         """The drivers call it once connected: requests are made under the spec's prefix
@@ -307,6 +306,25 @@ class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI,
         if selector is not None:
             selector.prefix, selector.client_version = self.spec.prefix, self.server_version
             selector.schedule_sync()
+
+    def _stream_path(self, path: str) -> Any:
+        """The path of a background stream on the member in use: under that member's
+        gateway prefix (its version read first, once, when not known yet).  A value
+        (the sync driver) or an awaitable (the async one)."""
+        return self._run(self._stream_path_flow(path))
+
+    def _stream_path_flow(self, path: str) -> Flow:
+        selector = self._selector
+        if selector is None or not selector.prefix:
+            return path
+        url = self._in_use.url
+        if url not in selector.prefixes:
+            try:  # (a pinned /version: failover_flow records the member's version)
+                yield Request("GET", url + "/version", self._base_headers(), timeout=VERSION_TIMEOUT,
+                              idempotent=True, pinned=True)
+            except errors.Etcd3TransportError:
+                return path  # the stream's own connecting fails next, and moves on
+        return selector.path_on(url, path)
 
     def _sync_flow(self) -> Flow:
         """``auto_sync_interval``: the endpoints from ``member_list`` (Go's ``Sync``: client
@@ -456,13 +474,17 @@ class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI,
             headers["Content-Type"] = "application/json"
             if self.token:
                 headers["Authorization"] = self.token
+            read_timeout = None
             if self.timeout and self.timeout != NO_TIMEOUT:
-                headers[GRPC_TIMEOUT] = server_deadline(self.timeout)
+                read_timeout = self.timeout + DEADLINE_GRACE  # (the server's answer comes first)
+                headers[GRPC_TIMEOUT] = server_deadline(read_timeout)
             self._rpc_headers_cache, self._rpc_headers_key = headers, key
+            self._rpc_read_timeout = read_timeout
         return self._rpc_headers_cache
 
     _rpc_headers_key: Any = None
     _rpc_headers_cache: Dict[str, str] = {}
+    _rpc_read_timeout: Optional[float] = None  # a unary call's wait when the client has a timeout
 
     def _rpc_request(self, path: str, body: Any, stream: bool = False, idempotent: bool = False,
                      headers: Optional[Dict[str, str]] = None, timeout: Optional[float] = None,
@@ -474,7 +496,10 @@ class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI,
             if stream or not deadline or deadline == NO_TIMEOUT:
                 all_headers.pop(GRPC_TIMEOUT, None)  # (the gateway would end a stream at it)
             else:
-                all_headers[GRPC_TIMEOUT] = server_deadline(deadline)
+                timeout = deadline + DEADLINE_GRACE  # the server's answer comes first
+                all_headers[GRPC_TIMEOUT] = server_deadline(timeout)
+        else:
+            timeout = self._rpc_read_timeout
         if not isinstance(body, (bytes, bytearray)):
             body = _dumps(body if body is not None else {}).encode("utf-8")
         return Request("POST", self.baseurl + path, all_headers, body, stream=stream,

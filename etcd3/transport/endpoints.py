@@ -34,14 +34,16 @@ with a loop of a few lines.
 A call with a deadline (the call's or the client's ``timeout``) tells the member
 how long it has: ``Grpc-Timeout`` (gRPC's format, ``1500m``), which the gateway
 turns into the deadline of its gRPC call, so the server gives up when the client
-does (a lock wait, a read waiting for a leader).  Streams never carry it: the
-gateway would end the stream at that deadline.
+does (a lock wait, a read waiting for a leader).  The client itself waits
+``DEADLINE_GRACE`` longer, so that the server's answer comes first.  Streams never
+carry it: the gateway would end the stream at that deadline.
 
 Each member's server version is read on first use (``GET /version``, once per
 member): during a rolling upgrade the members may serve different gateway
 prefixes (3.3 ``/v3beta``, 3.4+ ``/v3``), and a call moving to a member of another
-version is sent under that member's prefix.  The RPC methods and their models stay
-those of the spec of the member the client first connected to.
+version is sent under that member's prefix (also a watch or keepalive stream that
+reconnects there: ``BaseClient._stream_path``).  The RPC methods and their models
+stay those of the spec of the member the client first connected to.
 """
 from __future__ import annotations
 
@@ -61,7 +63,7 @@ from .duplex import may_send_elsewhere
 
 __all__ = ["Endpoint", "parse_endpoint", "parse_endpoints", "EndpointSelector", "EndpointList", "CallAttempts",
            "ROUND_PAUSE", "MIN_TRY_SECONDS", "StaleAnswer", "CallTimedOut", "failover_flow", "grpc_timeout",
-           "server_deadline", "member_client_urls", "GRPC_TIMEOUT", "deadline_passed"]
+           "server_deadline", "member_client_urls", "GRPC_TIMEOUT", "DEADLINE_GRACE", "deadline_passed"]
 
 ROUND_PAUSE = 0.025
 ROUND_JITTER = 0.10
@@ -71,7 +73,10 @@ MIN_TRY_SECONDS = 1.0
 
 NO_TIMEOUT = float("inf")  # (baseclient's): a try that may wait as long as it takes
 GRPC_TIMEOUT = "Grpc-Timeout"
-DEADLINE_MARGIN = 0.05  # seconds the server's deadline comes before the client's
+# a request that tells the server its deadline waits this much longer itself, so the
+# server's DeadlineExceeded answer comes first (the connection stays usable) and a call
+# never ends before its timeout
+DEADLINE_GRACE = 0.05
 _VERSION_SECONDS = 3.0  # reading a member's version before its first call
 
 _HOST_PORT = re.compile(r"^(?:\[(?P<ip6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9_.-]+)):(?P<port>\d{1,5})$")
@@ -266,6 +271,14 @@ class EndpointSelector:
         self.versions[endpoint.url] = version
         self.prefixes[endpoint.url] = self.prefix if version == self.client_version else _gateway_prefix(version)
 
+    def path_on(self, url: str, path: str) -> str:
+        """``path`` (made under the client's prefix) as the member at ``url`` serves it:
+        under that member's own gateway prefix, when its version is known and differs."""
+        prefix = self.prefixes.get(url) or self.prefix
+        if prefix != self.prefix and path.startswith(self.prefix + "/"):
+            return prefix + path[len(self.prefix):]
+        return path
+
     def check_order(self, endpoint: Endpoint, body: bytes) -> Optional[str]:
         """The ordering guard on a 200 answer's body: why it is stale, or None (then its
         revision is recorded)."""
@@ -402,10 +415,10 @@ def _reason(url: str, failure: BaseException) -> str:
 
 
 def server_deadline(seconds: float) -> str:
-    """The ``Grpc-Timeout`` of a call that gives up after ``seconds``: a little sooner
-    (``DEADLINE_MARGIN``), so that the server's clean DeadlineExceeded answer arrives
-    before the client's own timeout would cut the connection."""
-    return grpc_timeout(seconds - min(DEADLINE_MARGIN, seconds * 0.1))
+    """The ``Grpc-Timeout`` of a request the client waits ``seconds`` for: a little less
+    (``DEADLINE_GRACE``; half of a shorter wait), so that the server's DeadlineExceeded
+    answer arrives before the client's own timeout would cut the connection."""
+    return grpc_timeout(seconds - min(DEADLINE_GRACE, seconds / 2))
 
 
 def grpc_timeout(seconds: float) -> str:
@@ -454,6 +467,8 @@ def failover_flow(selector: EndpointSelector, request: Request, seconds: float,
         if rpc_prefix is not None and endpoint.url not in selector.prefixes and path.startswith(rpc_prefix):
             yield from _read_version(selector, endpoint, request, seconds)
         response = yield endpoint, _request_for(selector, request, endpoint, path, None, False), seconds
+        if path == "/version" and response.status == 200:
+            _record_version(selector, endpoint, response)
         return response
     attempts = CallAttempts(selector, request.idempotent, None if seconds == NO_TIMEOUT else seconds)
     while True:
@@ -492,10 +507,7 @@ def _request_for(selector: EndpointSelector, request: Request, endpoint: Endpoin
                  budget: Optional[float], deadline_header: bool) -> Request:
     """The request as sent to ``endpoint``: its URL there (under that member's gateway
     prefix), and the try's own deadline as ``Grpc-Timeout``."""
-    prefix = selector.prefixes.get(endpoint.url) or selector.prefix
-    if prefix != selector.prefix and path.startswith(selector.prefix + "/"):
-        path = prefix + path[len(selector.prefix):]
-    url = endpoint.url + path
+    url = endpoint.url + selector.path_on(endpoint.url, path)
     headers = request.headers
     if deadline_header and budget is not None and not request.stream:
         headers = _with_deadline(selector, headers, budget)

@@ -176,6 +176,7 @@ class BackgroundStream(StreamPolicy):
         """The open stream, or None when the work went while connecting."""
         if self._needs_token():
             self.client.auth()
+        path = self.client._stream_path(self.op.path)  # (a cluster's member may serve another prefix)
         stream = DuplexStream(*self._connection_args())
         try:
             with self._lock:
@@ -186,7 +187,7 @@ class BackgroundStream(StreamPolicy):
                     stream.close()
                     return None
                 stream.answer_timeout = self.ANSWER_TIMEOUT
-                stream.start("POST", self.op.path, self._headers(), first)
+                stream.start("POST", path, self._headers(), first)
                 self._stream = stream
             status, _ = stream.head(timeout=self.ANSWER_TIMEOUT)
             if status != 200:
@@ -321,6 +322,7 @@ class AioBackgroundStream(StreamPolicy):
         """The open stream, or None when the work went while connecting."""
         if self._needs_token():
             await self.client.auth()
+        path = await self.client._stream_path(self.op.path)
         stream = await AioDuplexStream.connect(*self._connection_args())
         try:
             first = b"".join(self._first_lines())
@@ -329,7 +331,7 @@ class AioBackgroundStream(StreamPolicy):
                 return None
             self._stream = stream
             stream.answer_timeout = self.ANSWER_TIMEOUT
-            stream.start("POST", self.op.path, self._headers(), first)
+            stream.start("POST", path, self._headers(), first)
             status, _ = await stream.head(timeout=self.ANSWER_TIMEOUT)
             if status != 200:
                 raise _status_error(status, await stream.read_all(timeout=10))

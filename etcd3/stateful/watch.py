@@ -182,13 +182,13 @@ def watch_create_fields(key: Any = None, range_end: Any = None, start_revision: 
 class WatchState:
     """One watch of a hub."""
 
-    __slots__ = ("local_id", "create", "sink", "max_retries", "errors", "server_id", "next_revision", "fragments",
+    __slots__ = ("local_id", "create_items", "sink", "max_retries", "errors", "server_id", "next_revision", "fragments",
                  "cancel_requested", "done")
 
     def __init__(self, local_id: int, create: Dict[str, Any], sink: Callable[[str, Any], None],
                  max_retries: int = -1, errors: Optional[Deque[BaseException]] = None) -> None:
         self.local_id = local_id
-        self.create = create
+        self.create_items = tuple(create.items())  # (a dict of one key weighs 184 bytes, these 104)
         self.sink = sink
         self.max_retries = max_retries
         self.errors = errors  # where the stream's failures are recorded (the Watcher's ``errors``)
@@ -234,9 +234,9 @@ class WatchHub:
         return json.dumps(self._encode(request), separators=(",", ":")).encode("utf-8") + b"\n"
 
     def _create_line(self, state: WatchState) -> bytes:
-        create = state.create
+        create = dict(state.create_items)
         if state.next_revision:
-            create = dict(create, start_revision=state.next_revision)
+            create["start_revision"] = state.next_revision
         self._awaiting_create.append(state)
         return self._line({"create_request": create})
 
@@ -1188,10 +1188,33 @@ class Watcher:
     the last event it delivered.
     """
 
-    # (class-level defaults: a client may have tens of thousands of watchers, and an instance
-    # dict of more than 30 keys costs ~800 bytes more)
+    # (class-level defaults, set on an instance only when it differs: a client may have tens
+    # of thousands of watchers, and each attribute an instance holds costs it about 9 bytes)
     retries = 0  # as in 0.1.6, never counted up; the stream's failures go to ``errors``
     timeout: Optional[float] = None  # of watch_once (set_default_timeout)
+    max_retries = UNLIMITED_RETRIES
+    _start_revision: Optional[int] = None
+    range_end: Any = None
+    prefix: Optional[bool] = None
+    all: Optional[bool] = None
+    progress_notify: Optional[bool] = None
+    prev_kv: Optional[bool] = None
+    no_put = False
+    no_delete = False
+    fragment: Optional[bool] = None
+    error: Optional[BaseException] = None
+    _revision: Optional[int] = None  # header.revision of the last response taken
+    _watch_id: Optional[int] = None
+    _errors: Optional[Deque[BaseException]] = None  # made on first use (see ``errors``)
+    _error_callbacks: Optional[List[Callable[[BaseException], Any]]] = None  # made on first use
+    # the run state (see _init_run_state)
+    _resume_revision: Optional[int] = None
+    _pending: Any = ()
+    _state: Optional[WatchState] = None
+    _queue: Any = None
+    _consumer: Optional[object] = None
+    _generation = 0
+    _daemon: Optional[DaemonHandle] = None
 
     def __init__(self, client: Any, max_retries: int = -1, key: Any = None, range_end: Any = None,
                  start_revision: Optional[int] = None, progress_notify: Optional[bool] = None,
@@ -1209,21 +1232,26 @@ class Watcher:
         watch_create_fields(key, range_end, start_revision, progress_notify, prev_kv, prefix, all, no_put,
                             no_delete, fragment)  # refuses nonsense now, not at the first run
         self.client = client
-        self.max_retries = UNLIMITED_RETRIES if max_retries < 0 else max_retries
-        self.key, self.range_end, self.prefix, self.all = key, range_end, prefix, all
-        # (behind properties: read while the creation is unanswered, they wait for it)
-        self._start_revision = start_revision
-        self.progress_notify, self.prev_kv = progress_notify, prev_kv
-        self.no_put, self.no_delete, self.fragment = no_put, no_delete, fragment
-        self._revision: Optional[int] = None  # header.revision of the last response taken
-        self._watch_id: Optional[int] = None
-        self._errors: Optional[Deque[BaseException]] = None  # made on first use (see ``errors``)
+        if max_retries >= 0:
+            self.max_retries = max_retries
+        self.key = key
+        if start_revision is not None:  # (behind a property: read while the creation is unanswered, it waits)
+            self._start_revision = start_revision
+        for name, value, default in (("range_end", range_end, None), ("prefix", prefix, None),
+                                     ("all", all, None), ("progress_notify", progress_notify, None),
+                                     ("prev_kv", prev_kv, None), ("no_put", no_put, False),
+                                     ("no_delete", no_delete, False), ("fragment", fragment, None)):
+            if value is not default:
+                setattr(self, name, value)
         self.callbacks: List[Tuple[Callable[[Event], Any], FilterType, Callback]] = []
-        self._error_callbacks: Optional[List[Callable[[BaseException], Any]]] = None  # made on first use
-        self.error: Optional[BaseException] = None
         self._lock = threading.Lock()
-        self._init_run_state()
+        # the run state starts as the class-level defaults (_init_run_state)
         # (after a fork the client's watch stream resets the watchers that were watching)
+
+    @property
+    def _created(self) -> Any:
+        """The flag of the watch's creation: its queue."""
+        return self._queue
 
     def _settle(self) -> None:
         """Wait for the server's answer to this watcher's creation, if it is due."""
@@ -1316,17 +1344,18 @@ class Watcher:
         self._generation = generation + 1  # a loop over the events in the forking thread ends
 
     def _init_run_state(self) -> None:
+        """The run state of a watcher that never ran (the class-level defaults, set again
+        here on a copy or in a forked child)."""
         # where a new watch of this watcher starts: right after what it took from its last one
-        self._resume_revision: Optional[int] = None
+        self._resume_revision = None
         # events received but not handed out yet (the rest of a batch when watch_once found
         # its event, or what was queued when the watcher stopped): handed out first next time
-        self._pending: Any = ()  # a list when events are kept (one list less per idle watcher)
-        self._state: Optional[WatchState] = None
-        self._queue: Any = None  # made by _start, with the flag _created
-        self._created: Any = None
-        self._consumer: Optional[object] = None  # the one loop taking this watcher's events
+        self._pending = ()  # a list when events are kept (one list less per idle watcher)
+        self._state = None
+        self._queue = None  # made by _start; also the flag of the watch's creation (_created)
+        self._consumer = None  # the one loop taking this watcher's events
         self._generation = 0  # bumped by stop(): a loop of an older generation ends
-        self._daemon: Optional[DaemonHandle] = None  # the dispatch of runDaemon()
+        self._daemon = None  # the dispatch of runDaemon()
 
     def _new_queue(self) -> Any:
         return _EventQueue(self)
@@ -1448,8 +1477,9 @@ class Watcher:
             if self.watching:
                 return
             run_queue = self._new_queue()
-            self._queue = self._created = run_queue  # (the queue is the creation's flag too)
-            self.error = None
+            self._queue = run_queue  # (the queue is the creation's flag too: _created)
+            if self.error is not None:
+                self.error = None
             self._state = self._stream().add(self._create_request(), run_queue, self.max_retries, run_queue)
 
     def _claim(self, need_callbacks: bool) -> object:
@@ -1735,9 +1765,11 @@ class AioWatcher(Watcher):
     def _settle(self) -> None:
         return None  # (runDaemon() and 'async with' have awaited the creation: nothing blocks the loop)
 
+    _task: Optional["asyncio.Future[None]"] = None
+
     def _init_run_state(self) -> None:
         super()._init_run_state()
-        self._task: Optional["asyncio.Future[None]"] = None
+        self._task = None
 
     @property  # type: ignore[override]
     def watching(self) -> bool:

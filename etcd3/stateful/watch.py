@@ -9,7 +9,10 @@ watch from there, so nothing is lost and nothing is delivered twice.
 
 ``WatchStream`` drives a hub over one full-duplex HTTP stream per client (a
 chunked request body of newline-delimited WatchRequests) in a reader thread,
-reconnecting with capped exponential backoff.  ``Watcher`` is etcd3-py 0.1.6's
+reconnecting with capped exponential backoff.  Creations are pipelined: etcd
+answers those of one stream in order, so they go out in batches (while one is
+unanswered the next ones wait for the reader to send them with its next write),
+and the client's next request waits for those sent before it.  ``Watcher`` is etcd3-py 0.1.6's
 callback API on top of it; ``Event`` and ``KeyValue`` are its event objects.
 """
 from __future__ import annotations

@@ -4,6 +4,10 @@ time of ``etcd3 version`` (fresh processes, interleaved, medians).
     .venv/bin/python bench/bench_cli.py [--keys 10000] [--runs 7]
 
 Issue 12's targets: the get within 1.5x of etcdctl's time; ``etcd3 version`` under 150 ms.
+
+A third side is the floor of any gateway client: a bare Python process (http.client, json,
+base64) doing the same get through the gRPC-JSON gateway, which etcdctl (gRPC) does not
+pass through; the gateway's JSON encoding of the 10,000 keys is the server's work.
 """
 from __future__ import annotations
 
@@ -19,13 +23,31 @@ from etcd3 import Client
 from etcd3.testing.server import EtcdServer, find_etcd
 
 
+# cached bytecode, as an installed package has it: under PYTHONDONTWRITEBYTECODE each run
+# would compile every module changed since its .pyc, and time that
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def timed(command, **kwargs) -> float:
     start = time.perf_counter()
-    proc = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
+    proc = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV, **kwargs)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit("%s failed: %s" % (command, proc.stderr.decode()))
     return elapsed
+
+
+# the same -w simple output from one POST to the gateway, nothing else
+BARE_GET = """
+import base64, http.client, json, sys
+host, port = sys.argv[1], int(sys.argv[2])
+connection = http.client.HTTPConnection(host, port)
+body = json.dumps({"key": base64.b64encode(b"bench/").decode(), "range_end": base64.b64encode(b"bench0").decode()})
+connection.request("POST", "/v3/kv/range", body, {"Content-Type": "application/json"})
+kvs = json.loads(connection.getresponse().read()).get("kvs") or ()
+decode = base64.b64decode
+sys.stdout.buffer.write(b"".join(decode(kv["key"]) + b"\\n" + decode(kv["value"]) + b"\\n" for kv in kvs))
+"""
 
 
 def main() -> None:
@@ -45,10 +67,11 @@ def main() -> None:
             client.put(b"bench/%08d" % i, value)
         client.close()
         get = ["--endpoints", server.endpoint, "get", "bench/", "--prefix"]
-        go, py, go_json, py_json, version = [], [], [], [], []
+        go, py, go_json, py_json, version, bare = [], [], [], [], [], []
         for _ in range(args.runs):
             go.append(timed([etcdctl] + get))
             py.append(timed(etcd3_cli + get))
+            bare.append(timed([sys.executable, "-c", BARE_GET, server.host, str(server.port)]))
             go_json.append(timed([etcdctl] + get + ["-w", "json"]))
             py_json.append(timed(etcd3_cli + get + ["-w", "json"]))
             version.append(timed(etcd3_cli + ["version"]))
@@ -57,6 +80,9 @@ def main() -> None:
         for name, go_times, py_times in rows:
             g, p = statistics.median(go_times), statistics.median(py_times)
             print("%-40s etcdctl %7.1f ms   etcd3 %7.1f ms   ratio %.2fx" % (name, g * 1e3, p * 1e3, p / g))
+        g, b, p = statistics.median(go), statistics.median(bare), statistics.median(py)
+        print("%-40s etcdctl %7.1f ms   bare  %7.1f ms   ratio %.2fx (etcd3/bare %.2fx)"
+              % ("gateway floor: bare http.client get", g * 1e3, b * 1e3, b / g, p / b))
         print("%-40s etcd3 %7.1f ms (median of %d)" % ("etcd3 version (start-up)", statistics.median(version) * 1e3,
                                                        args.runs))
 

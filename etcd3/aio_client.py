@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import importlib.util
 import ssl
 import threading
 from typing import Any, AsyncIterator, Deque, Dict, Optional, Sequence, Tuple, Union
 
-try:
-    import aiohttp
-except ImportError as e:  # pragma: no cover - depends on the installation
-    raise ImportError("AioClient needs aiohttp: pip install 'etcd3-py[aio]'") from e
+if importlib.util.find_spec("aiohttp") is None:  # pragma: no cover - depends on the installation
+    raise ImportError("AioClient needs aiohttp: pip install 'etcd3-py[aio]'")
 
 from . import errors
+from ._lazy import LazyModule
 from .baseclient import DEFAULT_TIMEOUT, NO_TIMEOUT, BaseClient, BaseModelizedStreamResponse, Flow, step_flow
 from .core import Request, Response, StreamDecoder
 from .transport import forksafe
@@ -28,6 +28,10 @@ from .transport.duplex import DEFAULT_MAX_RESPONSE_SIZE, check_max_response_size
 from .stateful.lock import WaitForChange
 from .stateful.watch import AioWatcher
 from .spec import Operation, bundled_versions, load_bundle
+
+# aiohttp carries only the streams and raw calls (unary calls go on transport.aio_http):
+# imported on first use, as it costs more to import than the rest of the client
+aiohttp: Any = LazyModule("aiohttp")
 
 __all__ = ["AioClient", "ModelizedResponse", "ModelizedStreamResponse", "ResponseIter", "StreamCall"]
 

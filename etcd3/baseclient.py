@@ -26,7 +26,8 @@ from .apis.binding import CALL_OPTIONS, RequestOp
 from .apis.extra import EtcdVersion, parse_prometheus, version_of
 from .transport.endpoints import (DEADLINE_GRACE, GRPC_TIMEOUT, Endpoint, EndpointList, EndpointSelector, FailoverFlow,
                                   deadline_passed, failover_flow, member_client_urls, parse_endpoints, server_deadline)
-from .spec import Operation, SpecBundle, bundle_for_server, bundled_versions, load_bundle, parse_version
+from .spec import (Operation, SpecBundle, bundle_for_server, bundled_versions, load_bundle, parse_version,
+                   select_version)
 from .utils import Etcd3Warning
 
 __all__ = ["BaseClient", "BaseModelizedStreamResponse"]
@@ -182,6 +183,7 @@ class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI,
     _spec_bundle: Optional[SpecBundle] = None
     _watcher_class: Any = None  # Watcher or AioWatcher
     _auth_not_enabled = False
+    _reads_version_in_init = False  # True: the driver's __init__ calls _use_spec itself
 
     def __init__(self, host: str = "127.0.0.1", port: int = 2379, protocol: str = "http",
                  cert: Union[Tuple[str, str], str, Tuple[()]] = (), verify: Union[None, bool, str] = None,
@@ -229,7 +231,12 @@ class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI,
         self.server_version = server_version
         self.cluster_version = cluster_version
         self._auth_lock = threading.Lock()
-        self._use_spec(server_version, warn=False)
+        if self._reads_version_in_init:
+            # the driver reads the server's version next and picks the spec by it: the version
+            # given is only checked here (the same refusals), no spec is built for nothing
+            select_version(server_version, warn=False)
+        else:
+            self._use_spec(server_version, warn=False)
 
     # -- configuration -------------------------------------------------------------------
     @property

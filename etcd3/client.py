@@ -3,19 +3,23 @@ from __future__ import annotations
 
 import codecs
 import copy
-import http.client
 import io
 import json
 import socket
-import time
 import ssl
+import sys
 import threading
+import time
 import warnings
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
-import requests
-import requests.adapters
-import urllib3
+if TYPE_CHECKING:
+    import requests
+    import urllib3
+
+# requests and urllib3 (~40 ms to import, with http.client) are imported where they are
+# used: server streams, call_rpc(raw=True), a urllib3.Retry max_retries and 0.1.6's
+# ``session``.  Unary calls go on the client's own connections (transport.http_pool).
 
 from . import errors
 from .baseclient import DEFAULT_TIMEOUT, NO_TIMEOUT, BaseClient, BaseModelizedStreamResponse, Flow, step_flow
@@ -98,6 +102,8 @@ def iter_response(resp: Any) -> Iterator[bytes]:
 
 def _as_requests_response(resp: Any, url: str) -> requests.Response:
     """urllib3's response of a stream wrapped as requests would (``stream.resp``, as 0.1.6 had it)."""
+    import requests
+
     wrapped = requests.Response()
     wrapped.raw = resp
     wrapped.status_code = resp.status
@@ -126,6 +132,8 @@ class ModelizedStreamResponse(BaseModelizedStreamResponse):
         """
         if isinstance(method, str):
             method = client._find_operation(method)
+        import requests
+
         if not isinstance(resp, requests.Response):
             resp = _as_requests_response(resp, getattr(client, "baseurl", ""))
         super().__init__(client, method, resp, decode)
@@ -136,6 +144,8 @@ class ModelizedStreamResponse(BaseModelizedStreamResponse):
         return self.resp.raw
 
     def _chunks(self) -> Iterator[bytes]:
+        import urllib3
+
         raw = self.resp.raw
         try:
             while True:
@@ -224,7 +234,7 @@ class Client(BaseClient):
         if isinstance(max_retries, int):
             if max_retries < 0:
                 raise ValueError("max_retries must be >= 0, got %d" % max_retries)
-        elif not isinstance(max_retries, urllib3.Retry):
+        elif not _is_retry(max_retries):
             raise TypeError("max_retries must be an int or a urllib3.Retry, got %r" % (max_retries,))
         super().__init__(host=host, port=port, protocol=protocol, cert=cert, verify=verify, timeout=timeout,
                          headers=headers, user_agent=user_agent, pool_size=pool_size, username=username,
@@ -236,27 +246,13 @@ class Client(BaseClient):
             self._send = self._send_failover  # type: ignore[method-assign]
         self.max_retries = max_retries
         self.max_response_size = max_response_size
-        # requests carries the server streams and call_rpc(raw=True), and is there for code
-        # that used 0.1.6's ``_session`` (or ``_get``/``_post``) itself
-        self._session = self.session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size,
-                                                max_retries=max_retries)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.trust_env = False  # no proxies from the environment for a loopback/cluster API
-        self.session.headers["User-Agent"] = self.user_agent
-        self.session.headers.update(self.headers)
-        self.session.verify = self.verify
-        if self.cert:
-            self.session.cert = self.cert
-        if isinstance(max_retries, urllib3.Retry):
-            self._retries = max_retries  # the caller's own rules, as requests applied them
-        else:
-            # like requests' own int max_retries: connection failures only, never once data was sent
-            self._retries = urllib3.Retry(total=max_retries, connect=max_retries, read=False, redirect=False,
-                                          status=None, other=0, raise_on_status=False)
+        # the requests session is made on first use (see ``session``) with the settings of now
+        self._session_settings = (pool_size, max_retries, dict(self.headers), self.user_agent, self.verify,
+                                  self.cert)
         forksafe.register(self)
         self._connect()
+        if self._spec_bundle is None:  # (_connect picks the spec of the server's version)
+            self._use_spec(self.server_version, warn=False)
         self._cluster_connected()
 
     def _connect(self) -> None:
@@ -274,6 +270,61 @@ class Client(BaseClient):
 
     _stream_class = ModelizedStreamResponse
     _watcher_class = Watcher
+    _reads_version_in_init = True
+
+    @property
+    def session(self) -> "requests.Session":
+        """The client's requests Session (made on first use): it carries the server streams
+        and ``call_rpc(raw=True)``, and is there for code that used 0.1.6's ``session`` (or
+        ``_session``, ``_get``/``_post``) itself."""
+        session = self._requests_session
+        if session is None:
+            session = self._made_once("_requests_session", self._make_session)
+        return session
+
+    @session.setter
+    def session(self, value: "requests.Session") -> None:
+        self._requests_session = value
+
+    _session = session
+    _requests_session: Any = None
+
+    def _make_session(self) -> "requests.Session":
+        import requests
+        import requests.adapters
+
+        pool_size, max_retries, headers, user_agent, verify, cert = self._session_settings
+        session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size,
+                                                max_retries=max_retries)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.trust_env = False  # no proxies from the environment for a loopback/cluster API
+        session.headers["User-Agent"] = user_agent
+        session.headers.update(headers)
+        session.verify = verify
+        if cert:
+            session.cert = cert
+        return session
+
+    @property
+    def _retries(self) -> "urllib3.Retry":
+        """How the streams' pool retries connecting (made on first use)."""
+        retries = self._stream_retries
+        if retries is None:
+            import urllib3
+
+            max_retries = self._session_settings[1]
+            if isinstance(max_retries, urllib3.Retry):
+                retries = max_retries  # the caller's own rules, as requests applied them
+            else:
+                # like requests' own int max_retries: connection failures only, never once data was sent
+                retries = urllib3.Retry(total=max_retries, connect=max_retries, read=False, redirect=False,
+                                        status=None, other=0, raise_on_status=False)
+            self._stream_retries = retries
+        return retries
+
+    _stream_retries: Any = None
 
     def _run(self, flow: Flow) -> Any:
         if self._shared_watch_stream is not None:
@@ -317,6 +368,8 @@ class Client(BaseClient):
         cookies, environment lookups, response wrapping) is not needed here."""
         pool = self._cached_pool
         if pool is None:
+            import requests
+
             url = self.baseurl + "/"
             adapter = self.session.get_adapter(url)
             prepared = requests.Request("GET", url).prepare()
@@ -351,7 +404,7 @@ class Client(BaseClient):
         # reset themselves.
         self._auth_lock = threading.Lock()
         self._cached_pool = None
-        session = getattr(self, "session", None)
+        session = self._requests_session  # (none made yet: nothing inherited to renew)
         if session is None:
             return
         fresh: Dict[int, Any] = {}
@@ -373,7 +426,7 @@ class Client(BaseClient):
 
     def _make_pool(self, url: str, host: str, port: int, protocol: str) -> ConnectionPool:
         context = ssl_context(self.verify, self.cert) if protocol == "https" else None
-        if isinstance(self.max_retries, urllib3.Retry):
+        if _is_retry(self.max_retries):
             return RetryingConnectionPool(url, host, port, context, self.pool_size, CONNECT_TIMEOUT,
                                           self.max_retries)
         return ConnectionPool(url, host, port, context, self.pool_size, CONNECT_TIMEOUT, self.max_retries)
@@ -431,6 +484,8 @@ class Client(BaseClient):
 
     def _stream_pool(self, url: str) -> Any:
         """requests' pool of one member (streams of a cluster client)."""
+        import requests
+
         adapter = self.session.get_adapter(url + "/")
         prepared = requests.Request("GET", url + "/").prepare()
         verify = self.session.verify if url.startswith("https") else False
@@ -469,6 +524,8 @@ class Client(BaseClient):
                 response.raw = _urllib3_response(response)  # what requests builds its Response on
             return response
         # a stream: on requests' pool, which hands out its response object
+        import urllib3
+
         timeout = urllib3.Timeout(connect=connect, read=read)
         try:
             if self.verify is False and self.protocol == "https":
@@ -506,6 +563,8 @@ class Client(BaseClient):
 
     def _raw_response(self, response: Response, path: str, stream: bool) -> requests.Response:
         # a requests.Response, as the seed's call_rpc(raw=True) gave
+        import requests
+
         prepared = requests.Request("POST", self.baseurl + path).prepare()
         resp = self.session.get_adapter(self.baseurl).build_response(prepared, response.raw)
         if not stream:
@@ -542,7 +601,8 @@ class Client(BaseClient):
             self._connection_pool.close()
         for pool in getattr(self, "_pools", {}).values():
             pool.close()
-        self.session.close()
+        if self._requests_session is not None:
+            self._requests_session.close()
 
 
 class RetryingConnectionPool(ConnectionPool):
@@ -557,6 +617,8 @@ class RetryingConnectionPool(ConnectionPool):
         self.retry = retry
 
     def _connect(self, connect_timeout: Optional[float], deadline: Optional[float] = None) -> socket.socket:
+        import urllib3
+
         retry = self.retry.new()  # each request starts with the whole budget
         while True:
             try:
@@ -578,9 +640,19 @@ class RetryingConnectionPool(ConnectionPool):
                 time.sleep(pause)
 
 
+def _is_retry(value: Any) -> bool:
+    """Whether ``value`` is a ``urllib3.Retry``, without importing urllib3 (whoever made
+    one has imported it)."""
+    urllib3 = sys.modules.get("urllib3")
+    return urllib3 is not None and isinstance(value, urllib3.Retry)
+
+
 def _urllib3_response(response: Response) -> urllib3.HTTPResponse:
     """A unary answer read by the client's own connections, as the urllib3 response that
     requests wraps (``call_rpc(raw=True)``); its body is already in."""
+    import http.client
+    import urllib3
+
     return urllib3.HTTPResponse(body=io.BytesIO(response.body), headers=dict(response.headers),
                                 status=response.status, reason=http.client.responses.get(response.status, ""),
                                 preload_content=False, decode_content=False)
@@ -609,6 +681,8 @@ def _close_inherited_pools(adapter: Any) -> None:
 
 
 def _transport_error(error: BaseException, endpoint: str, seconds: float) -> errors.Etcd3TransportError:
+    import urllib3
+
     if isinstance(error, urllib3.exceptions.SSLError) or isinstance(error, ssl.SSLError):
         return errors.Etcd3TLSError("TLS failure: %s" % _reason(error), endpoint, error)
     if isinstance(error, urllib3.exceptions.NewConnectionError):  # (a TimeoutError subclass in urllib3 2)

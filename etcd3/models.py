@@ -137,7 +137,7 @@ def enum_class(name: str, members: Iterable[str], ref: str = "") -> type:
     """The enum class for a spec definition: the module-level one when it has every
     member (so enums from different server versions compare equal), else a new one."""
     members = list(members)
-    existing = _module_enums().get(name)
+    existing = _module_enum(name)
     if existing is not None and all(m in existing.__members__ for m in members):
         return existing
     return _make_enum(name, members, ref)
@@ -152,21 +152,25 @@ def _make_enum(name: str, members: list, ref: str) -> type:
 _enums: Dict[str, type] = {}
 
 
-def _module_enums() -> Dict[str, type]:
-    """The enums of every bundled spec, members united across versions, built once."""
-    if not _enums:
-        from .spec import bundled_versions, load_bundle
+def _module_enum(name: str) -> Optional[type]:
+    """The module-level enum ``name`` (its members united across the bundled specs), built
+    on first use; None if no bundled spec defines it."""
+    cls = _enums.get(name)
+    if cls is None:
+        from .spec import enum_members
 
-        union: Dict[str, list] = {}
-        for version in bundled_versions():
-            for doc in load_bundle(version).documents:
-                for def_name, schema in doc.spec.get("definitions", {}).items():
-                    if "enum" in schema:
-                        seen = union.setdefault(def_name, [])
-                        seen.extend(m for m in schema["enum"] if m not in seen)
-        for def_name, members in union.items():
-            _enums[def_name] = _make_enum(def_name, members, "#/definitions/" + def_name)
-    return _enums
+        members = enum_members().get(name)
+        if members is None:
+            return None
+        cls = _enums.setdefault(name, _make_enum(name, list(members), "#/definitions/" + name))
+    return cls
+
+
+def _module_enums() -> Dict[str, type]:
+    """The enums of every bundled spec, members united across versions."""
+    from .spec import enum_members
+
+    return {name: _module_enum(name) for name in enum_members()}  # type: ignore[misc]
 
 
 def __getattr__(name: str) -> Any:
@@ -176,10 +180,10 @@ def __getattr__(name: str) -> Any:
         # 0.1.6's table: definition name -> enum class (built on first use, as the enums are)
         table = globals()["name_to_model"] = dict(_module_enums())
         return table
-    try:
-        return _module_enums()[name]
-    except KeyError:
-        raise AttributeError("module %r has no attribute %r" % (__name__, name)) from None
+    cls = _module_enum(name)
+    if cls is None:
+        raise AttributeError("module %r has no attribute %r" % (__name__, name))
+    return cls
 
 
 def __dir__():

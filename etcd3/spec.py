@@ -14,11 +14,11 @@ import re
 import threading
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .apis.binding import Binding, binding_for
 from .errors import UnsupportedServerVersion
-from .swagger_helper import SwaggerNode, SwaggerSpec
+from .swagger_helper import SwaggerNode, SwaggerSpec, _model_name
 from .utils import Etcd3Warning, cached_property
 
 __all__ = ["Operation", "SpecBundle", "bundled_versions", "load_bundle", "select_version", "bundle_for_server"]
@@ -33,9 +33,20 @@ ROUTES_ADDED_IN_PATCH = {
 
 
 def _specs_root() -> Path:
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_specs", here.parent / "specs"):
-        if candidate.is_dir():
+    global _root
+    if _root is None:
+        _root = Path(_specs_folder())
+    return _root
+
+
+_root: Optional[Path] = None
+
+
+def _specs_folder() -> str:
+    """The folder of the bundled specs (os.path, not pathlib: a client's first call waits for it)."""
+    here = os.path.dirname(os.path.realpath(__file__))
+    for candidate in (os.path.join(here, "_specs"), os.path.join(os.path.dirname(here), "specs")):
+        if os.path.isdir(candidate):
             return candidate
     raise FileNotFoundError("the bundled etcd specs are missing (looked in %s/_specs and %s/specs)"
                             % (here, here.parent))
@@ -51,11 +62,19 @@ def parse_version(version: str) -> Tuple[int, int, int]:
 
 def bundled_versions() -> List[str]:
     """The bundled spec versions, oldest first: ``['3.2', '3.3', ...]``."""
-    found = []
-    for d in _specs_root().iterdir():
-        if d.is_dir() and (d / "rpc.swagger.json").is_file() and re.fullmatch(r"v\d+\.\d+", d.name):
-            found.append(d.name[1:])
-    return sorted(found, key=lambda v: parse_version(v))
+    global _bundled
+    if _bundled is None:  # (read once: the package's files do not change while it runs)
+        root, found = _specs_folder(), []
+        for name in os.listdir(root):
+            major, dot, minor = name[1:].partition(".")
+            if name[:1] == "v" and major.isdecimal() and minor.isdecimal() and \
+                    os.path.isfile(os.path.join(root, name, "rpc.swagger.json")):
+                found.append(name[1:])
+        _bundled = tuple(sorted(found, key=lambda v: parse_version(v)))
+    return list(_bundled)
+
+
+_bundled: Optional[Tuple[str, ...]] = None
 
 
 def select_version(server_version: str, warn: bool = True) -> str:
@@ -77,11 +96,13 @@ def select_version(server_version: str, warn: bool = True) -> str:
 
 _bundles: Dict[str, "SpecBundle"] = {}
 _bundles_lock = threading.Lock()
+_documents_lock = threading.Lock()  # one SwaggerSpec per document (their models are shared)
 
 
 def _new_lock_in_child() -> None:
-    global _bundles_lock  # a thread of the parent may have held it at the fork
+    global _bundles_lock, _documents_lock  # a thread of the parent may have held one at the fork
     _bundles_lock = threading.Lock()
+    _documents_lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
@@ -103,6 +124,113 @@ def bundle_for_server(server_version: str, warn: bool = True) -> "SpecBundle":
     return load_bundle(select_version(server_version, warn=warn))
 
 
+# -- what is read from every bundled spec, cached at build time -----------------------------
+# ``etcd3/_spec_cache.py`` holds it, written by ``python -m etcd3.spec --write-cache`` (and
+# checked by tests/test_spec.py); the sizes of the spec files it was made from tell whether
+# it still describes them, else it is computed from the specs (parsing all of them, ~5 ms).
+
+def _spec_files() -> Dict[str, int]:
+    """``'v3.5/rpc.swagger.json'`` -> size in bytes, of every bundled spec document."""
+    root, sizes = str(_specs_root()), {}
+    for version in bundled_versions():
+        for name in DOCUMENTS:
+            file = "v%s/%s.swagger.json" % (version, name)
+            try:
+                sizes[file] = os.stat(os.path.join(root, file)).st_size
+            except FileNotFoundError:
+                pass
+    return sizes
+
+
+def _computed_enum_members() -> Dict[str, Tuple[str, ...]]:
+    union: Dict[str, List[str]] = {}
+    for version in bundled_versions():
+        for doc in load_bundle(version).documents:
+            for def_name, schema in doc.spec.get("definitions", {}).items():
+                if "enum" in schema:
+                    seen = union.setdefault(def_name, [])
+                    seen.extend(m for m in schema["enum"] if m not in seen)
+    return {name: tuple(members) for name, members in union.items()}
+
+
+def enum_members() -> Dict[str, Tuple[str, ...]]:
+    """Every enum definition of the bundled specs -> its members, united across versions
+    (oldest version's order first); what ``etcd3.models`` builds its enums from."""
+    global _enum_members
+    if _enum_members is None:
+        cache = _spec_cache()
+        _enum_members = dict(cache.ENUM_MEMBERS) if cache is not None else _computed_enum_members()
+    return _enum_members
+
+
+_enum_members: Optional[Dict[str, Tuple[str, ...]]] = None
+
+
+def _spec_cache() -> Any:
+    """etcd3/_spec_cache.py when it describes the bundled spec files, else None."""
+    global _cache
+    if _cache is None:
+        try:
+            from . import _spec_cache as cache
+        except ImportError:
+            cache = False
+        _cache = cache if cache and getattr(cache, "FORMAT", None) == CACHE_FORMAT and \
+            cache.SPEC_FILES == _spec_files() else False
+    return _cache or None
+
+
+_cache: Any = None
+CACHE_FORMAT = 1  # what _spec_cache.py holds (a file of another format is not used)
+
+# a row of the cached operations table: what SpecBundle.operations reads from the specs
+OperationRow = Tuple[str, str, str, str, int, Tuple[str, ...], Optional[str], Optional[str]]
+
+
+def cached_operations(version: str) -> Optional[Tuple[OperationRow, ...]]:
+    """The operations of a spec version as rows (name, rpc, HTTP method, path, index of the
+    document, extra paths, request and response refs), sorted by name; None: not cached."""
+    cache = _spec_cache()
+    return cache.OPERATIONS.get(version) if cache is not None else None
+
+
+def _operation_rows(bundle: "SpecBundle") -> Tuple[OperationRow, ...]:
+    return tuple((op.name, op.rpc, op._method_key, op.path, bundle.documents.index(op.document),
+                  tuple(op.extra_paths), op._request_ref, op._response_ref)
+                 for op in bundle._operations_from_specs().values())
+
+
+def cache_source() -> str:
+    """The text of ``etcd3/_spec_cache.py`` for the bundled specs."""
+    lines = ['"""What etcd3.spec reads from every bundled spec, so that a client need not parse them all.',
+             "",
+             "Generated by ``python -m etcd3.spec --write-cache`` from specs/: do not edit.",
+             '"""',
+             "FORMAT = %d" % CACHE_FORMAT,
+             "",
+             "# the spec documents it was made from, with their sizes",
+             "SPEC_FILES = {"]
+    lines += ["    %r: %d," % item for item in sorted(_spec_files().items())]
+    lines += ["}", "", "# enum definition -> its members, united across the bundled versions", "ENUM_MEMBERS = {"]
+    lines += ["    %r: %r," % item for item in _computed_enum_members().items()]
+    bundles = [SpecBundle(version) for version in bundled_versions()]
+    lines += ["}", "", "# spec version -> the etcd release it was made from, and its gateway prefix",
+              "ETCD_VERSIONS = {"]
+    lines += ["    %r: %r," % (bundle.version, bundle._etcd_version_from_spec()) for bundle in bundles]
+    lines += ["}", "PREFIXES = {"]
+    lines += ["    %r: %r," % (bundle.version, bundle._prefix_from_spec()) for bundle in bundles]
+    lines += ["}", "", "# spec version -> its operations (see etcd3.spec.cached_operations)", "OPERATIONS = {"]
+    for bundle in bundles:
+        lines.append("    %r: (" % bundle.version)
+        lines += ["        %r," % (row,) for row in _operation_rows(bundle)]
+        lines.append("    ),")
+    lines += ["}", ""]
+    return "\n".join(lines)
+
+
+def _cache_path() -> Path:
+    return Path(__file__).resolve().parent / "_spec_cache.py"
+
+
 def snake_case(name: str) -> str:
     """``LeaseTimeToLive`` -> ``lease_time_to_live``, ``HashKV`` -> ``hash_kv``."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
@@ -119,8 +247,9 @@ class Operation:
     """One RPC of a spec version: its method name, path, schemas and signature."""
 
     def __init__(self, bundle: "SpecBundle", name: str, rpc: str, http_method: str, path: str,
-                 document: SwaggerSpec, operation: SwaggerNode, request_ref: Optional[str] = None,
+                 document: SwaggerSpec, operation: Optional[SwaggerNode], request_ref: Optional[str] = None,
                  response_ref: Optional[str] = None) -> None:
+        """:param operation: the path's operation node (None: looked up on first use)"""
         self.bundle = bundle
         self._request_ref = request_ref
         self._response_ref = response_ref
@@ -128,8 +257,10 @@ class Operation:
         self.rpc = rpc
         self.http_method = http_method.upper()
         self.path = path
-        self.document = document
-        self.operation = operation
+        self._document = document
+        self._document_index = 0  # (which of the bundle's documents, when given none)
+        self._method_key = http_method.lower()  # (the spec's key under the path)
+        self._operation = operation
         self.extra_paths: List[str] = []
         # the first server release that serves this operation, when newer than the spec's minor
         self.min_version: Optional[str] = ROUTES_ADDED_IN_PATCH.get((name, bundle.version))
@@ -137,6 +268,30 @@ class Operation:
 
     def __repr__(self) -> str:
         return "<Operation %s %s %s%s>" % (self.name, self.http_method, self.path, " (stream)" if self.streaming else "")
+
+    @property
+    def document(self) -> SwaggerSpec:
+        """The spec document the operation is in (read from the file on first use)."""
+        document = self._document
+        if document is None:
+            document = self._document = self.bundle.documents[self._document_index]
+        return document
+
+    @document.setter
+    def document(self, document: SwaggerSpec) -> None:
+        self._document = document
+
+    @property
+    def operation(self) -> SwaggerNode:
+        """The spec's operation node (``paths.<path>.<method>``)."""
+        node = self._operation
+        if node is None:
+            node = self._operation = self.document.getPath(self.path)[self._method_key]
+        return node
+
+    @operation.setter
+    def operation(self, node: SwaggerNode) -> None:
+        self._operation = node
 
     @cached_property
     def request(self) -> Optional[SwaggerNode]:
@@ -193,7 +348,9 @@ class Operation:
         text_fields = tuple(f for f in ("key", "range_end")
                             if props.get(f, {}).get("type") == "string" and "format" not in props[f])
         encode = self.request.encode if self.request is not None else _no_request
-        message = self.request.getModel().__name__ if self.request is not None else "the request"
+        # the request's model name, for messages (the model itself, and with it the enums of
+        # every bundled spec, is built only when a call needs it)
+        message = _model_name(self.request._name or "Message") if self.request is not None else "the request"
         return binding_for(self.name, self.fields, encode, text_fields, message)
 
     @property
@@ -276,16 +433,41 @@ class SpecBundle:
 
     def __init__(self, version: str) -> None:
         self.version = version
-        folder = _specs_root() / ("v" + version)
-        self.documents: List[SwaggerSpec] = []
-        for name in DOCUMENTS:
-            path = folder / ("%s.swagger.json" % name)
-            if path.is_file():
-                with open(path, "rb") as f:
-                    self.documents.append(SwaggerSpec(json.load(f)))
-        self.rpc = self.documents[0]
+        self._documents: Optional[List[SwaggerSpec]] = None
         # the client classes built per base class for this version (see baseclient)
         self.client_classes: Dict[type, type] = {}
+        if _spec_cache() is None:
+            self.documents  # noqa: B018 - without the cache, a missing version fails here, as it did
+
+    @property
+    def documents(self) -> List[SwaggerSpec]:
+        """The version's rpc, v3lock and v3election documents, read on first use (a client
+        that uses the cached operations table needs them at its first call, not before)."""
+        documents = self._documents
+        if documents is None:
+            with _documents_lock:
+                documents = self._documents
+                if documents is None:
+                    documents = self._documents = self._read_documents()
+        return documents
+
+    def _read_documents(self) -> List[SwaggerSpec]:
+        folder = os.path.join(str(_specs_root()), "v" + self.version)
+        documents = []
+        for name in DOCUMENTS:
+            try:
+                with open(os.path.join(folder, "%s.swagger.json" % name), "rb") as f:
+                    documents.append(SwaggerSpec(json.load(f)))
+            except FileNotFoundError:
+                continue  # (a version without the lock or election service)
+        if not documents:
+            raise IndexError("no spec documents for version %s in %s" % (self.version, folder))
+        return documents
+
+    @property
+    def rpc(self) -> SwaggerSpec:
+        """The rpc document (etcd's KV, Lease, Watch, Cluster, Maintenance and Auth services)."""
+        return self.documents[0]
 
     def __repr__(self) -> str:
         return "<SpecBundle %s (etcd %s, prefix %s)>" % (self.version, self.etcd_version, self.prefix)
@@ -293,11 +475,23 @@ class SpecBundle:
     @cached_property
     def etcd_version(self) -> str:
         """The etcd release the spec was generated from."""
+        cache = _spec_cache()
+        if cache is not None:
+            return cache.ETCD_VERSIONS[self.version]
+        return self._etcd_version_from_spec()
+
+    def _etcd_version_from_spec(self) -> str:
         return self.rpc.spec.get("x-etcd-version") or self.version
 
     @cached_property
     def prefix(self) -> str:
         """The gateway prefix (``/v3alpha``, ``/v3beta``, ``/v3``), read from the paths."""
+        cache = _spec_cache()
+        if cache is not None:
+            return cache.PREFIXES[self.version]
+        return self._prefix_from_spec()
+
+    def _prefix_from_spec(self) -> str:
         heads = {path.split("/")[1] for path in self.rpc.spec["paths"]}
         if len(heads) != 1:
             raise ValueError("spec %s has paths under several prefixes: %s" % (self.version, sorted(heads)))
@@ -306,6 +500,17 @@ class SpecBundle:
     @cached_property
     def operations(self) -> Dict[str, Operation]:
         """Method name -> Operation, one per RPC (duplicate bindings folded)."""
+        rows = cached_operations(self.version)
+        if rows is None:
+            return self._operations_from_specs()
+        ops = {}
+        for name, rpc, method, path, document, extra_paths, request_ref, response_ref in rows:
+            op = ops[name] = Operation(self, name, rpc, method, path, None, None, request_ref, response_ref)
+            op._document_index = document
+            op.extra_paths = list(extra_paths)
+        return ops
+
+    def _operations_from_specs(self) -> Dict[str, Operation]:
         ops: Dict[str, Operation] = {}
         for document in self.documents:
             for path, methods in document.spec["paths"].items():
@@ -338,7 +543,8 @@ class SpecBundle:
         those versions the path is ``hash`` and ``hash_kv`` does not exist (3.5 gave
         HashKV a path of its own)."""
         hash_kv = ops.get("hash_kv")
-        if hash_kv is not None and hash_kv.path == self.prefix + "/maintenance/hash" and "hash" not in ops:
+        if hash_kv is not None and hash_kv.path == self._prefix_from_spec() + "/maintenance/hash" \
+                and "hash" not in ops:
             del ops["hash_kv"]
             ops["hash"] = Operation(self, "hash", "Hash", hash_kv.http_method, hash_kv.path, hash_kv.document,
                                     hash_kv.operation, "#/definitions/etcdserverpbHashRequest",
@@ -350,3 +556,28 @@ class SpecBundle:
             if name in load_bundle(version).operations:
                 return load_bundle(version).etcd_version
         return None
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m etcd3.spec --write-cache``: rewrite etcd3/_spec_cache.py from the specs;
+    ``--check``: exit 1 when it does not match them."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m etcd3.spec")
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--write-cache", action="store_true", help="rewrite etcd3/_spec_cache.py")
+    group.add_argument("--check", action="store_true", help="exit 1 if etcd3/_spec_cache.py is stale")
+    args = parser.parse_args(argv)
+    text, path = cache_source(), _cache_path()
+    if args.check:
+        current = path.read_text(encoding="utf-8") if path.is_file() else ""
+        if current != text:
+            print("%s is stale: run python -m etcd3.spec --write-cache" % path)
+            return 1
+        return 0
+    path.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

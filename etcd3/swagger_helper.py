@@ -1012,10 +1012,10 @@ def _build_array(codec: _Codec, node: SwaggerNode) -> None:
             return None
         if data.__class__ is not list:
             raise TypeError("expected a list, got %s" % _short(data))
-        item_decode = _decoder(items)  # cheap once primed: a cached node and a dict lookup
         decode_list = _codec(items.resolved).decode_list
         if decode_list is not None:  # messages: the whole list in one loop
             return decode_list(data)
+        item_decode = _decoder(items)  # cheap once primed: a cached node and a dict lookup
         if None in data:
             raise TypeError("a null in a list")
         return [item_decode(v) for v in data]
@@ -1135,7 +1135,7 @@ def _build_object(codec: _Codec, node: SwaggerNode) -> None:
 
     codec.encode = encode
 
-    def build_decoder() -> Callable:
+    def build_source() -> Tuple[List[str], List[str]]:
         # int64 and bytes fields are converted by type, nested messages by their
         # codec; fields whose JSON value is already right are only type-checked.
         # A value of the wrong type raises anything (AttributeError, binascii.Error...):
@@ -1184,32 +1184,52 @@ def _build_object(codec: _Codec, node: SwaggerNode) -> None:
         bound = "".join(", %s=%s" % (name, name) for name, value in env.items() if value is not None)
         lines = ["def decode(values%s):" % bound, "    if values is None:", "        return None"]
         lines += ["    " + line for line in body]
-        lines += ["    obj = new(model)", "    obj.__dict__ = values", "    return obj", "",
-                  "def decode_list(items%s):" % bound, "    out = []", "    append = out.append",
-                  "    for values in items:"]
-        lines += ["        " + line for line in body]
+        lines += ["    obj = new(model)", "    obj.__dict__ = values", "    return obj"]
+        list_lines = ["def decode_list(items%s):" % bound, "    out = []", "    append = out.append",
+                      "    for values in items:"]
+        list_lines += ["        " + line for line in body]
         # (a null item has no .get, or is refused by __dict__: it raises like any wrong type)
-        lines += ["        obj = new(model)", "        obj.__dict__ = values", "        append(obj)", "    return out"]
-        exec(compile("\n".join(lines), "<decoder of %s>" % label_name, "exec"), env)
-        codec.decode_list = env["decode_list"]
-        return env["decode"]
+        list_lines += ["        obj = new(model)", "        obj.__dict__ = values", "        append(obj)",
+                       "    return out"]
 
+        state["env"] = env
+        return lines, list_lines
+
+    def source() -> Tuple[List[str], List[str]]:
+        made = state.get("source")
+        if made is None:
+            state["building"] = True
+            made = state["source"] = build_source()
+        return made
+
+    def compiled(lines: List[str], name: str) -> Callable:
+        env = state["env"]
+        exec(compile("\n".join(lines), "<decoder of %s>" % label_name, "exec"), env)
+        return env[name]
+
+    # compiling is most of a first call's decoding: ``decode`` is compiled when a message
+    # of this schema is decoded on its own, ``decode_list`` when a list of them is
     def prime():
         decoder = state.get("decoder")
         if decoder is None:
             with node._root._lock:
                 decoder = state.get("decoder")
                 if decoder is None:
-                    if state.get("building"):
+                    if state.get("building") and "source" not in state:
                         return decode_lazily  # a recursive schema, in this thread: bind late
-                    state["building"] = True
-                    decoder = state["decoder"] = codec.decode = build_decoder()
+                    decoder = state["decoder"] = codec.decode = compiled(source()[0], "decode")
         return decoder
+
+    def decode_list_first(items):
+        with node._root._lock:
+            if codec.decode_list is decode_list_first:
+                codec.decode_list = compiled(source()[1], "decode_list")
+        return codec.decode_list(items)
 
     def decode_lazily(data):
         return prime()(data)
 
-    codec.decode, codec.prime = decode_lazily, prime
+    codec.decode, codec.prime, codec.decode_list = decode_lazily, prime, decode_list_first
 
 
 _BUILDERS: Dict[str, Callable[[_Codec, SwaggerNode], None]] = {

@@ -1,17 +1,21 @@
 """``import etcd3`` stays light: the heavy dependencies come with the first use of
-the client that needs them (issue 14).  Fresh interpreters, no server."""
+what needs them (issue 14), not with a client's first calls.  Fresh interpreters;
+the first calls against a real server."""
 from __future__ import annotations
 
 import subprocess
 import sys
 
-HEAVY = ("requests", "aiohttp", "yaml", "jsonpointer", "asyncio", "urllib3")
+import pytest
+
+HEAVY = ("requests", "aiohttp", "yaml", "jsonpointer", "asyncio", "urllib3", "http.client")
 
 
 def modules_after(code: str) -> set:
     script = code + "\nimport sys\nprint(' '.join(sorted(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    return set(out.stdout.split())
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return set(out.stdout.splitlines()[-1].split())
 
 
 def test_import_etcd3_imports_no_dependency():
@@ -24,8 +28,8 @@ def test_names_resolve_on_first_use():
     loaded = modules_after("import etcd3\nassert etcd3.Client.__name__ == 'Client'\n"
                            "assert etcd3.errors.ErrCompacted and etcd3.EventType.PUT.value == 'PUT'\n"
                            "assert 'Lock' in dir(etcd3) and 'utils' in dir(etcd3)")
-    assert "etcd3.client" in loaded and "requests" in loaded
-    assert "aiohttp" not in loaded  # the sync client does not pull in the async stack
+    assert "etcd3.client" in loaded
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)  # not even the sync client's own stack
 
 
 def test_unknown_name():
@@ -37,3 +41,86 @@ def test_aio_client_needs_no_sync_stack():
     loaded = modules_after("import etcd3\netcd3.AioClient('127.0.0.1', 1)")
     assert "etcd3.aio_client" in loaded
     assert "requests" not in loaded and "etcd3.client" not in loaded
+
+
+# -- the first calls: what a client needs for a get, and nothing else ------------------------
+# (the helpers' modules, Txn's with the enums of every spec, come with their first use)
+NOT_FOR_A_GET = HEAVY + ("etcd3.stateful.transaction", "etcd3.stateful.election", "etcd3.stateful.lease",
+                         "etcd3.aio_client")
+SPECS_LOADED = "import etcd3.spec\nprint(' '.join(sorted(etcd3.spec._bundles)))"
+
+
+def _spec_of(server) -> str:
+    return ".".join(server.version.split(".")[:2])
+
+
+@pytest.mark.etcd_versions("oldest", "newest")
+def test_client_construct_and_first_get_import_no_dependency(etcd):
+    code = ("from etcd3 import Client\nc = Client(%r, %d)\nc.put('/startup', 'v')\n"
+            "assert c.range('/startup').kvs[0].value == b'v'\nc.delete_range('/startup')\n"
+            "c.close()\n%s" % (etcd.host, etcd.port, SPECS_LOADED))
+    script = code + "\nimport sys\nprint(' '.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    bundles, modules = out.stdout.splitlines()[-2:]
+    loaded = set(modules.split())
+    assert not loaded & set(NOT_FOR_A_GET), loaded & set(NOT_FOR_A_GET)
+    # the spec of the server's version, and no other (none for the default version first)
+    assert bundles.split() == [_spec_of(etcd)]
+
+
+@pytest.mark.etcd_versions("oldest", "newest")
+def test_aio_client_first_get_imports_neither_aiohttp_nor_the_sync_stack(etcd):
+    code = ("import asyncio\nfrom etcd3 import AioClient\n"
+            "async def main():\n"
+            "    async with AioClient(%r, %d) as c:\n"
+            "        await c.put('/startup-aio', 'v')\n"
+            "        assert (await c.range('/startup-aio')).kvs[0].value == b'v'\n"
+            "        await c.delete_range('/startup-aio')\n"
+            "asyncio.run(main())\n%s" % (etcd.host, etcd.port, SPECS_LOADED))
+    script = code + "\nimport sys\nprint(' '.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    bundles, modules = out.stdout.splitlines()[-2:]
+    loaded = set(modules.split())
+    unwanted = (set(NOT_FOR_A_GET) - {"asyncio", "etcd3.aio_client"}) | {"etcd3.client"}
+    assert "etcd3.aio_client" in loaded and not loaded & unwanted, loaded & unwanted
+    # an AioClient has its methods before it connects: the default version's spec too
+    assert bundles.split() == sorted({"3.3", _spec_of(etcd)})
+
+
+@pytest.mark.etcd_versions("newest")
+def test_session_is_a_requests_session_made_when_asked_for(etcd):
+    # 0.1.6's client.session: a requests Session with the client's settings, made on first use
+    code = ("import sys, requests\nfrom etcd3 import Client\n"
+            "c = Client(%r, %d, headers={'X-Test': '1'}, user_agent='ua/1', pool_size=7, max_retries=2)\n"
+            "c.headers['X-Later'] = '2'  # the session has the headers of the construction, as before\n"
+            "s = c.session\n"
+            "assert isinstance(s, requests.Session) and s is c.session and s is c._session\n"
+            "assert s.headers['User-Agent'] == 'ua/1' and s.headers['X-Test'] == '1' and 'X-Later' not in s.headers\n"
+            "adapter = s.get_adapter(c.baseurl)\n"
+            "assert adapter.max_retries.total == 2 and adapter._pool_maxsize == 7 and not s.trust_env\n"
+            "assert s.post(c._url('/kv/range'), json={'key': 'eA=='}).status_code == 200\n"
+            "c.close()\nprint('ok')" % (etcd.host, etcd.port))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.split()[-1] == "ok", out.stderr
+
+
+def test_spec_cache_matches_the_specs():
+    # etcd3/_spec_cache.py (what the models read instead of parsing every spec) is what
+    # the bundled specs give: else `python -m etcd3.spec --write-cache`
+    from etcd3 import spec
+
+    assert spec._cache_path().read_text(encoding="utf-8") == spec.cache_source(), \
+        "etcd3/_spec_cache.py is stale: run python -m etcd3.spec --write-cache"
+    assert spec.enum_members() == spec._computed_enum_members()
+    for version in spec.bundled_versions():
+        bundle = spec.SpecBundle(version)
+        cached, computed = bundle.operations, bundle._operations_from_specs()
+        assert spec.cached_operations(version) is not None
+        assert [(op.name, op.rpc, op.http_method, op.path, op.extra_paths, op.operation._pointer,
+                 op.request._pointer if op.request is not None else None, op.response._pointer, op.streaming)
+                for op in cached.values()] == \
+               [(op.name, op.rpc, op.http_method, op.path, op.extra_paths, op.operation._pointer,
+                 op.request._pointer if op.request is not None else None, op.response._pointer, op.streaming)
+                for op in computed.values()]

@@ -11,7 +11,6 @@ are flows, so they work with the sync and the async client alike, and its
 """
 from __future__ import annotations
 
-import asyncio
 import heapq
 import json
 import logging
@@ -20,6 +19,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from .._lazy import asyncio
 from .. import errors
 from ..core import StreamDecoder, unwrap_stream_item
 from ..transport import forksafe

@@ -15,17 +15,15 @@ Every method is a flow, so the same code serves the sync and the async client.
 """
 from __future__ import annotations
 
-import asyncio
 import numbers
 import os
 import socket
-import tempfile
 import threading
 import time
 import urllib.parse
-import uuid as uuid_module
 from typing import Any, Optional
 
+from .._lazy import asyncio
 from .. import errors
 from ..errors import Etcd3Exception
 from ..utils import prefix_range_end
@@ -81,6 +79,8 @@ def _host_identity(lock_name: str) -> bytes:
     identity = "%s:host:%s" % (hostname, address)
     # a name with a slash would point into a folder (0.1.6 failed there): quoted into one file name
     file_name = urllib.parse.quote(lock_name, safe="") if ("/" in lock_name or os.sep in lock_name) else lock_name
+    import tempfile  # (here: it imports shutil and random)
+
     path = tempfile.gettempdir() + "/" + file_name + "_lock"
     while os.path.isdir(path):
         path += "_"
@@ -183,7 +183,9 @@ class Lock:
         hostname = socket.gethostname()
         mode = self.reentrant
         if mode is None:
-            return ("%s:%s" % (hostname, uuid_module.uuid4().hex[:8])).encode()
+            import uuid  # (here: it imports platform, ~5 ms that a client's first call need not wait for)
+
+            return ("%s:%s" % (hostname, uuid.uuid4().hex[:8])).encode()
         if mode == self.PROCESS:
             return ("%s:proc:%d" % (hostname, os.getpid())).encode()
         if mode == self.THREAD:

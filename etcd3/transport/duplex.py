@@ -8,13 +8,13 @@ length-delimited body) shared by the sync and async transports;
 """
 from __future__ import annotations
 
-import asyncio
 import socket
 import ssl
 import threading
 import time
 from typing import Dict, List, Optional, Tuple
 
+from .._lazy import asyncio
 from ..errors import Etcd3ConnectionError, Etcd3ProtocolError, Etcd3TLSError, Etcd3Timeout, Etcd3TransportError
 
 __all__ = ["ResponseParser", "DuplexStream", "AioDuplexStream", "request_head", "request_bytes", "header_lines",
@@ -289,12 +289,24 @@ def connect_failure(error: BaseException, endpoint: str, seconds: float) -> Etcd
     return failure
 
 
+def _idna_ascii(host: str) -> "str | bytes":
+    """``host`` as getaddrinfo encodes a str (the "idna" codec), done here for ASCII names,
+    for which that codec only checks the labels' lengths: importing it (with stringprep and
+    unicodedata) would cost a first call to an address (``127.0.0.1``) about a millisecond.
+    Other names stay str."""
+    if host.isascii():
+        labels = host.split(".")
+        if all(0 < len(label) < 64 for label in labels[:-1]) and len(labels[-1]) < 64:
+            return host.encode("ascii")
+    return host
+
+
 def _resolve_within(host: str, port: int, seconds: float) -> list:
     """``getaddrinfo`` bounded by ``seconds``: the resolver itself has no timeout (a dead
     DNS server holds it for its own retries), so a name is resolved in a helper thread
     that is left behind if it is late.  Addresses need no thread."""
     try:
-        return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
+        return socket.getaddrinfo(_idna_ascii(host), port, 0, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
     except socket.gaierror:
         pass  # a name, not an address
     outcome: list = []

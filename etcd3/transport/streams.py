@@ -9,12 +9,12 @@ their state in I/O-free cores (``WatchHub``, ``KeepaliveSchedule``).
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
+from .._lazy import asyncio
 from .. import errors
 from . import forksafe
 from .duplex import AioDuplexStream, DuplexStream, ssl_context

@@ -48,18 +48,10 @@ def restore(cluster):
     assert cluster.leader(timeout=15) is not None
 
 
-@pytest.fixture(scope="module")
-def plain_cluster(etcd_version):
-    cluster = EtcdCluster(3, version=etcd_version)
-    cluster.start()
-    yield cluster
-    cluster.stop()
-
-
 @pytest.fixture
-def cluster(plain_cluster):
-    yield plain_cluster
-    restore(plain_cluster)
+def cluster(module_cluster):
+    yield module_cluster
+    restore(module_cluster)
 
 
 @pytest.fixture(scope="module")

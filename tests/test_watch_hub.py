@@ -216,7 +216,9 @@ def test_the_newest_watch_tells_whether_creations_are_unanswered():
     hub.reconnected()
     assert hub.creating() is wb  # created again on the new stream
     hub.cancel(wb)
-    assert hub.creating() is None  # nothing to wait for: the newest watch is gone
+    assert hub.creating() is wa  # the newest live watch, being created again
+    hub.feed(response(header={"revision": "11"}, created=True, watch_id="2"))
+    assert hub.creating() is None
 
 
 # -- a stream that breaks right after each created answer ---------------------------------

@@ -17,6 +17,7 @@ callback API on top of it; ``Event`` and ``KeyValue`` are its event objects.
 """
 from __future__ import annotations
 
+import asyncio
 import collections
 import copy
 import itertools
@@ -28,7 +29,6 @@ import threading
 import time
 from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterator, List, Optional, Pattern, Tuple, Union
 
-from .._lazy import asyncio
 from .. import errors, models
 from ..core import StreamDecoder, unwrap_stream_item
 from ..transport import forksafe
@@ -225,9 +225,6 @@ class WatchHub:
         self._awaiting_create: Deque[WatchState] = collections.deque()
         self._by_server_id: Dict[int, WatchState] = {}
         self._ids = itertools.count(1)
-        # the watch added last: once it is created, so is every watch added before it
-        # (etcd answers the creations of one stream in order)
-        self.newest: Optional[WatchState] = None
 
     @property
     def active(self) -> bool:
@@ -247,7 +244,6 @@ class WatchHub:
             connected: bool = True, errors: Optional[Deque[BaseException]] = None) -> Tuple[WatchState, List[bytes]]:
         state = WatchState(next(self._ids), create, sink, max_retries, errors)
         self.watches[state.local_id] = state
-        self.newest = state
         return state, [self._create_line(state)] if connected else []
 
     def cancel(self, state: WatchState) -> List[bytes]:
@@ -285,11 +281,12 @@ class WatchHub:
             self._finish(state, ERROR, error)
 
     def creating(self) -> Optional[WatchState]:
-        """The newest watch if its creation is still unanswered (then older ones may be too)."""
-        state = self.newest
-        if state is None or state.done or state.server_id is not None:
+        """The newest live watch if its creation is still unanswered (then older ones may be
+        too; once it is created, so is every watch added before it)."""
+        if not self.watches:
             return None
-        return state
+        state = next(reversed(self.watches.values()))  # (finished watches leave the dict)
+        return state if state.server_id is None and not state.done else None
 
     def progress_request(self) -> bytes:
         return self._line({"progress_request": {}})

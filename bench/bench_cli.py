@@ -39,13 +39,13 @@ def timed(command, **kwargs) -> float:
 
 # the same -w simple output from one POST to the gateway, nothing else
 BARE_GET = """
-import base64, http.client, json, sys
+import base64, binascii, http.client, json, sys
 host, port = sys.argv[1], int(sys.argv[2])
 connection = http.client.HTTPConnection(host, port)
 body = json.dumps({"key": base64.b64encode(b"bench/").decode(), "range_end": base64.b64encode(b"bench0").decode()})
 connection.request("POST", "/v3/kv/range", body, {"Content-Type": "application/json"})
 kvs = json.loads(connection.getresponse().read()).get("kvs") or ()
-decode = base64.b64decode
+decode = binascii.a2b_base64
 sys.stdout.buffer.write(b"".join(decode(kv["key"]) + b"\\n" + decode(kv["value"]) + b"\\n" for kv in kvs))
 """
 

@@ -160,7 +160,7 @@ def fast_simple_get(client: Any, request: dict, value_only: bool) -> bool:
     """``-w simple``: keys and values straight from the gateway's JSON, without building a
     model per key (a third of the time for 10,000 keys).  False (nothing written) when the
     answer is not a plain 200, for the ordinary path to raise the server's error."""
-    import base64
+    import binascii
     import json
 
     from .printers import write_bytes
@@ -171,7 +171,7 @@ def fast_simple_get(client: Any, request: dict, value_only: bool) -> bool:
     resp = client._run(client._call_flow(op, path, body))
     if resp.status != 200:
         return False
-    decode = base64.b64decode
+    decode = binascii.a2b_base64  # (base64.b64decode's own work per value is a third of this loop)
     kvs = json.loads(resp.body).get("kvs") or ()
     if value_only:
         lines = [decode(kv.get("value", "")) + b"\n" for kv in kvs]

@@ -575,19 +575,24 @@ class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI,
             return url[slash:] if slash >= 0 else "/"
         return url
 
-    def _call_flow(self, op: Optional[Operation], path: str, body: Any, stream: bool = False,
-                   headers: Optional[Dict[str, str]] = None, timeout: Optional[float] = None,
-                   raw: bool = False) -> Flow:
-        """Send one RPC; authenticate first when credentials are set and no token is
-        held, and once more (then replay) when the server says the token is invalid."""
-        can_auth = self._may_authenticate(op)
-        if can_auth and not self.token and not self._auth_not_enabled:
+    def _token_flow(self) -> Flow:
+        """Authenticate if no token is held (credentials are set)."""
+        if not self.token and not self._auth_not_enabled:
             try:
                 yield from self._authenticate_flow()
             except errors.ErrAuthNotEnabled:
                 # credentials for a server without auth: go on without a token, and
                 # authenticate when the server starts asking for one
                 self._auth_not_enabled = True
+
+    def _call_flow(self, op: Optional[Operation], path: str, body: Any, stream: bool = False,
+                   headers: Optional[Dict[str, str]] = None, timeout: Optional[float] = None,
+                   raw: bool = False) -> Flow:
+        """Send one RPC; authenticate first when credentials are set and no token is
+        held, and once more (then replay) when the server says the token is invalid."""
+        can_auth = self._may_authenticate(op)
+        if can_auth and not self.token:
+            yield from self._token_flow()
         idempotent = _idempotent(op)
         response = yield self._rpc_request(path, body, stream, idempotent, headers, timeout, raw)
         if response.status != 200:
@@ -760,6 +765,8 @@ class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI,
 
     def _endpoint_status_flow(self) -> Flow:
         op = self.spec.operations["status"]
+        if self._may_authenticate(op) and not self.token:
+            yield from self._token_flow()  # (with auth on, etcd 3.5 refuses a Status without a token)
         results = []
         for url in self.endpoints:
             request = self._rpc_request(op.path, {}, idempotent=True, timeout=self.timeout or VERSION_TIMEOUT)

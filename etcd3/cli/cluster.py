@@ -9,7 +9,7 @@ import time
 from typing import Any, List, Tuple
 
 from .connection import add_bool_flag, endpoint_list
-from .main import EXIT_BAD_FEATURE, EXIT_ERROR, CliError, bad_args, global_parent
+from .main import EXIT_BAD_FEATURE, EXIT_ERROR, EXIT_INTERRUPTED, CliError, bad_args, global_parent
 from .printers import go_quote, out, table
 
 
@@ -55,7 +55,9 @@ def register(name: str, sub: argparse.ArgumentParser) -> None:
         sub.set_defaults(func=cmd_defrag, check=check_defrag)
     elif name == "snapshot":
         add = subcommands(sub)
-        add("save", cmd_snapshot_save).add_argument("args", nargs="*", metavar="filename")
+        save = add("save", cmd_snapshot_save)
+        save.add_argument("args", nargs="*", metavar="filename")
+        save.set_defaults(check=check_snapshot_save)
     elif name == "move-leader":
         sub.add_argument("args", nargs="*", metavar="transferee-member-id")
         sub.set_defaults(func=cmd_move_leader)
@@ -471,16 +473,22 @@ def cmd_move_leader(ns: argparse.Namespace, client: Any) -> int:
 
 
 # -- snapshot save -------------------------------------------------------------------------------------
+def check_snapshot_save(ns: argparse.Namespace) -> None:
+    if len(ns.args) != 1:
+        raise bad_args("snapshot save expects one argument")
+    endpoints = endpoint_list(ns)
+    if len(endpoints) != 1:  # a snapshot is one member's (etcdctl 3.5.1 exits 5 here)
+        raise CliError(EXIT_INTERRUPTED, "snapshot must be requested to one selected node, not multiple [%s]"
+                       % " ".join(endpoints))
+
+
 def cmd_snapshot_save(ns: argparse.Namespace, client: Any) -> int:
     """Written to ``FILE.part``, fsynced, then renamed; the stream's trailing SHA-256 (etcd sends
     the hash of the data as the last 32 bytes) checked; a progress line on a terminal only."""
     import hashlib
 
-    if len(ns.args) != 1:
-        raise bad_args("snapshot save expects one argument")
     path = ns.args[0]
     partial = path + ".part"
-    client.timeout = None
     tty = sys.stderr.isatty()
     total, start, last = 0, time.monotonic(), 0.0
     data_tail = b""

@@ -92,9 +92,8 @@ def cmd_elect(ns: argparse.Namespace, client: Any) -> int:
     import sys
 
     name = ns.args[0].encode("utf-8", "surrogateescape")
-    client.timeout = None
     if ns.listen:
-        for resp in client.observe(name):
+        for resp in client.observe(name):  # (the stream waits through silence)
             if resp.kv is not None:
                 ns.printer.get(_as_range(resp))
                 sys.stdout.flush()
@@ -102,6 +101,7 @@ def cmd_elect(ns: argparse.Namespace, client: Any) -> int:
     if len(ns.args) < 2:
         raise bad_args("no proposal argument but -l not set")
     lease = session(client, ns.ttl)
+    client.timeout = None  # becoming the leader takes as long as it takes
     try:
         resp = client.campaign(name, lease=lease.ID, value=ns.args[1].encode("utf-8", "surrogateescape"))
         held = client.range(resp.leader.key)

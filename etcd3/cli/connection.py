@@ -342,23 +342,28 @@ _COMMAND_CLIENT: Any = None
 
 def command_client_class() -> Any:
     """``etcd3.Client`` with etcdctl's timeouts: ``--dial-timeout`` + ``--command-timeout``
-    bound each unary call, while a stream (watch, keep-alive, snapshot, observe; in the
-    shell too) waits through silence for as long as it takes.  (A plain Client's timeout
-    also bounds each wait of its streams, as 0.1.6's did.)  Made on first use: importing
-    the client is left to the verbs that connect."""
+    bound each unary call and the opening of a stream (every member of a cluster tried),
+    while an open stream (watch, snapshot, observe; in the shell too) waits through silence
+    for as long as it takes.  (A plain Client's timeout also bounds each wait of its
+    streams, as 0.1.6's did.)  Made on first use: importing the client is left to the verbs
+    that connect."""
     global _COMMAND_CLIENT
     if _COMMAND_CLIENT is None:
-        from etcd3.baseclient import NO_TIMEOUT
-        from etcd3.client import Client
+        from etcd3.client import Client, ModelizedStreamResponse
+
+        class PatientStream(ModelizedStreamResponse):
+            """A stream whose reads have no timeout once its answer has begun."""
+
+            def __init__(self, client: Any, method: Any, resp: Any, decode: bool = True) -> None:
+                super().__init__(client, method, resp, decode)
+                connection = getattr(self.raw, "connection", None)  # urllib3's, with the socket
+                sock = getattr(connection, "sock", None)
+                if sock is not None:
+                    sock.settimeout(None)
 
         class CommandClient(Client):
             __doc__ = command_client_class.__doc__
-
-            def _rpc_request(self, path: str, body: Any, stream: bool = False, idempotent: bool = False,
-                             headers: Any = None, timeout: Optional[float] = None, raw: bool = False) -> Any:
-                if stream and timeout is None:
-                    timeout = NO_TIMEOUT
-                return super()._rpc_request(path, body, stream, idempotent, headers, timeout, raw)
+            _stream_class = PatientStream
 
         _COMMAND_CLIENT = CommandClient
     return _COMMAND_CLIENT

@@ -102,8 +102,7 @@ def print_response(ns: argparse.Namespace, resp: Any) -> None:
 def cmd_watch(ns: argparse.Namespace, client: Any) -> int:
     if ns.interactive:
         return interactive(ns, client)
-    stream = client.watch_create(**watch_request(ns, ns.watch_keys))
-    client.timeout = None  # a watch waits as long as it takes
+    stream = client.watch_create(**watch_request(ns, ns.watch_keys))  # (it waits through silence)
     try:
         for resp in stream:
             if resp.created and not resp.events:
@@ -128,7 +127,6 @@ def interactive(ns: argparse.Namespace, client: Any) -> int:
     from .main import EXIT_INVALID_INPUT, CliError, Parser
     from .txn_grammar import argify
 
-    client.timeout = None  # the watches wait as long as it takes
     output = threading.Lock()
     running: List[Any] = []
     while True:

@@ -156,3 +156,17 @@ def test_environment_variables(etcd, seeded):
     py = subprocess.run([sys.executable, "-m", "etcd3", "get", "cli/a"], capture_output=True, env=env)
     go = run_tool("go", etcd, ["get", "cli/a", "-w", "json", "--hex"])
     assert (py.returncode, py.stdout) == (go[0], go[1])
+
+
+def test_streams_of_an_unreachable_cluster_end_in_one_line():
+    """A watch opens within the command timeout on some member or ends (etcdctl's retries for
+    ever); a snapshot is one member's, as etcdctl says before connecting."""
+    from etcd3.testing.server import free_port
+
+    endpoints = "127.0.0.1:%d,127.0.0.1:%d" % (free_port(), free_port())
+    quick = ["--endpoints", endpoints, "--dial-timeout", "500ms", "--command-timeout", "500ms"]
+    code, out, err = run_tool("py", None, quick + ["watch", "k"], timeout=20)
+    assert (code, out) == (1, b"") and err.startswith(b"Error: no member answered within 1.0s (") and \
+        err.count(b"\n") == 1, err
+    results = [run_tool(tool, None, quick + ["snapshot", "save", "never.db"]) for tool in ("go", "py")]
+    assert results[1] == results[0] and results[0][0] == 5, results  # etcdctl's code for it

@@ -26,16 +26,10 @@ pytestmark = pytest.mark.etcd_versions("oldest", "newest")
 TIMEOUT = 5
 
 
-@pytest.fixture(scope="module")
-def cluster_of_version(etcd_version):
-    cluster = EtcdCluster(3, version=etcd_version)
-    cluster.start()
-    yield cluster
-    cluster.stop()
-
-
 @pytest.fixture
-def cluster(cluster_of_version):
+def cluster(module_cluster):
+    """The module's cluster (conftest), every member running again after each test."""
+    cluster_of_version = module_cluster
     yield cluster_of_version
     for member in cluster_of_version.members:
         if member.pid is not None and member.running:

@@ -286,9 +286,13 @@ class AioConnectionPool:
         self._timer = None
         assert self._loop is not None
         now = self._loop.time() + _CLOCK_SLACK
+        waiting_expired = False
         for call in [call for call in self._timed if call.deadline <= now]:  # type: ignore[operator]
             self._timed.discard(call)
+            waiting_expired = waiting_expired or call.conn is None
             call.expire()
+        if waiting_expired:  # a stalled pool: let go of the queue's ended requests now
+            self._waiting = collections.deque(call for call in self._waiting if not call.answer.done())
         if self._timed:
             first = min(call.deadline for call in self._timed)  # type: ignore[type-var]
             self._timer_at, self._timer = first, self._loop.call_at(first, self._expire_due)

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """AioClient vs a bare aiohttp session posting the same JSON, side by side in one
-run: 64 puts in flight, and 64 concurrent gets.  Target: >= 1.0x bare aiohttp.
+run: 64 puts in flight, and 64 concurrent gets, with default settings (pool_size=30:
+at most 30 connections, the rest wait).  Target: >= 1.3x bare aiohttp.
 Batches of the two sides alternate; rates come from the median batch
 (bench/common.py: side_by_side_async).
 

@@ -570,7 +570,8 @@ def test_a_name_that_does_not_resolve_in_time_is_a_timeout_within_the_deadline(m
             client = Client("etcd.dns-is-down.test", 2379, timeout=1.0)  # its /version read has 3 s
         assert time.monotonic() - started < 3.5
         started = time.monotonic()
-        with pytest.raises(Etcd3Timeout, match="resolving 'etcd.dns-is-down.test' took longer than 1s"):
+        # the call's deadline: its timeout and the 50 ms it waits for the server's own answer
+        with pytest.raises(Etcd3Timeout, match="resolving 'etcd.dns-is-down.test' took longer than 1.05s"):
             client.range("k")
         assert time.monotonic() - started < 1.5
         client.close()

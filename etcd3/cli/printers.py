@@ -36,11 +36,19 @@ def go_json_dumps(value: Any) -> str:
 
 def go_value(value: Any) -> Any:
     """A decoded model (or value) as Go's json.Marshal of the gogoproto struct would see it."""
-    from etcd3.models import EtcdMessage
-
-    if isinstance(value, EtcdMessage):
+    if isinstance(value, _message_class()):
         fields: Dict[str, Any] = {}
         for name, item in value.__dict__.items():
+            kind = item.__class__
+            # the common fields first (a range's 10,000 kvs): their zero values are left out
+            if kind is int or kind is str or kind is float:
+                if item:
+                    fields[name] = item
+                continue
+            if kind is bytes:
+                if item:
+                    fields[name] = base64.b64encode(item).decode("ascii")
+                continue
             if item is None or item is False or item == 0 and not isinstance(item, enum.Enum) or item == [] \
                     or item == "" or item == b"":
                 continue
@@ -56,6 +64,20 @@ def go_value(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [go_value(v) for v in value]
     return value
+
+
+_message: Any = None
+
+
+def _message_class() -> Any:
+    """``etcd3.models.EtcdMessage``, imported once (not per value: a from-import of it asks
+    the models module for ``__path__`` each time, through its ``__getattr__``)."""
+    global _message
+    if _message is None:
+        from etcd3.models import EtcdMessage
+
+        _message = EtcdMessage
+    return _message
 
 
 # strconv.Quote's escapes of its own (other control characters are \xNN)

@@ -17,7 +17,6 @@ callback API on top of it; ``Event`` and ``KeyValue`` are its event objects.
 """
 from __future__ import annotations
 
-import asyncio
 import collections
 import copy
 import itertools
@@ -29,6 +28,7 @@ import threading
 import time
 from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterator, List, Optional, Pattern, Tuple, Union
 
+from .._lazy import asyncio
 from .. import errors, models
 from ..core import StreamDecoder, unwrap_stream_item
 from ..transport import forksafe

@@ -214,6 +214,8 @@ def timed(command):
 @pytest.mark.etcd_versions("oldest", "3.4.23", "3.5.1")
 def test_hashkv_before_3_5_10_is_refused_in_one_line(etcd):
     """etcdctl asks HashKV over gRPC; the gateway serves it from 3.5.10 on (newer: the cluster tests)."""
+    if tuple(int(part) for part in etcd.version.split(".")[:3]) >= (3, 5, 10):
+        pytest.skip("etcd %s serves HashKV (a run whose oldest version is that new)" % etcd.version)
     code, out, err = run_tool("py", etcd, ["endpoint", "hashkv"])
     assert (code, out) == (1, b"") and err == (
         b"Error: endpoint hashkv needs etcd 3.5.10 or newer: the gRPC gateway of etcd %s has no route for "

@@ -7,12 +7,18 @@ Issue 12's targets: the get within 1.5x of etcdctl's time; ``etcd3 version`` und
 
 A third side is the floor of any gateway client: a bare Python process (http.client, json,
 base64) doing the same get through the gRPC-JSON gateway, which etcdctl (gRPC) does not
-pass through; the gateway's JSON encoding of the 10,000 keys is the server's work.
+pass through; the gateway's JSON encoding of the 10,000 keys is the server's work.  Two more
+lines show where that floor comes from: ``curl`` fetching the same answer (the server's and the
+gateway's time alone) and ``python -c pass`` (the interpreter's start-up, which any Python CLI pays
+on top of it).
 """
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -67,7 +73,10 @@ def main() -> None:
             client.put(b"bench/%08d" % i, value)
         client.close()
         get = ["--endpoints", server.endpoint, "get", "bench/", "--prefix"]
-        go, py, go_json, py_json, version, bare = [], [], [], [], [], []
+        go, py, go_json, py_json, version, bare, fetch, interpreter = [], [], [], [], [], [], [], []
+        curl = shutil.which("curl")
+        body = json.dumps({"key": base64.b64encode(b"bench/").decode(),
+                           "range_end": base64.b64encode(b"bench0").decode()})
         for _ in range(args.runs):
             go.append(timed([etcdctl] + get))
             py.append(timed(etcd3_cli + get))
@@ -75,6 +84,10 @@ def main() -> None:
             go_json.append(timed([etcdctl] + get + ["-w", "json"]))
             py_json.append(timed(etcd3_cli + get + ["-w", "json"]))
             version.append(timed(etcd3_cli + ["version"]))
+            interpreter.append(timed([sys.executable, "-c", "pass"]))
+            if curl:
+                fetch.append(timed([curl, "-s", "-o", os.devnull, "-X", "POST", "-d", body,
+                                    "%s/v3/kv/range" % server.endpoint]))
         rows = [("get --prefix (%d keys), simple" % args.keys, go, py),
                 ("get --prefix (%d keys), -w json" % args.keys, go_json, py_json)]
         for name, go_times, py_times in rows:
@@ -83,6 +96,11 @@ def main() -> None:
         g, b, p = statistics.median(go), statistics.median(bare), statistics.median(py)
         print("%-40s etcdctl %7.1f ms   bare  %7.1f ms   ratio %.2fx (etcd3/bare %.2fx)"
               % ("gateway floor: bare http.client get", g * 1e3, b * 1e3, b / g, p / b))
+        if fetch:
+            f = statistics.median(fetch)
+            print("%-40s etcdctl %7.1f ms   curl  %7.1f ms   ratio %.2fx" % ("the gateway's answer alone (curl)", g * 1e3,
+                                                                          f * 1e3, f / g))
+        print("%-40s %7.1f ms" % ("python -c pass (interpreter start-up)", statistics.median(interpreter) * 1e3))
         print("%-40s etcd3 %7.1f ms (median of %d)" % ("etcd3 version (start-up)", statistics.median(version) * 1e3,
                                                        args.runs))
 

@@ -10,6 +10,7 @@ bundled spec and are created on first access from the specs themselves.
 from __future__ import annotations
 
 import enum
+import types
 from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Tuple
 
 __all__ = ["EtcdModel", "EtcdMessage", "enum_class", "name_to_model"]
@@ -19,6 +20,23 @@ class EtcdModel:
     """Base class of every model (messages and enums)."""
 
     __slots__ = ()
+
+
+class _unhidden:
+    """A method that no key of an instance's ``__dict__`` can hide: a data descriptor
+    (it has ``__set__``), looked up before the instance's own keys."""
+
+    def __init__(self, method: Callable[..., Any]) -> None:
+        self.method = method
+        self.__doc__ = method.__doc__
+        self.__name__ = method.__name__
+        self.__wrapped__ = method
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        return self.method if instance is None else types.MethodType(self.method, instance)
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        raise AttributeError("%s is a method of %s" % (self.__name__, type(instance).__name__))
 
 
 class EtcdMessage(EtcdModel):
@@ -81,19 +99,27 @@ class EtcdMessage(EtcdModel):
     def __contains__(self, name: object) -> bool:
         return name in self.__dict__
 
+    # A decoded message's __dict__ is the server's JSON object, with whatever keys it
+    # has (fields newer than the spec are kept), so a key such as "to_dict" or "_items"
+    # must not hide the methods: they are data descriptors, which win over __dict__, and
+    # the class attributes are read from the class.
+    @_unhidden
     def _items(self) -> Iterable[Tuple[str, Any]]:
-        for name in self._fields:
+        cls = type(self)
+        for name in cls._fields:
             yield name, getattr(self, name)
+        field_set = cls._field_set
         for name, value in self.__dict__.items():
-            if name not in self._field_set:
+            if name not in field_set:
                 yield name, value
 
+    @_unhidden
     def to_dict(self) -> Dict[str, Any]:
         """Every field (defaults included) as plain Python values, recursively."""
         return {name: _plain(value) for name, value in self._items()}
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, EtcdMessage) or other._ref != self._ref:
+        if not isinstance(other, EtcdMessage) or type(other)._ref != type(self)._ref:
             return NotImplemented
         return self.to_dict() == other.to_dict()
 
@@ -103,7 +129,7 @@ class EtcdMessage(EtcdModel):
         parts = []
         cls = type(self)
         for name, value in self._items():
-            default = cls.__dict__.get(name, _NO_DEFAULT) if name in self._field_set else _NO_DEFAULT
+            default = cls.__dict__.get(name, _NO_DEFAULT) if name in cls._field_set else _NO_DEFAULT
             if value is default or value == default:
                 continue
             parts.append("%s=%r" % (name, value))
@@ -112,10 +138,10 @@ class EtcdMessage(EtcdModel):
     def __getattr__(self, name: str) -> Any:
         # only reached for names that are neither fields nor methods
         raise AttributeError("%s has no field %r; fields are: %s"
-                             % (type(self).__name__, name, ", ".join(self._fields)))
+                             % (type(self).__name__, name, ", ".join(type(self)._fields)))
 
     def __dir__(self):
-        return sorted(set(object.__dir__(self)) | set(self._fields))
+        return sorted(set(object.__dir__(self)) | set(type(self)._fields))
 
     _field_set: frozenset = frozenset()
 

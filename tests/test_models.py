@@ -57,6 +57,21 @@ def test_equality_and_to_dict():
     assert d["header"] is None and d["more"] is False
 
 
+def test_a_server_key_named_like_a_method_hides_nothing():
+    # the decoded __dict__ is the server's JSON object: newer fields are kept, and no key
+    # (a hostile one included) may hide the model's methods or class attributes
+    hostile = {"to_dict": 1, "_items": None, "_fields": 5, "_field_set": 0, "_ref": "x", "count": "2"}
+    resp = RANGE.decode(dict(hostile, header=dict(hostile)))
+    assert resp.count == 2 and resp.header.to_dict()["to_dict"] == 1
+    assert resp.to_dict()["_items"] is None and resp.to_dict()["header"]["_fields"] == 5
+    assert repr(resp).startswith("RangeResponse(header=ResponseHeader(") and "count=2" in repr(resp)
+    assert resp == RANGE.decode(dict(hostile, header=dict(hostile)))
+    assert "kvs" in dir(resp)
+    with pytest.raises(AttributeError, match="no field 'nonesuch'; fields are: header, kvs"):
+        resp.nonesuch  # noqa: B018
+    assert EtcdMessage.to_dict(resp) == resp.to_dict()  # still a plain function on the class
+
+
 def test_models_are_one_class_per_schema_and_constructible():
     model = RANGE.getModel()
     assert type(RANGE.decode({})) is model is RANGE.getModel()

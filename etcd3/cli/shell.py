@@ -76,7 +76,7 @@ def _shown_fields(message: EtcdMessage) -> List[tuple]:
     cls = type(message)
     shown = []
     for name, value in message._items():
-        default = cls.__dict__.get(name, _NO_DEFAULT) if name in message._field_set else _NO_DEFAULT
+        default = cls.__dict__.get(name, _NO_DEFAULT) if name in cls._field_set else _NO_DEFAULT
         is_enum = isinstance(value, models.EtcdModel) and not isinstance(value, EtcdMessage)
         # an enum always shows: a watch event's PUT is its first (default) member
         if not is_enum and (value is default or (default is not _NO_DEFAULT and value == default)):

@@ -180,3 +180,21 @@ def settle_membership_change(client):
     (about 1 in 15 back-to-back changes on 3.5.1).  A write that has
     been applied came in a later batch, so it is the event to wait for."""
     client.put("test/membership-settled", "1")
+
+
+def member_in_use(cluster, client):
+    """The member of ``cluster`` that a cluster client is using now."""
+    return next(m for m in cluster.members if m.endpoint == client.baseurl)
+
+
+def kill_when(counter, at, member):
+    """kill -9 ``member`` from another thread once ``counter[0]`` reaches ``at``
+    (so the kill falls during a call, not between two)."""
+    def run():
+        while counter[0] < at:
+            time.sleep(0.001)  # polls a plain counter: the calls being counted must not wait for us
+        member.kill()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread

@@ -19,7 +19,7 @@ import pytest
 from etcd3 import AioClient, Client, errors
 from etcd3.testing.server import EtcdCluster, EtcdServer, free_port
 
-from .helpers import wait_for
+from .helpers import kill_when, member_in_use, wait_for
 
 pytestmark = pytest.mark.etcd_versions("oldest", "newest")
 
@@ -41,22 +41,6 @@ def cluster(module_cluster):
         if not member.running:
             member.start()
     assert cluster_of_version.leader(timeout=15) is not None
-
-
-def member_in_use(cluster, client):
-    return next(m for m in cluster.members if m.endpoint == client.baseurl)
-
-
-def kill_when(counter, at, member):
-    """kill -9 ``member`` from another thread once ``counter[0]`` reaches ``at``."""
-    def run():
-        while counter[0] < at:
-            time.sleep(0.001)
-        member.kill()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
 
 
 def test_gets_and_puts_through_kill_of_the_member_in_use(cluster):

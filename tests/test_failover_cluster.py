@@ -20,7 +20,7 @@ from aio_facade import Facade, LoopThread, close_aio_client
 from etcd3 import AioClient, Client, errors
 from etcd3.stateful.lock import Lock
 from etcd3.testing.server import EtcdCluster, ensure_etcd, make_certs, supported_flags
-from helpers import wait_for
+from helpers import kill_when, member_in_use, wait_for
 
 pytestmark = pytest.mark.etcd_versions("oldest", "newest")
 
@@ -96,23 +96,6 @@ def close_client(client):
         close_aio_client(client)
     else:
         client.close()
-
-
-def member_in_use(cluster, client):
-    return next(m for m in cluster.members if m.endpoint == client.baseurl)
-
-
-def kill_when(counter, at, member):
-    """kill -9 ``member`` from another thread once ``counter[0]`` reaches ``at``
-    (so the kill falls during a call, not between two)."""
-    def run():
-        while counter[0] < at:
-            time.sleep(0.001)
-        member.kill()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
 
 
 def stream_endpoint(client, name):

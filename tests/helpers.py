@@ -3,6 +3,7 @@ running a blocking call in a thread with a bound, version checks."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -198,3 +199,17 @@ def kill_when(counter, at, member):
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread
+
+
+def restore(cluster):
+    """After a test: SIGCONT the members it stopped, start those it killed, wait for a leader."""
+    for member in cluster.members:
+        if member.pid is not None and member.running:
+            try:
+                os.kill(member.pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+    for member in cluster.members:
+        if not member.running:
+            member.start()
+    assert cluster.leader(timeout=15) is not None

@@ -19,7 +19,7 @@ import pytest
 from etcd3 import AioClient, Client, errors
 from etcd3.testing.server import EtcdCluster, EtcdServer, free_port
 
-from .helpers import kill_when, member_in_use, wait_for
+from .helpers import kill_when, member_in_use, restore, wait_for
 
 pytestmark = pytest.mark.etcd_versions("oldest", "newest")
 
@@ -29,18 +29,8 @@ TIMEOUT = 5
 @pytest.fixture
 def cluster(module_cluster):
     """The module's cluster (conftest), every member running again after each test."""
-    cluster_of_version = module_cluster
-    yield cluster_of_version
-    for member in cluster_of_version.members:
-        if member.pid is not None and member.running:
-            try:
-                os.kill(member.pid, signal.SIGCONT)  # a test's SIGSTOP'd member
-            except ProcessLookupError:
-                pass
-    for member in cluster_of_version.members:
-        if not member.running:
-            member.start()
-    assert cluster_of_version.leader(timeout=15) is not None
+    yield module_cluster
+    restore(module_cluster)
 
 
 def test_gets_and_puts_through_kill_of_the_member_in_use(cluster):

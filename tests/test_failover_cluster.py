@@ -20,7 +20,7 @@ from aio_facade import Facade, LoopThread, close_aio_client
 from etcd3 import AioClient, Client, errors
 from etcd3.stateful.lock import Lock
 from etcd3.testing.server import EtcdCluster, ensure_etcd, make_certs, supported_flags
-from helpers import kill_when, member_in_use, wait_for
+from helpers import kill_when, member_in_use, restore, wait_for
 
 pytestmark = pytest.mark.etcd_versions("oldest", "newest")
 
@@ -33,20 +33,6 @@ TOKEN_TTL = 1  # seconds a simple token lives on a member that does not see it u
 
 
 # --------------------------------------------------------------------------- fixtures
-
-def restore(cluster):
-    """SIGCONT what a test stopped, start what it killed, wait for a leader."""
-    for member in cluster.members:
-        if member.running:
-            try:
-                os.kill(member.pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
-    for member in cluster.members:
-        if not member.running:
-            member.start()
-    assert cluster.leader(timeout=15) is not None
-
 
 @pytest.fixture
 def cluster(module_cluster):

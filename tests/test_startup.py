@@ -54,19 +54,25 @@ def _spec_of(server) -> str:
     return ".".join(server.version.split(".")[:2])
 
 
+def specs_and_modules_after(code):
+    """Run ``code`` (ending in SPECS_LOADED) in a fresh interpreter: the bundles it
+    loaded (a list) and the modules it imported (a set)."""
+    script = code + "\nimport sys\nprint(' '.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    bundles, modules = out.stdout.splitlines()[-2:]
+    return bundles.split(), set(modules.split())
+
+
 @pytest.mark.etcd_versions("oldest", "newest")
 def test_client_construct_and_first_get_import_no_dependency(etcd):
     code = ("from etcd3 import Client\nc = Client(%r, %d)\nc.put('/startup', 'v')\n"
             "assert c.range('/startup').kvs[0].value == b'v'\nc.delete_range('/startup')\n"
             "c.close()\n%s" % (etcd.host, etcd.port, SPECS_LOADED))
-    script = code + "\nimport sys\nprint(' '.join(sorted(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    bundles, modules = out.stdout.splitlines()[-2:]
-    loaded = set(modules.split())
+    bundles, loaded = specs_and_modules_after(code)
     assert not loaded & set(NOT_FOR_A_GET), loaded & set(NOT_FOR_A_GET)
     # the spec of the server's version, and no other (none for the default version first)
-    assert bundles.split() == [_spec_of(etcd)]
+    assert bundles == [_spec_of(etcd)]
 
 
 @pytest.mark.etcd_versions("oldest", "newest")
@@ -78,15 +84,11 @@ def test_aio_client_first_get_imports_neither_aiohttp_nor_the_sync_stack(etcd):
             "        assert (await c.range('/startup-aio')).kvs[0].value == b'v'\n"
             "        await c.delete_range('/startup-aio')\n"
             "asyncio.run(main())\n%s" % (etcd.host, etcd.port, SPECS_LOADED))
-    script = code + "\nimport sys\nprint(' '.join(sorted(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    bundles, modules = out.stdout.splitlines()[-2:]
-    loaded = set(modules.split())
+    bundles, loaded = specs_and_modules_after(code)
     unwanted = (set(NOT_FOR_A_GET) - {"asyncio", "etcd3.aio_client"}) | {"etcd3.client"}
     assert "etcd3.aio_client" in loaded and not loaded & unwanted, loaded & unwanted
     # an AioClient has its methods before it connects: the default version's spec too
-    assert bundles.split() == sorted({"3.3", _spec_of(etcd)})
+    assert bundles == sorted({"3.3", _spec_of(etcd)})
 
 
 @pytest.mark.etcd_versions("newest")

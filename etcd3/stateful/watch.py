@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import collections
 import copy
-import itertools
 import json
 import logging
 import queue
@@ -185,13 +184,15 @@ def watch_create_fields(key: Any = None, range_end: Any = None, start_revision: 
 class WatchState:
     """One watch of a hub."""
 
-    __slots__ = ("local_id", "create_items", "sink", "max_retries", "errors", "server_id", "next_revision", "fragments",
+    __slots__ = ("key", "create_rest", "sink", "max_retries", "errors", "server_id", "next_revision", "fragments",
                  "cancel_requested", "done")
 
-    def __init__(self, local_id: int, create: Dict[str, Any], sink: Callable[[str, Any], None],
+    def __init__(self, create: Dict[str, Any], sink: Callable[[str, Any], None],
                  max_retries: int = -1, errors: Optional[Deque[BaseException]] = None) -> None:
-        self.local_id = local_id
-        self.create_items = tuple(create.items())  # (a dict of one key weighs 184 bytes, these 104)
+        # the creation's fields: its key, and the other items (a dict of one key weighs 184
+        # bytes, a tuple of its items 104; a watch of a key alone keeps only the key)
+        self.key = create.get("key")
+        self.create_rest: Tuple[Tuple[str, Any], ...] = tuple(item for item in create.items() if item[0] != "key")
         self.sink = sink
         self.max_retries = max_retries
         self.errors = errors  # where the stream's failures are recorded (the Watcher's ``errors``)
@@ -203,7 +204,14 @@ class WatchState:
         self.done = False
 
     def __repr__(self) -> str:
-        return "<WatchState %d server_id=%s next_revision=%s>" % (self.local_id, self.server_id, self.next_revision)
+        return "<WatchState %r server_id=%s next_revision=%s>" % (self.key, self.server_id, self.next_revision)
+
+    @property
+    def create_fields(self) -> Dict[str, Any]:
+        """The fields of the WatchCreateRequest this watch was added with."""
+        create = {} if self.key is None else {"key": self.key}
+        create.update(self.create_rest)
+        return create
 
 
 _NO_FRAGMENTS: List[Any] = []  # shared by every watch without fragments (one list less per watch)
@@ -221,10 +229,10 @@ class WatchHub:
     def __init__(self, encode_request: Callable[[Dict[str, Any]], Any], progress_requests: bool = True) -> None:
         self._encode = encode_request
         self.progress_requests = progress_requests
-        self.watches: Dict[int, WatchState] = {}
+        self.watches: Dict[WatchState, WatchState] = {}  # (an ordered set: each watch is its own key)
         self._awaiting_create: Deque[WatchState] = collections.deque()
         self._by_server_id: Dict[int, WatchState] = {}
-        self._ids = itertools.count(1)
+        self._created_after: Optional[int] = None  # the resume revision of the last created answer (shared)
 
     @property
     def active(self) -> bool:
@@ -234,7 +242,7 @@ class WatchHub:
         return json.dumps(self._encode(request), separators=(",", ":")).encode("utf-8") + b"\n"
 
     def _create_line(self, state: WatchState) -> bytes:
-        create = dict(state.create_items)
+        create = state.create_fields
         if state.next_revision:
             create["start_revision"] = state.next_revision
         self._awaiting_create.append(state)
@@ -242,8 +250,8 @@ class WatchHub:
 
     def add(self, create: Dict[str, Any], sink: Callable[[str, Any], None], max_retries: int = -1,
             connected: bool = True, errors: Optional[Deque[BaseException]] = None) -> Tuple[WatchState, List[bytes]]:
-        state = WatchState(next(self._ids), create, sink, max_retries, errors)
-        self.watches[state.local_id] = state
+        state = WatchState(create, sink, max_retries, errors)
+        self.watches[state] = state
         return state, [self._create_line(state)] if connected else []
 
     def cancel(self, state: WatchState) -> List[bytes]:
@@ -302,7 +310,7 @@ class WatchHub:
         if state.done:
             return
         state.done = True
-        self.watches.pop(state.local_id, None)
+        self.watches.pop(state, None)
         state.sink(kind, payload)
 
     def feed(self, response: Any) -> List[bytes]:
@@ -319,7 +327,12 @@ class WatchHub:
             state.server_id = response.watch_id
             self._by_server_id[response.watch_id] = state
             if state.next_revision is None and revision:
-                state.next_revision = revision + 1  # the watch sees everything after its creation
+                # the watch sees everything after its creation (watches created together
+                # share the one int: 32 bytes a watch)
+                after = self._created_after
+                if after is None or after != revision + 1:
+                    after = self._created_after = revision + 1
+                state.next_revision = after
             if response.canceled:  # refused at creation (compacted revision, bad range, ...)
                 self._by_server_id.pop(response.watch_id, None)
                 return self._canceled(state, response)
@@ -605,6 +618,19 @@ _EMPTY = (queue.Empty,)  # what both event queues raise (the sync client imports
 
 def _always(event: Event) -> bool:
     return True
+
+
+_last_revision: List[int] = [0]
+
+
+def _shared_revision(revision: int) -> int:
+    """``revision``, or the equal int handed out last: the watchers created together keep
+    one int of their created answers' revision, not one each (32 bytes a watcher)."""
+    last = _last_revision[0]
+    if revision == last:
+        return last
+    _last_revision[0] = revision
+    return revision
 
 
 def _regex_filter(pattern: Pattern) -> Callable[[Event], bool]:
@@ -1405,7 +1431,19 @@ class Watcher:
             filter, cb = None, filter_or_cb
         if not callable(cb):
             raise TypeError("callback should be a callable")
-        self.callbacks.append((self.get_filter(filter), filter, cb))
+        if filter is not None:
+            self.callbacks.append((self.get_filter(filter), filter, cb))
+            return
+        # many watchers often share one callback: the entries of an unfiltered one are one
+        # tuple (immutable; 64 bytes a watcher), the last one kept by the client
+        entry = getattr(self.client, "_last_watch_callback", None)
+        if entry is None or entry[2] is not cb:
+            entry = (_always, None, cb)
+            try:
+                self.client._last_watch_callback = entry
+            except AttributeError:  # (a client that takes no attributes)
+                pass
+        self.callbacks.append(entry)
 
     def unEvent(self, filter: Any = None, cb: Optional[Callback] = None) -> None:
         """Remove the callbacks registered with this filter and/or this callback
@@ -1528,7 +1566,7 @@ class Watcher:
         if kind == CREATED or kind == PROGRESS:
             header = payload.header
             if header is not None:
-                self._revision = header.revision
+                self._revision = _shared_revision(header.revision)
             if kind == CREATED:
                 self._start_revision = self._revision
                 self._watch_id = payload.watch_id

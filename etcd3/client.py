@@ -697,5 +697,7 @@ def _reason(error: BaseException) -> str:
     inner: Any = error
     while getattr(inner, "args", None) and isinstance(inner.args[0], BaseException):
         inner = inner.args[0]
+    if isinstance(inner, ssl.SSLError):
+        return str(inner)  # (its reason is OpenSSL's code alone: CERTIFICATE_VERIFY_FAILED)
     reason = getattr(inner, "reason", None)
     return str(reason or inner)

@@ -19,7 +19,16 @@ The rules are those of etcd's Go client (clientv3/retry.go):
   a write is never applied twice;
 - the next member is tried at once; after each round of a quorum of members the
   call pauses ``ROUND_PAUSE`` (25 ms, 10 % jitter); one deadline, the call's timeout,
-  bounds everything.
+  bounds everything;
+- a member whose certificate failed verification (an unknown CA, expired, another
+  host's name), or that refused the client's certificate, is not tried again within
+  the call (``certificate_problem``): no retry heals that.  The call moves on to the
+  other members, whose certificates may be good, and when every member has failed so
+  it raises ``Etcd3TLSError`` at once, naming each member and its certificate problem,
+  instead of trying again until the deadline.  gRPC-Go also takes a failed handshake
+  for a non-temporary error of that address (its balancer sends the calls to the
+  other, ready, addresses); etcd's Go client itself waits out its deadline and
+  reports "context deadline exceeded" (etcd issues 9619, 14324).
 
 The ordering guard (Go's ``ordering`` package): an answer from another member than
 the one that gave the newest revision seen, carrying an older revision, comes from
@@ -50,6 +59,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import ssl
 import threading
 import time
 import warnings
@@ -57,13 +67,14 @@ from typing import Any, Callable, Dict, Generator, List, Optional, Sequence, Tup
 from urllib.parse import urlsplit
 
 from ..core import Request, Response
-from ..errors import Etcd3ConnectionError, Etcd3Timeout, Etcd3TransportError
+from ..errors import Etcd3ConnectionError, Etcd3Timeout, Etcd3TLSError, Etcd3TransportError
 from ..utils import Etcd3Warning
 from .duplex import may_send_elsewhere
 
 __all__ = ["Endpoint", "parse_endpoint", "parse_endpoints", "EndpointSelector", "EndpointList", "CallAttempts",
            "ROUND_PAUSE", "MIN_TRY_SECONDS", "StaleAnswer", "CallTimedOut", "failover_flow", "grpc_timeout",
-           "server_deadline", "member_client_urls", "GRPC_TIMEOUT", "DEADLINE_GRACE", "deadline_passed"]
+           "server_deadline", "member_client_urls", "GRPC_TIMEOUT", "DEADLINE_GRACE", "deadline_passed",
+           "certificate_problem"]
 
 ROUND_PAUSE = 0.025
 ROUND_JITTER = 0.10
@@ -330,6 +341,8 @@ class CallAttempts:
         self.endpoint = selector.current
         self.tries = 0
         self.failures: List[Tuple[Endpoint, BaseException]] = []
+        # the members whose certificate failed (or that refused the client's): not tried again
+        self.certificate_failed: set = set()
 
     def time_left(self) -> Optional[float]:
         return None if self.deadline is None else self.deadline - time.monotonic()
@@ -350,9 +363,13 @@ class CallAttempts:
         the seconds to pause before the next try on ``self.endpoint``, or None: give up."""
         self.failures.append((self.endpoint, error))
         self.tries += 1
+        if certificate_problem(error) is not None:
+            self.certificate_failed.add(self.endpoint)
         self.endpoint = self.selector.move_from(self.endpoint)
         if not may_send_elsewhere(error, self.repeatable):
             return None
+        if self.certificate_failed and not self._skip_certificate_failures():
+            return None  # every member failed on its certificate
         left = self.time_left()
         if left is not None and left <= 0:
             return None
@@ -362,6 +379,19 @@ class CallAttempts:
         if left is not None and pause >= left:
             return None
         return pause
+
+    def _skip_certificate_failures(self) -> bool:
+        """Move ``self.endpoint`` past the members whose certificate failed; False when
+        no other member is left."""
+        members = self.selector.endpoints
+        left = [member for member in members if member not in self.certificate_failed]
+        if not left:
+            return False
+        if self.endpoint in self.certificate_failed:
+            start = members.index(self.endpoint) if self.endpoint in members else 0
+            self.endpoint = next(members[(start + step) % len(members)] for step in range(1, len(members) + 1)
+                                 if members[(start + step) % len(members)] not in self.certificate_failed)
+        return True
 
     def answered(self, status: int, body: bytes) -> Optional[BaseException]:
         """An answer of ``self.endpoint``: None to hand it back, or the reason to try
@@ -397,15 +427,50 @@ class CallAttempts:
         if untried:
             tried += "; not tried: %s" % ", ".join(untried)
         cause = self.failures[-1][1] if self.failures else None
-        if self.failures and not may_send_elsewhere(self.failures[-1][1], self.repeatable):
+        kind = CallTimedOut if isinstance(cause, Etcd3Timeout) else Etcd3ConnectionError
+        if self.certificate_failed and all(e in self.certificate_failed for e in self.selector.endpoints):
+            what = "TLS failed on the certificate of every member, which trying again cannot heal"
+            kind = Etcd3TLSError
+        elif self.failures and not may_send_elsewhere(self.failures[-1][1], self.repeatable):
             what = "the request may have reached the server and is not repeatable, so it was not sent again"
         else:
             what = "no member answered within %ss" % self.timeout if self.timeout is not None else \
                 "no member answered"
-        kind = CallTimedOut if isinstance(cause, Etcd3Timeout) else Etcd3ConnectionError
         error = kind("%s (%s)" % (what, tried), "", cause)
         error.endpoints = [e.url for e in self.selector.endpoints]  # type: ignore[attr-defined]
         return error
+
+
+# the alerts of a server that refused the client's certificate (or wanted one): OpenSSL's
+# reasons, as TLS 1.2 and 1.3 name them
+_REFUSED_CERTIFICATE = re.compile(r"ALERT_(BAD_CERTIFICATE|CERTIFICATE_\w+|UNSUPPORTED_CERTIFICATE|UNKNOWN_CA)")
+
+
+def certificate_problem(error: BaseException) -> Optional[str]:
+    """The certificate problem behind a TLS failure, which trying again cannot heal: the
+    member's certificate failed verification (an unknown CA, expired, another host's
+    name) or the member refused the client's certificate.  None for any other failure
+    (a handshake cut short may be a member restarting).  The ssl error is looked for
+    in the causes the transports chain (requests, urllib3 and aiohttp wrap it)."""
+    if not isinstance(error, Etcd3TLSError):
+        return None
+    seen: set = set()
+    pending: List[Any] = [error]
+    while pending:
+        inner = pending.pop()
+        if not isinstance(inner, BaseException) or id(inner) in seen:
+            continue
+        seen.add(id(inner))
+        if isinstance(inner, ssl.SSLCertVerificationError):
+            return str(inner.verify_message or inner)
+        if isinstance(inner, ssl.SSLError):
+            reason = str(getattr(inner, "reason", None) or inner)  # (made in Python: no reason)
+            if _REFUSED_CERTIFICATE.search(reason):
+                return "the member refused the client's certificate (%s)" % reason
+        pending.extend(getattr(inner, name, None) for name in
+                       ("cause", "reason", "certificate_error", "os_error", "__cause__", "__context__"))
+        pending.extend(inner.args)
+    return None
 
 
 def _reason(url: str, failure: BaseException) -> str:

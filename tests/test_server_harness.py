@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -193,6 +194,33 @@ def test_three_member_cluster(etcd_binary):
         assert get_value(leader, "cluster/key") == "replicated"
         pids = [m.pid for m in cluster.members]
     assert not any(alive(pid) for pid in pids)
+
+
+@pytest.mark.etcd_versions("oldest", "newest")
+def test_cluster_leader_with_auth_on(etcd_version):
+    # with auth on, 3.5 refuses a status without a token ("user name is empty"): leader()
+    # reads the members' etcd_server_is_leader metric then
+    with server.EtcdCluster(3, version=etcd_version) as cluster:
+        first = cluster.members[0]
+        first.post("/auth/user/add", {"name": "root", "password": "pw"})
+        first.post("/auth/role/add", {"name": "root"})
+        first.post("/auth/user/grant", {"user": "root", "role": "root"})
+        first.post("/auth/enable", {})
+        try:
+            first.status()
+            refused = False
+        except urllib.error.HTTPError:
+            refused = True
+        assert refused == (tuple(int(n) for n in first.version.split(".")[:2]) >= (3, 5))
+        leader = cluster.leader()
+        assert leader is not None
+        assert [m.is_leader() for m in cluster.members].count(True) == 1
+        from etcd3 import Client  # as a client with the password sees it
+
+        client = Client(leader.host, leader.port, username="root", password="pw")
+        status = client.status()
+        client.close()
+        assert status.leader == status.header.member_id
 
 
 def test_start_failure_reports_the_log(etcd_binary):

@@ -809,6 +809,9 @@ class EtcdServer:
                 timeout: float = 10) -> dict:
         """Send JSON to ``endpoint + path`` and return the decoded JSON answer."""
         data = json.dumps(payload).encode() if payload is not None else None
+        return json.loads(self._fetch(method, path, data, timeout) or b"{}")
+
+    def _fetch(self, method: str, path: str, data: Optional[bytes], timeout: float) -> bytes:
         req = urllib.request.Request(self.endpoint + path, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
         handlers = [urllib.request.ProxyHandler({})]
@@ -816,7 +819,7 @@ class EtcdServer:
             handlers.append(urllib.request.HTTPSHandler(context=self.ssl_context()))
         opener = urllib.request.build_opener(*handlers) if self.tls else _NO_PROXY
         with opener.open(req, timeout=timeout) as resp:
-            return json.loads(resp.read() or b"{}")
+            return resp.read()
 
     def get(self, path: str, timeout: float = 10) -> dict:
         return self.request("GET", path, timeout=timeout)
@@ -830,6 +833,25 @@ class EtcdServer:
     def status(self) -> dict:
         """The answer of ``maintenance/status`` (``header.member_id``, ``leader`` ...)."""
         return self.post("/maintenance/status", {})
+
+    def metric(self, name: str, timeout: float = 10) -> Optional[float]:
+        """The value of one of the server's ``/metrics`` without labels
+        (``etcd_server_is_leader``), None if it has none.  ``/metrics`` asks no token."""
+        prefix = name + " "
+        for line in self._fetch("GET", "/metrics", None, timeout).decode("utf-8", "replace").splitlines():
+            if line.startswith(prefix):
+                return float(line[len(prefix):])
+        return None
+
+    def is_leader(self) -> bool:
+        """Whether this member is the leader, as its status says; with auth on, where
+        3.5 asks a token for the status, as its ``etcd_server_is_leader`` metric says."""
+        try:
+            st = self.status()
+        except urllib.error.HTTPError:  # "etcdserver: user name is empty" (HTTP 400)
+            return self.metric("etcd_server_is_leader") == 1
+        return str(st.get("leader", "0")) != "0" and \
+            str(st["leader"]) == str(st.get("header", {}).get("member_id"))
 
     # ---- context manager and safety net
 
@@ -973,19 +995,18 @@ class EtcdCluster:
         return self.members[index].restart(timeout)
 
     def leader(self, timeout: float = 5) -> Optional[EtcdServer]:
-        """The member that the running members agree is leader (None if none in time)."""
+        """The member that the running members agree is leader (None if none in time);
+        also with auth on (see ``EtcdServer.is_leader``)."""
         deadline = time.monotonic() + timeout
         while True:
             for member in self.members:
                 if not member.running:
                     continue
                 try:
-                    st = member.status()
+                    if member.is_leader():
+                        return member
                 except (OSError, ValueError):
                     continue
-                if str(st.get("leader", "0")) != "0" and \
-                        str(st["leader"]) == str(st.get("header", {}).get("member_id")):
-                    return member
             if time.monotonic() > deadline:
                 return None
             time.sleep(0.05)

@@ -313,7 +313,16 @@ class AioClient(BaseClient):
 
     @property
     def session(self) -> "aiohttp.ClientSession":
-        """The aiohttp session (made on first use, inside the running loop)."""
+        """The aiohttp session (made on first use, inside the running loop).  After
+        ``close()`` it is the closed one, as in 0.1.6 (reading it opens nothing), until the
+        client needs a session again (a stream, a raw call, ``_get``/``_post``)."""
+        session = self._session
+        if session is not None and session.closed:
+            return session
+        return self._open_session()
+
+    def _open_session(self) -> "aiohttp.ClientSession":
+        """The session, made anew when there is none open in the running loop."""
         session, loop = self._session, _running_loop()
         if session is None or session.closed or (loop is not None and loop is not self._session_loop):
             if session is not None and not session.closed:
@@ -335,11 +344,11 @@ class AioClient(BaseClient):
     # or ``async with``)
     def _get(self, url: str, **kwargs: Any) -> Any:
         """GET ``url`` (see ``_url``) on the client's aiohttp session."""
-        return self.session.get(url, **kwargs)
+        return self._open_session().get(url, **kwargs)
 
     def _post(self, url: str, data: Any = None, json: Any = None, **kwargs: Any) -> Any:
         """POST ``data`` (a raw body) or ``json`` to ``url`` on the client's aiohttp session."""
-        return self.session.post(url, data=data, json=json, **kwargs)
+        return self._open_session().post(url, data=data, json=json, **kwargs)
 
     # -- connecting: read the server's version without blocking the loop ------------------------
     async def _ensure_connected(self) -> None:
@@ -494,7 +503,7 @@ class AioClient(BaseClient):
         stream_read = None if own is None or own == NO_TIMEOUT else own
         timeout = aiohttp.ClientTimeout(total=None if request.stream or seconds == NO_TIMEOUT else seconds,
                                         connect=min(seconds, CONNECT_TIMEOUT), sock_read=stream_read)
-        session = self.session
+        session = self._open_session()
         headers = request.headers
         try:
             try:
@@ -586,9 +595,9 @@ class AioClient(BaseClient):
             loop = self._session_loop
             if loop is not None and loop is not asyncio.get_running_loop():
                 _let_go(self._session, loop)  # another loop's: it cannot be closed from this one
+                self._session = None
             else:
-                await self._session.close()
-            self._session = None
+                await self._session.close()  # (kept: ``session`` is the closed one, as in 0.1.6)
 
     async def __aenter__(self) -> "AioClient":
         await self._ensure_connected()

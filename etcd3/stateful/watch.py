@@ -747,6 +747,7 @@ class _LockStripes:
 
 
 _queue_locks = _LockStripes()
+_watcher_locks = _LockStripes()  # (Watcher._lock)
 _NO_ITEMS: List[Any] = []  # never appended to: a queue's own list is made by its first put
 
 
@@ -1199,6 +1200,33 @@ class AioCallbackDispatcher:
             self.schedule(handle)
 
 
+class _KeptAttribute:
+    """A public attribute of a Watcher kept in a private one (``_<name>``, or ``kept_in``),
+    set as any attribute; read, it first waits for the watch's created answer if it is due
+    (``settle``), or is made by ``make()`` if None (``make``)."""
+
+    def __init__(self, doc: str, settle: bool = False, make: Optional[Callable[[], Any]] = None,
+                 kept_in: str = "") -> None:
+        self.__doc__, self.settle, self.make, self.kept_in = doc, settle, make, kept_in
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.kept_in = self.kept_in or "_" + name
+
+    def __get__(self, watcher: Any, owner: Optional[type] = None) -> Any:
+        if watcher is None:
+            return self
+        if self.settle:
+            watcher._settle()
+        value = getattr(watcher, self.kept_in)
+        if value is None and self.make is not None:
+            value = self.make()
+            setattr(watcher, self.kept_in, value)
+        return value
+
+    def __set__(self, watcher: Any, value: Any) -> None:
+        setattr(watcher, self.kept_in, value)
+
+
 class Watcher:
     """Watch a key, a range or a prefix, and call back on events (etcd3-py 0.1.6's API).
 
@@ -1270,7 +1298,6 @@ class Watcher:
             if value is not default:
                 setattr(self, name, value)
         self.callbacks: List[Tuple[Callable[[Event], Any], FilterType, Callback]] = []
-        self._lock = threading.Lock()
         # the run state starts as the class-level defaults (_init_run_state)
         # (after a fork the client's watch stream resets the watchers that were watching)
 
@@ -1278,6 +1305,14 @@ class Watcher:
     def _created(self) -> Any:
         """The flag of the watch's creation: its queue."""
         return self._queue
+
+    @property
+    def _lock(self) -> Any:
+        """The lock of this watcher's state: one of a few that all watchers share (a lock
+        weighs 88 bytes).  Its critical sections take no other lock (``_start`` takes the
+        stream's first), so sharing it cannot deadlock; one held by a thread of the parent
+        of a forked child is made again there."""
+        return _watcher_locks.lock_for(self)
 
     def _settle(self) -> None:
         """Wait for the server's answer to this watcher's creation, if it is due."""
@@ -1287,75 +1322,24 @@ class Watcher:
 
     CREATION_TIMEOUT = 10.0  # the longest the attributes below (and the client's next request) wait for it
 
-    @property
-    def start_revision(self) -> Optional[int]:
-        """The revision to start from; once created, the created answer's header revision
-        (waits for that answer if it is due)."""
-        self._settle()
-        return self._start_revision
-
-    @start_revision.setter
-    def start_revision(self, value: Optional[int]) -> None:
-        self._start_revision = value
-
-    @property
-    def revision(self) -> Optional[int]:
-        """The header revision of the last response taken (waits for the created answer if it is due)."""
-        self._settle()
-        return self._revision
-
-    @revision.setter
-    def revision(self, value: Optional[int]) -> None:
-        self._revision = value
-
-    @property
-    def watch_id(self) -> Optional[int]:
-        """The server's id of the watch (waits for the created answer if it is due)."""
-        self._settle()
-        return self._watch_id
-
-    @watch_id.setter
-    def watch_id(self, value: Optional[int]) -> None:
-        self._watch_id = value
-
-    @property
-    def error_callbacks(self) -> List[Callable[[BaseException], Any]]:
-        """The callbacks of ``onError``."""
-        callbacks = self._error_callbacks
-        if callbacks is None:
-            callbacks = self._error_callbacks = []
-        return callbacks
-
-    @error_callbacks.setter
-    def error_callbacks(self, value: List[Callable[[BaseException], Any]]) -> None:
-        self._error_callbacks = value
-
-    @property
-    def _thread(self) -> Any:
-        """The handle of runDaemon() (``is_alive()``, ``join()``), where 0.1.6 kept its thread."""
-        return self._daemon
-
-    @_thread.setter
-    def _thread(self, value: Any) -> None:
-        self._daemon = value
-
-    @property
-    def errors(self) -> Deque[BaseException]:
-        """The last 20 failures of the stream this watcher was on (and its ending error)."""
-        errors = self._errors
-        if errors is None:
-            errors = self._errors = collections.deque(maxlen=20)
-        return errors
-
-    @errors.setter
-    def errors(self, value: Deque[BaseException]) -> None:
-        self._errors = value
+    # 0.1.6's attributes, kept in private ones (the ``_revision`` of ``revision``...): the
+    # created answer's are read once it came (waited for if it is due); lists made on first use
+    start_revision = _KeptAttribute("The revision to start from; once created, the created answer's header "
+                                    "revision (waits for that answer if it is due).", settle=True)
+    revision = _KeptAttribute("The header revision of the last response taken (waits for the created answer "
+                              "if it is due).", settle=True)
+    watch_id = _KeptAttribute("The server's id of the watch (waits for the created answer if it is due).",
+                              settle=True)
+    error_callbacks = _KeptAttribute("The callbacks of ``onError``.", make=list)
+    errors = _KeptAttribute("The last 20 failures of the stream this watcher was on (and its ending error).",
+                            make=lambda: collections.deque(maxlen=20))
+    _thread = _KeptAttribute("The handle of runDaemon() (``is_alive()``, ``join()``), where 0.1.6 kept its "
+                             "thread.", kept_in="_daemon")
 
     def _after_fork_in_child(self) -> None:
         # the watch is the parent's and goes on there.  Here the watcher is idle (its daemon
         # dispatch is gone with the parent's threads): run again, it makes a watch of the
         # child's own that starts after the events it took, the ones received but not handed out coming first
-        self._lock = threading.Lock()
         state, run_queue = self._state, self._queue
         pending = list(self._pending)
         # read the queue's items directly: its lock may have been held by a parent thread
@@ -1511,14 +1495,22 @@ class Watcher:
 
     def _start(self) -> None:
         """Open the watch on the client's stream, unless it is open."""
-        with self._lock:
-            if self.watching:
-                return
-            run_queue = self._new_queue()
-            self._queue = run_queue  # (the queue is the creation's flag too: _created)
-            if self.error is not None:
-                self.error = None
-            self._state = self._stream().add(self._create_request(), run_queue, self.max_retries, run_queue)
+        if self.watching:
+            return
+        stream = self._stream()
+        run_queue = self._new_queue()
+        # the stream's lock first, then the watcher's, never the other way round (the
+        # stream's reader takes the dispatcher's lock, which takes the watcher's)
+        with stream._lock:
+            with self._lock:
+                if self.watching:
+                    return
+                if self.error is not None:
+                    self.error = None
+                create = self._create_request()
+            state = stream.add(create, run_queue, self.max_retries, run_queue)
+            with self._lock:
+                self._queue, self._state = run_queue, state  # (the queue is the creation's flag too: _created)
 
     def _claim(self, need_callbacks: bool) -> object:
         """Become the one loop taking this watcher's events (a token for ``_release``)."""
@@ -1747,7 +1739,6 @@ class Watcher:
         """A watch of its own for watch_once while a loop takes this watcher's events
         (its events are that loop's): from now, touching nothing of this watcher."""
         once = copy.copy(self)
-        once._lock = threading.Lock()
         once.errors = collections.deque(maxlen=20)
         once._start_revision = once._revision = once._watch_id = None
         once._init_run_state()

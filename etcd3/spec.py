@@ -16,9 +16,10 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from . import swagger_helper
 from .apis.binding import Binding, binding_for
 from .errors import UnsupportedServerVersion
-from .swagger_helper import SwaggerNode, SwaggerSpec, _model_name
+from .swagger_helper import SwaggerNode, SwaggerSpec, _model_name, swagger_escape
 from .utils import Etcd3Warning, cached_property
 
 __all__ = ["Operation", "SpecBundle", "bundled_versions", "load_bundle", "select_version", "bundle_for_server"]
@@ -53,11 +54,29 @@ def _specs_folder() -> str:
 
 
 def parse_version(version: str) -> Tuple[int, int, int]:
-    """``'3.5.30'`` / ``'3.4.0-rc.1'`` / ``'v3.6'`` -> (3, 5, 30)."""
-    m = re.match(r"v?(\d+)\.(\d+)(?:\.(\d+))?", version.strip())
-    if not m:
+    """``'3.5.30'`` / ``'3.4.0-rc.1'`` / ``'v3.6'`` -> (3, 5, 30): a leading ``v``, then
+    major.minor and an optional .patch (what follows is ignored).  Read without a regular
+    expression: compiling one is a good part of a client's first call."""
+    text = version.strip()
+    start = 1 if text[:1] == "v" else 0
+    major_end = _digits_end(text, start)
+    minor_end = _digits_end(text, major_end + 1)
+    if major_end == start or text[major_end:major_end + 1] != "." or minor_end == major_end + 1:
         raise ValueError("not an etcd version: %r" % (version,))
-    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+    patch = 0
+    if text[minor_end:minor_end + 1] == ".":
+        patch_end = _digits_end(text, minor_end + 1)
+        if patch_end > minor_end + 1:
+            patch = int(text[minor_end + 1:patch_end])
+    return int(text[start:major_end]), int(text[major_end + 1:minor_end]), patch
+
+
+def _digits_end(text: str, start: int) -> int:
+    """Where the decimal digits that begin at ``start`` end."""
+    end = start
+    while end < len(text) and text[end].isdecimal():
+        end += 1
+    return end
 
 
 def bundled_versions() -> List[str]:
@@ -180,7 +199,54 @@ def _spec_cache() -> Any:
 
 
 _cache: Any = None
-CACHE_FORMAT = 1  # what _spec_cache.py holds (a file of another format is not used)
+CACHE_FORMAT = 2  # what _spec_cache.py holds (a file of another format is not used)
+
+# The RPCs whose nodes the cache holds (their rpc document's path entries and every
+# definition they reach), so that a client's first calls parse no spec file: a document is
+# read when a node outside these is needed.  The usual first calls of a program.
+FIRST_CALLS = ("range", "put", "delete_range", "txn", "lease_grant", "lease_revoke", "authenticate")
+
+
+def cached_first_nodes(version: str) -> Optional[Dict[str, Dict[str, Any]]]:
+    """``{"paths": {path: entry}, "definitions": {name: schema}}`` of the rpc document
+    of a spec version, for the ``FIRST_CALLS``; None: not cached."""
+    cache = _spec_cache()
+    text = cache.FIRST_NODES.get(version) if cache is not None else None
+    return json.loads(text) if text is not None else None
+
+
+def _first_nodes(bundle: "SpecBundle") -> Dict[str, Dict[str, Any]]:
+    """What ``cached_first_nodes`` gives, read from the spec files."""
+    document = bundle.documents[0]
+    spec = document.spec
+    paths: Dict[str, Any] = {}
+    definitions: Dict[str, Any] = {}
+    operations = bundle._operations_from_specs()
+    pending: List[Any] = []
+    for name in FIRST_CALLS:
+        op = operations.get(name)
+        if op is None or op.document is not document:
+            continue
+        for path in [op.path] + op.extra_paths:
+            if path in spec["paths"] and path not in paths:
+                paths[path] = spec["paths"][path]
+                pending.append(paths[path])
+        for ref in (op._request_ref, op._response_ref):
+            if ref:
+                pending.append({"$ref": ref})
+    while pending:  # every definition a $ref in them reaches
+        value = pending.pop()
+        if isinstance(value, dict):
+            ref = value.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/definitions/"):
+                name = ref[len("#/definitions/"):]
+                if name not in definitions and name in spec.get("definitions", {}):
+                    definitions[name] = spec["definitions"][name]
+                    pending.append(definitions[name])
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return {"paths": paths, "definitions": dict(sorted(definitions.items()))}
 
 # a row of the cached operations table: what SpecBundle.operations reads from the specs
 OperationRow = Tuple[str, str, str, str, int, Tuple[str, ...], Optional[str], Optional[str]]
@@ -213,6 +279,8 @@ def cache_source() -> str:
     lines += ["}", "", "# enum definition -> its members, united across the bundled versions", "ENUM_MEMBERS = {"]
     lines += ["    %r: %r," % item for item in _computed_enum_members().items()]
     bundles = [SpecBundle(version) for version in bundled_versions()]
+    for bundle in bundles:  # from the files alone, not from the cache being rewritten
+        bundle._documents = bundle._parse_documents()
     lines += ["}", "", "# spec version -> the etcd release it was made from, and its gateway prefix",
               "ETCD_VERSIONS = {"]
     lines += ["    %r: %r," % (bundle.version, bundle._etcd_version_from_spec()) for bundle in bundles]
@@ -223,8 +291,55 @@ def cache_source() -> str:
         lines.append("    %r: (" % bundle.version)
         lines += ["        %r," % (row,) for row in _operation_rows(bundle)]
         lines.append("    ),")
+    lines += ["}", "", "# spec version -> the JSON of the rpc document's nodes the first calls need",
+              "# (see etcd3.spec.cached_first_nodes), parsed for the server's version only", "FIRST_NODES = {"]
+    for bundle in bundles:
+        lines.append("    %r: %r," % (bundle.version, json.dumps(_first_nodes(bundle), separators=(",", ":"))))
+    lines += ["}", ""]
+    sources = sorted(set(text for bundle in bundles for text in _first_decoder_sources(bundle)))
+    lines += ["", "# the decoders of the first calls' messages, compiled with the package (see",
+              "# etcd3.swagger_helper: decoder source -> the function making it from its converters)", ""]
+    for index, text in enumerate(sources):
+        lines += swagger_helper.decoder_factory_source("_decoder_%d" % index, text) + ["", ""]
+    lines += ["DECODERS = {"]
+    lines += ["    %r: _decoder_%d," % (text, index) for index, text in enumerate(sources)]
     lines += ["}", ""]
     return "\n".join(lines)
+
+
+def _first_decoder_sources(bundle: "SpecBundle") -> List[str]:
+    """The sources of the decoders the first calls (``FIRST_CALLS``) need, as
+    etcd3.swagger_helper compiles them: of their responses and the messages in them (one
+    message's decoder for a field, the decoder of a list of them for an array)."""
+    operations = bundle._operations_from_specs()
+    pending = [(operations[name].response, False) for name in FIRST_CALLS
+               if name in operations and not operations[name].streaming]
+    recorded: List[str] = []
+    seen = set()
+    swagger_helper._recorded_sources = recorded
+    try:
+        while pending:
+            node, as_list = pending.pop()
+            node = node.resolved
+            root = node._root
+            if "enum" in node._node or swagger_helper._kind(root, node._node) != "object" \
+                    or (node._pointer, as_list) in seen:
+                continue
+            seen.add((node._pointer, as_list))
+            codec = swagger_helper._codec(node)
+            if as_list:
+                codec.decode_list([])
+            else:
+                codec.prime()
+            for name, schema in (node._node.get("properties") or {}).items():
+                kind = swagger_helper._kind(root, schema)
+                if kind == "object":
+                    pending.append((node.properties[name], False))
+                elif kind == "array":
+                    pending.append((node.properties[name].resolved.items, True))
+    finally:
+        swagger_helper._recorded_sources = None
+    return recorded
 
 
 def _cache_path() -> Path:
@@ -428,6 +543,38 @@ def _type_name(document: SwaggerSpec, schema: dict) -> str:
     return {"boolean": "bool", "string": "str", "number": "float"}.get(typ, typ)
 
 
+class _BundledDocument(SwaggerSpec):
+    """A bundled spec document read from its file on first use of its text (``spec``).
+    The nodes of ``first_nodes`` (from the build-time cache: the same JSON as the file's)
+    are there before: made at the pointers the file gives them, they are the very nodes
+    (with the same models and codecs) that lookups give once the file is read."""
+
+    def __init__(self, file: str, first_nodes: Optional[Dict[str, Dict[str, Any]]] = None) -> None:
+        super().__init__({})
+        self._spec: Optional[dict] = None
+        self._path = file
+        for name, schema in (first_nodes or {}).get("definitions", {}).items():
+            ref = "#/definitions/" + name
+            self._refs[ref] = self._node_at("/definitions/" + swagger_escape(name), schema, name)
+        for path, entry in (first_nodes or {}).get("paths", {}).items():
+            self._lookups[("path", path)] = self._node_at("/paths/" + swagger_escape(path), entry, path)
+
+    @property  # type: ignore[override]
+    def spec(self) -> dict:
+        spec = self._spec
+        if spec is None:
+            with self._lock:
+                spec = self._spec
+                if spec is None:
+                    with open(self._path, "rb") as f:
+                        spec = self._spec = json.load(f)
+        return spec
+
+    @spec.setter
+    def spec(self, value: dict) -> None:
+        self._spec = value
+
+
 class SpecBundle:
     """The rpc, v3lock and v3election documents of one etcd minor version."""
 
@@ -452,6 +599,20 @@ class SpecBundle:
         return documents
 
     def _read_documents(self) -> List[SwaggerSpec]:
+        folder = os.path.join(str(_specs_root()), "v" + self.version)
+        cache = _spec_cache()
+        if cache is not None:
+            # the cache says which documents there are: each is parsed on first use of a node
+            # the cache does not hold (the first calls need none, see FIRST_CALLS)
+            files = ["v%s/%s.swagger.json" % (self.version, name) for name in DOCUMENTS]
+            documents = [_BundledDocument(os.path.join(str(_specs_root()), file),
+                                          cached_first_nodes(self.version) if index == 0 else None)
+                         for index, file in enumerate(f for f in files if f in cache.SPEC_FILES)]
+            if documents:
+                return documents
+        return self._parse_documents()
+
+    def _parse_documents(self) -> List[SwaggerSpec]:
         folder = os.path.join(str(_specs_root()), "v" + self.version)
         documents = []
         for name in DOCUMENTS:

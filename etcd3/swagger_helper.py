@@ -125,6 +125,11 @@ def _load_spec(spec: Any) -> dict:
     return loaded
 
 
+# names of SwaggerSpec's own attributes: never looked up among the spec's keys
+_SPEC_INTERNAL = frozenset({"spec", "_spec", "_nodes", "_refs", "_lookups", "_codecs", "_building", "_models",
+                            "_lock", "_path"})
+
+
 class SwaggerSpec:
     """Parse the swagger spec of gRPC-JSON-Gateway to object tree.
 
@@ -155,9 +160,9 @@ class SwaggerSpec:
         return "<SwaggerSpec %r>" % (info.get("title", "") if isinstance(info, dict) else "")
 
     def __getattr__(self, key: str) -> Any:
-        spec = self.__dict__.get("spec")
-        if spec is None or key.startswith("__"):
+        if key.startswith("__") or key in _SPEC_INTERNAL:  # (not set yet: no spec to look in)
             raise AttributeError(key)
+        spec = self.spec
         real = _match_key(spec, key)
         if real is None:
             raise AttributeError("%r has no top-level key %r" % (self, key))
@@ -1204,7 +1209,15 @@ def _build_object(codec: _Codec, node: SwaggerNode) -> None:
 
     def compiled(lines: List[str], name: str) -> Callable:
         env = state["env"]
-        exec(compile("\n".join(lines), "<decoder of %s>" % label_name, "exec"), env)
+        text = "\n".join(lines)
+        if _recorded_sources is not None:
+            _recorded_sources.append(text)
+        # the decoders of the bundled specs' common messages are compiled at build time
+        # (etcd3/_spec_cache.py, from this very text): compiling is most of a first call
+        factory = _precompiled_decoders().get(text)
+        if factory is not None:
+            return factory(env)
+        exec(compile(text, "<decoder of %s>" % label_name, "exec"), env)
         return env[name]
 
     # compiling is most of a first call's decoding: ``decode`` is compiled when a message
@@ -1230,6 +1243,37 @@ def _build_object(codec: _Codec, node: SwaggerNode) -> None:
         return prime()(data)
 
     codec.decode, codec.prime, codec.decode_list = decode_lazily, prime, decode_list_first
+
+
+# the sources compiled, while etcd3.spec writes its cache (None: not recorded)
+_recorded_sources: Optional[List[str]] = None
+_precompiled: Optional[Dict[str, Callable[[Dict[str, Any]], Callable]]] = None
+
+
+def _precompiled_decoders() -> Dict[str, Callable[[Dict[str, Any]], Callable]]:
+    """Decoder source -> the function that makes that decoder from its environment
+    (the converters it binds), compiled at build time (``DECODERS`` of etcd3/_spec_cache.py)."""
+    global _precompiled
+    if _precompiled is None:
+        from .spec import _spec_cache
+
+        cache = _spec_cache()
+        _precompiled = getattr(cache, "DECODERS", None) or {}
+    return _precompiled
+
+
+def decoder_factory_source(name: str, text: str) -> List[str]:
+    """The lines of a module-level function ``name(env)`` that makes the decoder of
+    source ``text`` (as ``compiled`` makes it, with the names it binds taken from env)."""
+    lines = text.split("\n")
+    header = lines[0]  # def decode(values, new=new, model=model, convert_0=convert_0):
+    bound = re.findall(r"(\w+)=\1\b", header)
+    function = header.split()[1].split("(")[0]
+    out = ["def %s(env):" % name]
+    out += ["    %s = env[%r]" % (n, n) for n in bound]
+    out += ["    " + line for line in lines]
+    out += ["    return %s" % function]
+    return out
 
 
 _BUILDERS: Dict[str, Callable[[_Codec, SwaggerNode], None]] = {

@@ -41,16 +41,22 @@ def _specs_root() -> Path:
 
 
 _root: Optional[Path] = None
+_folder: Optional[str] = None
 
 
 def _specs_folder() -> str:
-    """The folder of the bundled specs (os.path, not pathlib: a client's first call waits for it)."""
+    """The folder of the bundled specs (os.path, not pathlib: a client's first call waits for
+    it); found once (the package's files do not move while it runs)."""
+    global _folder
+    if _folder is not None:
+        return _folder
     here = os.path.dirname(os.path.realpath(__file__))
     for candidate in (os.path.join(here, "_specs"), os.path.join(os.path.dirname(here), "specs")):
         if os.path.isdir(candidate):
+            _folder = candidate
             return candidate
     raise FileNotFoundError("the bundled etcd specs are missing (looked in %s/_specs and %s/specs)"
-                            % (here, here.parent))
+                            % (here, os.path.dirname(here)))
 
 
 def parse_version(version: str) -> Tuple[int, int, int]:
@@ -199,7 +205,7 @@ def _spec_cache() -> Any:
 
 
 _cache: Any = None
-CACHE_FORMAT = 2  # what _spec_cache.py holds (a file of another format is not used)
+CACHE_FORMAT = 3  # what _spec_cache.py holds (a file of another format is not used)
 
 # The RPCs whose nodes the cache holds (their rpc document's path entries and every
 # definition they reach), so that a client's first calls parse no spec file: a document is
@@ -207,12 +213,12 @@ CACHE_FORMAT = 2  # what _spec_cache.py holds (a file of another format is not u
 FIRST_CALLS = ("range", "put", "delete_range", "txn", "lease_grant", "lease_revoke", "authenticate")
 
 
-def cached_first_nodes(version: str) -> Optional[Dict[str, Dict[str, Any]]]:
-    """``{"paths": {path: entry}, "definitions": {name: schema}}`` of the rpc document
-    of a spec version, for the ``FIRST_CALLS``; None: not cached."""
+def cached_first_nodes(version: str) -> Optional[Dict[str, Dict[str, str]]]:
+    """``{"paths": {path: JSON of its entry}, "definitions": {name: JSON of the schema}}``
+    of the rpc document of a spec version, for the ``FIRST_CALLS`` (each parsed when
+    first needed); None: not cached."""
     cache = _spec_cache()
-    text = cache.FIRST_NODES.get(version) if cache is not None else None
-    return json.loads(text) if text is not None else None
+    return cache.FIRST_NODES.get(version) if cache is not None else None
 
 
 def _first_nodes(bundle: "SpecBundle") -> Dict[str, Dict[str, Any]]:
@@ -292,9 +298,15 @@ def cache_source() -> str:
         lines += ["        %r," % (row,) for row in _operation_rows(bundle)]
         lines.append("    ),")
     lines += ["}", "", "# spec version -> the JSON of the rpc document's nodes the first calls need",
-              "# (see etcd3.spec.cached_first_nodes), parsed for the server's version only", "FIRST_NODES = {"]
+              "# (see etcd3.spec.cached_first_nodes), each parsed when first needed", "FIRST_NODES = {"]
     for bundle in bundles:
-        lines.append("    %r: %r," % (bundle.version, json.dumps(_first_nodes(bundle), separators=(",", ":"))))
+        lines.append("    %r: {" % bundle.version)
+        for group, nodes in _first_nodes(bundle).items():
+            lines.append("        %r: {" % group)
+            lines += ["            %r: %r," % (key, json.dumps(value, separators=(",", ":")))
+                      for key, value in nodes.items()]
+            lines.append("        },")
+        lines.append("    },")
     lines += ["}", ""]
     sources = sorted(set(text for bundle in bundles for text in _first_decoder_sources(bundle)))
     lines += ["", "# the decoders of the first calls' messages, compiled with the package (see",
@@ -545,19 +557,32 @@ def _type_name(document: SwaggerSpec, schema: dict) -> str:
 
 class _BundledDocument(SwaggerSpec):
     """A bundled spec document read from its file on first use of its text (``spec``).
-    The nodes of ``first_nodes`` (from the build-time cache: the same JSON as the file's)
-    are there before: made at the pointers the file gives them, they are the very nodes
-    (with the same models and codecs) that lookups give once the file is read."""
+    Before that, the nodes of ``first_nodes`` (the build-time cache's JSON, the same as
+    the file's) are made from the cache when asked for, at the pointers the file gives
+    them: they are the very nodes (with the same models and codecs) that lookups give
+    once the file is read."""
 
-    def __init__(self, file: str, first_nodes: Optional[Dict[str, Dict[str, Any]]] = None) -> None:
+    def __init__(self, file: str, first_nodes: Optional[Dict[str, Dict[str, str]]] = None) -> None:
         super().__init__({})
         self._spec: Optional[dict] = None
         self._path = file
-        for name, schema in (first_nodes or {}).get("definitions", {}).items():
-            ref = "#/definitions/" + name
-            self._refs[ref] = self._node_at("/definitions/" + swagger_escape(name), schema, name)
-        for path, entry in (first_nodes or {}).get("paths", {}).items():
-            self._lookups[("path", path)] = self._node_at("/paths/" + swagger_escape(path), entry, path)
+        self._first_definitions = first_nodes["definitions"] if first_nodes else {}
+        self._first_paths = first_nodes["paths"] if first_nodes else {}
+
+    def _walk(self, ref_path: str) -> Any:
+        if self._spec is None and ref_path.startswith("#/definitions/"):
+            name = ref_path[len("#/definitions/"):]
+            text = self._first_definitions.get(name)
+            if text is not None:
+                return self._node_at("/definitions/" + swagger_escape(name), json.loads(text), name)
+        return super()._walk(ref_path)
+
+    def _find_path(self, key: str) -> Optional[SwaggerNode]:
+        if self._spec is None:
+            text = self._first_paths.get(key)
+            if text is not None:
+                return self._node_at("/paths/" + swagger_escape(key), json.loads(text), key)
+        return super()._find_path(key)
 
     @property  # type: ignore[override]
     def spec(self) -> dict:

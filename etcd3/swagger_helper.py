@@ -127,7 +127,7 @@ def _load_spec(spec: Any) -> dict:
 
 # names of SwaggerSpec's own attributes: never looked up among the spec's keys
 _SPEC_INTERNAL = frozenset({"spec", "_spec", "_nodes", "_refs", "_lookups", "_codecs", "_building", "_models",
-                            "_lock", "_path"})
+                            "_lock", "_path", "_first_definitions", "_first_paths"})
 
 
 class SwaggerSpec:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import select
 import socket
 import threading
 import time
@@ -240,6 +241,49 @@ def test_a_reused_connection_closed_unanswered(etcd, kind):
             loop.close()
         else:
             client.close()
+
+
+class AnswersEveryRequest(OneAnswerPerConnection):
+    """A loopback HTTP peer that answers every request and keeps each connection open
+    (``accepted`` holds them), so that a test can write to an idle one."""
+
+    def _serve(self, conn: socket.socket, number: int) -> None:
+        buffer = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                head, buffer = buffer.split(b"\r\n\r\n", 1)
+                length = int(([line.split(b":")[1] for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length")] or [b"0"])[0])
+                while len(buffer) < length:
+                    buffer += conn.recv(65536)
+                buffer = buffer[length:]
+                self.requests.append((number, head.split(b"\r\n")[0].decode()))
+                body = self.VERSION % self.version.encode() if head.startswith(b"GET") else self.ANSWER
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        except OSError:
+            return
+
+
+def test_an_idle_connection_the_server_wrote_to_is_not_reused(etcd):
+    with AnswersEveryRequest(etcd.version) as peer:
+        client = Client("127.0.0.1", peer.port)
+        assert client.range("k").header.revision == 7
+        assert [n for n, _ in peer.requests] == [1, 1]
+        # bytes that no request asked for arrive on the idle connection: it is not used
+        # again (its next answer would begin with them), so even a put goes through, on a
+        # new connection
+        peer.accepted[0].sendall(b"HTTP/1.1 200 OK\r\n")
+        idle = client._connections()._idle
+        assert len(idle) == 1 and select.select(idle, [], [], 10)[0]  # the bytes are in
+        assert client.put("k", "v").header.revision == 7
+        assert [n for n, _ in peer.requests] == [1, 1, 2]
+        client.close()
 
 
 def _use_inherited_client(client, queue):

@@ -9,10 +9,11 @@ requests (its urllib3 pool) stays the transport of server streams and of
 from __future__ import annotations
 
 import math
-import os
 import select
 import socket
 import ssl
+import struct
+import sys
 import threading
 import time
 import weakref
@@ -25,7 +26,29 @@ from ..errors import Etcd3ConnectionError, Etcd3Timeout, Etcd3TLSError
 
 __all__ = ["ConnectionPool"]
 
+# The first read of an answer: below the allocator's mmap threshold (glibc: 128 KiB), so the
+# buffer cut down to a small answer costs no mmap, mremap and munmap per call; the reads of
+# a larger answer that follow take up to _READ_SIZE at a time.
+_FIRST_READ = 64 * 1024
 _READ_SIZE = 256 * 1024
+
+# On Linux a plain connection is a blocking socket (``_PlainConnection``) whose sends and
+# reads the kernel bounds (SO_SNDTIMEO/SO_RCVTIMEO), and its checks before reuse ask the
+# kernel too; none of these releases the GIL.  A small exchange is then one send and one
+# recv, the only waits outside the GIL, as on a bare http.client connection: with 64
+# threads each extra wait (a poll before the recv, a peek before reuse) is one more trip
+# through the GIL and its context switches.  Elsewhere the socket is non-blocking and each
+# wait is a poll bounded by the call's deadline.
+_KERNEL_TIMEOUTS = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVTIMEO") \
+    and hasattr(socket, "TCP_INFO")
+_TIMEVAL = struct.Struct("@ll")  # Linux's struct timeval: seconds, microseconds
+_NO_BOUND = _TIMEVAL.pack(0, 0)  # (0 is no bound at all for SO_RCVTIMEO/SO_SNDTIMEO)
+# a bound set for one call is kept for the next while it ends a wait no earlier than the
+# call's deadline and at most _BOUND_SLACK after it (calls with the same timeout then set
+# none); a bound is set _BOUND_MARGIN past the deadline for that
+_BOUND_SLACK = 0.005
+_BOUND_MARGIN = 0.001
+_TCP_ESTABLISHED = b"\x01"  # tcp_info's first byte, the connection's TCP state
 
 
 class ConnectionPool:
@@ -53,7 +76,6 @@ class ConnectionPool:
         self._spares = threading.local()  # a thread's own spare connection (``_Spare``)
         self._all_spares: "weakref.WeakSet[_Spare]" = weakref.WeakSet()  # for close()
         self._closed_generation = 0  # sockets of an earlier generation are not kept
-        self._pid = os.getpid()
         # the largest answer accepted (None: any); the client sets it from max_response_size
         self.max_response_size: Optional[int] = None
         forksafe.register(self)
@@ -67,7 +89,6 @@ class ConnectionPool:
         # the forking thread's spare goes with the old local (the other threads' went with them)
         self._spares, self._all_spares = threading.local(), weakref.WeakSet()
         self._closed_generation += 1
-        self._pid = os.getpid()
         for sock in idle:
             try:
                 sock.close()
@@ -86,10 +107,12 @@ class ConnectionPool:
             sock, reused, generation = self._take(connect_timeout, deadline)
             parser = ResponseParser(self.endpoint, self.max_response_size)
             try:
-                if sock.gettimeout() == 0.0:
-                    body = _exchange_nonblocking(sock, data, parser, deadline)
-                else:
+                if sock.__class__ is _PlainConnection:
+                    body = _exchange_blocking(sock, data, parser, deadline)
+                elif isinstance(sock, ssl.SSLSocket):
                     body = _exchange_timed(sock, data, parser, deadline)
+                else:
+                    body = _exchange_nonblocking(sock, data, parser, deadline)
             except AnswerLost as e:
                 sock.close()
                 if may_send_again(reused, e, request.idempotent):
@@ -115,11 +138,8 @@ class ConnectionPool:
     def _take(self, connect_timeout: Optional[float],
               deadline: Optional[float] = None) -> Tuple[socket.socket, bool, int]:
         while True:
+            # (a forked child lets go of its parent's sockets in _after_fork_in_child)
             with self._lock:
-                if self._pid != os.getpid():
-                    # a forked child: the idle sockets are its parent's too; leave them to it
-                    self._idle, self._pid = [], os.getpid()
-                    self._closed_generation += 1
                 generation = self._closed_generation
                 sock = None
                 spare = getattr(self._spares, "spare", None)
@@ -139,7 +159,11 @@ class ConnectionPool:
             sock.close()
         sock = self._connect(connect_timeout, deadline)
         if not isinstance(sock, ssl.SSLSocket):
-            sock.settimeout(0.0)  # once for good: each wait is a poll bounded by the call's deadline
+            # once for good: each call bounds its waits by its deadline (see _KERNEL_TIMEOUTS)
+            if _KERNEL_TIMEOUTS:
+                sock = _PlainConnection.adopt(sock)
+            else:
+                sock.settimeout(0.0)
         return sock, False, generation
 
     def _put(self, sock: socket.socket, keep_alive: bool, generation: int) -> None:
@@ -205,6 +229,109 @@ class _Spare:
                 pass
 
 
+class _PlainConnection(socket.socket):
+    """A plain connection of the pool on Linux: a blocking socket whose waits the kernel
+    bounds (SO_SNDTIMEO/SO_RCVTIMEO); ``bound`` is the bound last set on it (seconds;
+    inf: none, negative: not set yet), so that calls with the same timeout set it once."""
+
+    __slots__ = ("bound",)
+
+    @classmethod
+    def adopt(cls, sock: socket.socket) -> "_PlainConnection":
+        """``sock``'s connection as a blocking ``_PlainConnection`` (``sock`` is detached)."""
+        conn = cls(sock.family, sock.type, sock.proto, sock.detach())
+        conn.settimeout(None)
+        conn.bound = -1.0
+        return conn
+
+    def bound_waits(self, deadline: Optional[float]) -> None:
+        """Bound the next send and recv to end no earlier than ``deadline`` (None: no
+        bound) and at most _BOUND_SLACK after it; socket.timeout once it has passed."""
+        if deadline is None:
+            if self.bound != math.inf:
+                self.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _NO_BOUND)
+                self.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _NO_BOUND)
+                self.bound = math.inf
+            return
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout()
+        if left <= self.bound <= left + _BOUND_SLACK:
+            return  # the bound of an earlier call fits this one
+        bound = left + _BOUND_MARGIN
+        whole = int(bound)
+        value = _TIMEVAL.pack(whole, min(int((bound - whole) * 1e6) + 1, 999999))
+        self.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+        self.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+        self.bound = bound
+
+    def still_open(self) -> bool:
+        """Whether an idle connection can carry a request: the server has not closed it
+        (the TCP state is still ESTABLISHED) nor sent anything (nothing to read); asked
+        without releasing the GIL (see _KERNEL_TIMEOUTS)."""
+        try:
+            if self.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1) != _TCP_ESTABLISHED:
+                return False
+            # FIONREAD's count into a buffer longer than 1024 bytes: fcntl.ioctl then
+            # passes the buffer itself and keeps the GIL (a short one is copied and the GIL
+            # released around the call: still right, only slower)
+            count = bytearray(1025)
+            _ioctl()(self.fileno(), _FIONREAD, count, True)
+        except OSError:
+            return False
+        return not any(count[:4])
+
+
+_FIONREAD = 0x541B  # (replaced by termios' value on first use)
+
+
+def _ioctl():  # fcntl and termios are imported on the first reuse of a connection, not at import
+    global _ioctl_function, _FIONREAD
+    if _ioctl_function is None:
+        import fcntl
+        import termios
+
+        _FIONREAD = termios.FIONREAD
+        _ioctl_function = fcntl.ioctl
+    return _ioctl_function
+
+
+_ioctl_function = None
+
+
+def _exchange_blocking(sock: _PlainConnection, data: bytes, parser: ResponseParser,
+                       deadline: Optional[float]) -> List[bytes]:
+    """Send ``data`` on a ``_PlainConnection`` and read the answer into ``parser`` (its
+    body pieces returned); each send and recv is bounded by ``deadline``, through the
+    kernel's bounds (see _KERNEL_TIMEOUTS)."""
+    sock.bound_waits(deadline)
+    try:
+        sent = sock.send(data)
+        if sent < len(data):
+            view = memoryview(data)
+            while sent < len(data):
+                sock.bound_waits(deadline)
+                sent += sock.send(view[sent:])
+        body: List[bytes] = []
+        size = _FIRST_READ
+        while True:
+            chunk = sock.recv(size)
+            if not chunk:
+                parser.eof()
+                if not parser.finished:
+                    raise AnswerLost(answered=parser.status is not None)
+                parser.keep_alive = False
+                return body
+            body += parser.feed(chunk)
+            if parser.finished:
+                return body
+            size = _READ_SIZE
+            # also cuts off a server that sends without end, or drips its bytes
+            sock.bound_waits(deadline)
+    except BlockingIOError:  # EAGAIN: the kernel's bound passed before the socket was ready
+        raise socket.timeout() from None
+
+
 def _exchange_nonblocking(sock: socket.socket, data: bytes, parser: ResponseParser,
                           deadline: Optional[float]) -> List[bytes]:
     """Send ``data`` on a non-blocking plain socket and read the answer into ``parser``
@@ -224,11 +351,12 @@ def _exchange_nonblocking(sock: socket.socket, data: bytes, parser: ResponsePars
             except BlockingIOError:
                 pass
     body: List[bytes] = []
+    size = _FIRST_READ
     while True:
         _wait(sock, False, deadline)
         while True:
             try:
-                chunk = sock.recv(_READ_SIZE)
+                chunk = sock.recv(size)
             except BlockingIOError:
                 break
             if not chunk:
@@ -240,8 +368,10 @@ def _exchange_nonblocking(sock: socket.socket, data: bytes, parser: ResponsePars
             body += parser.feed(chunk)
             if parser.finished:
                 return body
-            if len(chunk) < _READ_SIZE:
+            if len(chunk) < size:
+                size = _READ_SIZE
                 break  # most likely all there is for now: wait before the next recv
+            size = _READ_SIZE
             if deadline is not None and time.monotonic() >= deadline:
                 raise socket.timeout()  # a server sending without end is cut off all the same
 
@@ -259,13 +389,15 @@ def _exchange_timed(sock: socket.socket, data: bytes, parser: ResponseParser,
         sock.settimeout(left)  # sendall's whole duration is bounded by it
     sock.sendall(data)
     body: List[bytes] = []
+    size = _FIRST_READ
     while not parser.finished:
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise socket.timeout()
             sock.settimeout(left)
-        chunk = sock.recv(_READ_SIZE)
+        chunk = sock.recv(size)
+        size = _READ_SIZE
         if not chunk:
             parser.eof()
             if not parser.finished:
@@ -299,6 +431,8 @@ def _wait(sock: socket.socket, writing: bool, deadline: Optional[float]) -> None
 
 def _still_open(sock: socket.socket) -> bool:
     """An idle connection is readable only when the server closed it (or sent junk)."""
+    if sock.__class__ is _PlainConnection:
+        return sock.still_open()
     if sock.gettimeout() == 0.0:  # a plain non-blocking socket: one peek tells
         try:
             sock.recv(1, socket.MSG_PEEK)  # b"": closed by the server; bytes: junk

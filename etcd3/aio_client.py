@@ -411,6 +411,10 @@ class AioClient(BaseClient):
     async def _run(self, flow: Flow) -> Any:
         if not self._connected:
             await self._ensure_connected()
+        if self._shared_watch_stream is not None:
+            creations = self._shared_watch_stream.settle()  # a change made after runDaemon() is seen by it
+            if creations is not None:
+                await creations
         done, item = step_flow(flow)
         while not done:
             if type(item) is WaitForChange:
@@ -425,6 +429,10 @@ class AioClient(BaseClient):
         return item
 
     async def _run_direct(self, op: Operation, request: Request) -> Any:
+        if self._shared_watch_stream is not None:
+            creations = self._shared_watch_stream.settle()
+            if creations is not None:
+                await creations
         return self._direct_result(op, await self._send(request))
 
     def _connections(self) -> AioConnectionPool:

@@ -25,7 +25,7 @@ import queue
 import re
 import threading
 import time
-from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterator, List, Optional, Pattern, Tuple, Union
+from typing import Any, AsyncIterator, Awaitable, Callable, Deque, Dict, Iterator, List, Optional, Pattern, Tuple, Union
 
 from .._lazy import asyncio
 from .. import errors, models
@@ -554,6 +554,31 @@ class AioWatchStream(_WatchStreamOwner, AioBackgroundStream):
 
     def _new_dispatcher(self) -> "AioCallbackDispatcher":
         return AioCallbackDispatcher()
+
+    def settle(self) -> Optional[Awaitable[None]]:
+        """What the client awaits before each request while the watches added so far are
+        not created yet (at most a Watcher's CREATION_TIMEOUT; then it goes on), so that a
+        change it makes after ``await runDaemon()`` returned is seen by that watcher; None
+        when no creation is due (the usual case: nothing to await)."""
+        state = self.hub.creating()
+        if state is None or state is self._given_up or not isinstance(state.sink, _AioEventQueue):
+            return None
+        task = self._task
+        if task is not None and asyncio.current_task() is task:
+            return None  # (the stream's own task: authenticating before it can read any answer)
+        if self._outbox:
+            with self._lock:
+                self._send(self._flush_outbox([]))
+        return self._settled(state)
+
+    _given_up: Optional[WatchState] = None
+
+    async def _settled(self, state: WatchState) -> None:
+        try:
+            # (shielded: a timed-out wait must not cancel the future other waiters share)
+            await asyncio.wait_for(asyncio.shield(state.sink.future()), Watcher.CREATION_TIMEOUT)
+        except asyncio.TimeoutError:
+            self._given_up = state  # a stream that does not answer holds up one request, not each
 
     async def close(self) -> None:
         self._cancel_all()
@@ -1810,7 +1835,10 @@ class AioWatcher(Watcher):
         return _AioEventQueue(self)
 
     def _settle(self) -> None:
-        return None  # (runDaemon() and 'async with' have awaited the creation: nothing blocks the loop)
+        # nothing may block the loop: after ``await runDaemon()`` on an open stream these
+        # attributes are those of the created answer once ``await wait_created()`` returned
+        # (or the client's next request, which waits for the creations sent before it)
+        return None
 
     _task: Optional["asyncio.Future[None]"] = None
 
@@ -1881,6 +1909,11 @@ class AioWatcher(Watcher):
         await self._dispatch_loop(self._claim(True))
 
     async def wait_created(self, timeout: float = 10) -> None:  # type: ignore[override]
+        """Wait until the server has created the watch (or refused it: then ``error`` says
+        why, once its callbacks ran): every change made from then on is seen, and
+        ``start_revision``, ``revision`` and ``watch_id`` are the created answer's.
+        ``Etcd3Timeout`` when no answer came within ``timeout`` seconds; nothing to wait for
+        on a watcher not watching."""
         if self._created is not None:
             await self._wait_created(timeout)
 
@@ -1889,8 +1922,9 @@ class AioWatcher(Watcher):
         if created.is_set():
             return
         try:
-            # on a future, wait_for makes no task (thousands of runDaemon() calls in a row)
-            await asyncio.wait_for(created.future(), timeout)
+            # on a future, wait_for makes no task; shielded, a timed-out wait does not
+            # cancel the future that the client's next request may be waiting on too
+            await asyncio.wait_for(asyncio.shield(created.future()), timeout)
         except asyncio.TimeoutError:
             if self.error is None and self.watching:
                 raise errors.Etcd3Timeout("the watch was not created within %ss" % timeout,
@@ -1899,12 +1933,28 @@ class AioWatcher(Watcher):
     async def runDaemon(self, timeout: float = 10) -> "asyncio.Future[None]":  # type: ignore[override]
         """Call back in the event loop until ``stop()`` (the client's dispatcher runs
         the callbacks of all its watchers, in order for each; see
-        ``AioCallbackDispatcher``); returns, once the watch is created, a future that is
-        done when the watcher ends."""
-        handle, _ = self._start_daemon(_AioDaemonHandle)
-        self._task = handle.future  # type: ignore[attr-defined]
-        await self._wait_created(timeout)
-        return self._task  # type: ignore[return-value]
+        ``AioCallbackDispatcher``); returns a future that is done when the watcher ends.
+
+        As ``Watcher.runDaemon()``: on the client's open stream it returns once the watch's
+        creation is sent (or held back to go out with the next batch), without waiting for
+        the answer, so thousands of ``await w.runDaemon()`` in a row are created without a
+        round trip each; on a stream still to open it waits for the answer
+        (``Etcd3Timeout`` after ``timeout`` seconds without one).  Every change made
+        after it returned is still seen: the client's next request waits for the server's
+        answers to the creations sent before it (etcd answers them in order).  Before
+        another process or client is told to write, or to read ``start_revision``,
+        ``revision`` or ``watch_id`` (which never block the loop), ``await
+        wait_created()``.  A creation the server refuses ends the watcher as on the sync
+        client: ``error`` is set, the ``onError`` callbacks run and the future is done."""
+        stream = self._stream()
+        held_back = len(stream._outbox)
+        handle, opening = self._start_daemon(_AioDaemonHandle)
+        task = self._task = handle.future  # type: ignore[attr-defined]
+        if opening or stream._stream is None:  # the stream's first watches: one round trip
+            await self._wait_created(timeout)
+        elif held_back and not stream._outbox:
+            await asyncio.sleep(0)  # a full batch just went out: let the stream's reader and other tasks run
+        return task  # type: ignore[return-value]
 
     async def stop(self) -> None:  # type: ignore[override]
         self._stop_watch()

@@ -16,8 +16,8 @@ one.  The writer ends with a sentinel key that tells the reader to stop.
 
 Then (unless ``--scale 0``) watchers at scale, for Client and AioClient:
 ``--scale`` (10,000) Watchers on one client, each on a key of its own with a
-callback and ``runDaemon()``: the time to create them all (until the last creation is
-answered; Aio: each ``await w.runDaemon()`` in turn, and Aio-cc: 500 of them
+callback and ``runDaemon()``: the time to create them all (Client: until the last
+creation is answered; Aio: each ``await w.runDaemon()`` in turn, and Aio-cc: 500 of them
 awaited together with ``asyncio.gather``), the threads (and, for AioClient, the asyncio
 tasks) added, the RSS growth; then the writer process puts
 each of those keys once (``--batch`` puts per transaction; 1: one revision per
@@ -39,6 +39,7 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -214,6 +215,35 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
+TRACE_MEMORY = False  # --trace-memory
+
+
+def memory_mark() -> object:
+    """With --trace-memory: a tracemalloc snapshot of now (tracemalloc then runs until
+    ``memory_report``; its own memory adds to the RSS figures)."""
+    if not TRACE_MEMORY:
+        return None
+    gc.collect()
+    tracemalloc.start()
+    return tracemalloc.take_snapshot()
+
+
+def memory_report(mark: object, n: int, top: int = 14) -> None:
+    """What the Python heap gained since ``mark``, per watcher, by the line that allocated it."""
+    if mark is None:
+        return
+    gc.collect()
+    snapshot = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    stats = snapshot.compare_to(mark, "lineno")
+    print("  traced growth: %.0f B a watcher; by site (bytes and blocks a watcher):"
+          % (sum(stat.size_diff for stat in stats) / n))
+    for stat in stats[:top]:
+        frame = stat.traceback[0]
+        print("  %8.1f B %5.2f  %s:%d" % (stat.size_diff / n, stat.count_diff / n,
+                                         os.path.relpath(frame.filename), frame.lineno))
+
+
 class Arrivals:
     """Counts the events reaching the callbacks; ``done`` once ``expected`` came."""
 
@@ -258,6 +288,7 @@ def scale_sync(server: EtcdServer, n: int, batch: int) -> dict:
     # n watchers, a key each
     gc.collect()
     threads0, rss0 = threading.active_count(), rss_mb()
+    mark = memory_mark()
     done = threading.Event()
     arrivals = Arrivals(n, done)
     start = time.perf_counter()
@@ -270,6 +301,7 @@ def scale_sync(server: EtcdServer, n: int, batch: int) -> dict:
     watchers[-1].wait_created()  # all created: etcd answers the creations of one stream in order
     created = time.perf_counter() - start
     threads1, rss1 = threading.active_count(), rss_mb()
+    memory_report(mark, n)
     finish_writer(start_scale_writer(server, n, batch))
     if not done.wait(120):
         raise SystemExit("%d watchers: %d of %d events" % (n, arrivals.count, n))
@@ -306,6 +338,7 @@ def scale_aio(server: EtcdServer, n: int, batch: int, concurrent: bool = False) 
         await client.delete_range(SCALE_PREFIX, prefix=True)
         gc.collect()
         threads0, tasks0, rss0 = threading.active_count(), len(asyncio.all_tasks()), rss_mb()
+        mark = memory_mark()
         done = asyncio.Event()
         arrivals = Arrivals(n, done)
         start = time.perf_counter()
@@ -315,12 +348,12 @@ def scale_aio(server: EtcdServer, n: int, batch: int, concurrent: bool = False) 
             w.onEvent(arrivals)
             watchers.append(w)
             if not concurrent:
-                await w.runDaemon()  # each awaited in turn (returns with the creation sent, or held back)
+                await w.runDaemon()  # each awaited: created when it returns
         for first in range(0, n, CONCURRENT_CREATIONS) if concurrent else ():
             await asyncio.gather(*(w.runDaemon() for w in watchers[first:first + CONCURRENT_CREATIONS]))
-        await watchers[-1].wait_created()  # all created (as Client's side): the writer is another process
         created = time.perf_counter() - start
         threads1, tasks1, rss1 = threading.active_count(), len(asyncio.all_tasks()), rss_mb()
+        memory_report(mark, n)
         await loop.run_in_executor(None, finish_writer, start_scale_writer(server, n, batch))
         await asyncio.wait_for(done.wait(), 120)
         result = {"create_s": created, "threads": threads1 - threads0, "tasks": tasks1 - tasks0,
@@ -378,7 +411,12 @@ def main() -> None:
     parser.add_argument("--writer", nargs=4, metavar=("HOST", "PORT", "SECONDS", "THREADS"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--scale-writer", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--trace-memory", action="store_true",
+                        help="scale: what the Python heap gains per watcher, by allocating line (tracemalloc; "
+                        "it makes the RSS and creation figures larger)")
     args = parser.parse_args()
+    global TRACE_MEMORY
+    TRACE_MEMORY = args.trace_memory
     if args.writer:
         host, port, seconds, threads = args.writer
         writer_main(host, int(port), float(seconds), int(threads))

@@ -16,8 +16,8 @@ one.  The writer ends with a sentinel key that tells the reader to stop.
 
 Then (unless ``--scale 0``) watchers at scale, for Client and AioClient:
 ``--scale`` (10,000) Watchers on one client, each on a key of its own with a
-callback and ``runDaemon()``: the time to create them all (Client: until the last
-creation is answered; Aio: each ``await w.runDaemon()`` in turn, and Aio-cc: 500 of them
+callback and ``runDaemon()``: the time to create them all (until the last creation is
+answered; Aio: each ``await w.runDaemon()`` in turn, and Aio-cc: 500 of them
 awaited together with ``asyncio.gather``), the threads (and, for AioClient, the asyncio
 tasks) added, the RSS growth; then the writer process puts
 each of those keys once (``--batch`` puts per transaction; 1: one revision per
@@ -348,9 +348,10 @@ def scale_aio(server: EtcdServer, n: int, batch: int, concurrent: bool = False) 
             w.onEvent(arrivals)
             watchers.append(w)
             if not concurrent:
-                await w.runDaemon()  # each awaited: created when it returns
+                await w.runDaemon()  # each awaited in turn (returns with the creation sent, or held back)
         for first in range(0, n, CONCURRENT_CREATIONS) if concurrent else ():
             await asyncio.gather(*(w.runDaemon() for w in watchers[first:first + CONCURRENT_CREATIONS]))
+        await watchers[-1].wait_created()  # all created (as Client's side): the writer is another process
         created = time.perf_counter() - start
         threads1, tasks1, rss1 = threading.active_count(), len(asyncio.all_tasks()), rss_mb()
         memory_report(mark, n)

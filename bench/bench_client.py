@@ -16,7 +16,7 @@ The calls of the two sides alternate; rates come from the median call
 With python-etcd3 or aetcd installed (``pip install -r bench/requirements.txt``),
 the same cases run against them too (gRPC, no gateway); absent, they are skipped.
 
-Usage: bench/bench_client.py [--version 3.5.16] [--seconds 2]
+Usage: bench/bench_client.py [--version 3.5.16] [--seconds 2] [--only threads,range]
 """
 from __future__ import annotations
 
@@ -45,7 +45,12 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--version", default=None, help="etcd version of the matrix (default: any found)")
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--only", default=",".join(PARTS),
+                        help="the parts to run, comma-separated, of: %s (default: all)" % ", ".join(PARTS))
     args = parser.parse_args()
+    parts = set(args.only.split(","))
+    if not parts <= set(PARTS):
+        parser.error("--only: unknown part(s) %s" % ", ".join(sorted(parts - set(PARTS))))
     with EtcdServer(version=args.version) as server:
         client = Client(server.host, server.port)
         session = requests.Session()
@@ -91,11 +96,12 @@ def main():
              lambda: bare("/kv/txn", cas_body)),
         ]
         print("etcd %s, about %s s per case, the two sides alternating" % (server.version, 2 * args.seconds))
-        print("%-22s %12s %12s %8s" % ("case", "etcd3 /s", "requests /s", "ratio"))
-        for name, ours, theirs in cases:
-            ours(), theirs()
-            a, b = side_by_side(ours, theirs, args.seconds * 2)
-            print("%-22s %12.0f %12.0f %7.2fx" % (name, a, b, a / b))
+        if "requests" in parts:
+            print("%-22s %12s %12s %8s" % ("case", "etcd3 /s", "requests /s", "ratio"))
+            for name, ours, theirs in cases:
+                ours(), theirs()
+                a, b = side_by_side(ours, theirs, args.seconds * 2)
+                print("%-22s %12.0f %12.0f %7.2fx" % (name, a, b, a / b))
 
         connection = http.client.HTTPConnection(server.host, server.port)
         range_path, range_json = client.api_prefix + "/kv/range", json.dumps(range_body).encode()
@@ -119,15 +125,23 @@ def main():
         def ours_range_used():
             for kv in client.range("/bench/range/", prefix=True).kvs:
                 kv.key, kv.value, kv.mod_revision
-        assert len(http_client_range()["kvs"]) == 1000
-        ours_range_used()
-        a, b = side_by_side(ours_range_used, http_client_range, args.seconds * 2)
-        print("%-22s %12s %12s %8s" % ("case", "etcd3 /s", "http.client/s", "ratio"))
-        print("%-22s %12.0f %12.0f %7.2fx" % ("range 1,000, decoded", a, b, a / b))
+        if "range" in parts:
+            assert len(http_client_range()["kvs"]) == 1000
+            ours_range_used()
+            a, b = side_by_side(ours_range_used, http_client_range, args.seconds * 2)
+            print("%-22s %12s %12s %8s" % ("case", "etcd3 /s", "http.client/s", "ratio"))
+            print("%-22s %12.0f %12.0f %7.2fx" % ("range 1,000, decoded", a, b, a / b))
         connection.close()
-        threads_case(server, client, args.seconds)
-        grpc_sides(server, value, args.seconds, cases)
+        if "threads" in parts:
+            threads_case(server, client, args.seconds)
+        if "grpc" in parts:
+            grpc_sides(server, value, args.seconds, cases)
         client.close()
+
+
+# the parts of the run (--only): the cases against bare requests, the range against bare
+# http.client, 64 threads against http.client, the gRPC clients' sides
+PARTS = ("requests", "range", "threads", "grpc")
 
 
 def threads_case(server, client, seconds, threads=64):

@@ -25,8 +25,7 @@ class KVAPI(BaseAPI):
         """Iterate over the KeyValues of a key range (sorted by key), reading
         ``page_size`` keys per request, every page at one revision: the keys seen are
         one consistent snapshot of the range even while it is written to, and memory
-        holds a page or two (a sync ``for`` over the KeyValues reads the next page
-        while this one's are used)::
+        holds one page at a time::
 
             for kv in client.range_iter("/big/", prefix=True, page_size=1000):
                 ...

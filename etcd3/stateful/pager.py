@@ -2,15 +2,13 @@
 
 A huge prefix is read ``page_size`` keys at a time, every page at the revision of
 the first one, so the keys seen are one consistent snapshot however the range
-changes meanwhile, and memory holds a page or two, not the whole range.  Each page
-is one flow (``_page_flow``), run by the client's own driver: the sync ``Client``
-iterates with ``for`` (reading the next page on a thread while the KeyValues of one
-are used), ``AioClient`` with ``async for``.
+changes meanwhile, and memory holds one page, not the whole range.  Each page is
+one flow (``_page_flow``), run by the client's own driver: the sync ``Client``
+iterates with ``for``, ``AioClient`` with ``async for``.
 """
 from __future__ import annotations
 
 import inspect
-import threading
 from typing import Any, AsyncIterator, Iterator, List, Optional
 
 from ..utils import key_range
@@ -86,16 +84,12 @@ class RangePager:
         return inspect.iscoroutinefunction(self.client._run)
 
     # -- sync -------------------------------------------------------------------------------
-    def _start_sync(self) -> None:
+    def pages(self) -> Iterator[Any]:
+        """Each page's RangeResponse in turn (sync clients)."""
         if self._is_async():
             raise TypeError("range_iter() of an AioClient is an async iterator: use 'async for' "
                             "(and apages() for pages)")
         self._start()
-
-    def pages(self) -> Iterator[Any]:
-        """Each page's RangeResponse in turn (sync clients); the next page is asked for
-        when the next one is wanted."""
-        self._start_sync()
         run, flow = self.client._run, self._page_flow
         while True:
             page = run(flow())
@@ -104,23 +98,8 @@ class RangePager:
             yield page
 
     def __iter__(self) -> Iterator[Any]:
-        # the next page is read (on a thread of its own) while the KeyValues of this one are
-        # used: the server's time for a page overlaps the caller's; its revision is fixed by
-        # then (the first page's), so the snapshot is the same
-        self._start_sync()
-        run, flow = self.client._run, self._page_flow
-        page = run(flow())
-        while page is not None:
-            kvs = page.kvs or ()
-            if self._next_key is None:
-                yield from kvs
-                return
-            ahead = _PageAhead(run, flow)
-            try:
-                yield from kvs
-            finally:
-                ahead.join()  # (an iteration left early leaves no read running)
-            page = ahead.result()
+        for page in self.pages():
+            yield from page.kvs or ()
 
     # -- async ------------------------------------------------------------------------------
     async def apages(self) -> AsyncIterator[Any]:
@@ -142,33 +121,3 @@ class RangePager:
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._aiter()
-
-
-class _PageAhead:
-    """The next page of a sync iteration, read on a thread while the current one is used;
-    ``result()`` is the page, or raises what reading it raised."""
-
-    __slots__ = ("_thread", "_page", "_error")
-
-    def __init__(self, run: Any, flow: Any) -> None:
-        self._page: Any = None
-        self._error: Optional[BaseException] = None
-        self._thread = threading.Thread(target=self._read, args=(run, flow), name="etcd3-range-iter-page",
-                                        daemon=True)
-        self._thread.start()
-
-    def _read(self, run: Any, flow: Any) -> None:
-        try:
-            self._page = run(flow())
-        except BaseException as error:  # noqa: BLE001 - raised in the caller's thread by result()
-            self._error = error
-
-    def join(self) -> None:
-        self._thread.join()
-
-    def result(self) -> Any:
-        self._thread.join()
-        error, self._error = self._error, None
-        if error is not None:
-            raise error
-        return self._page

@@ -1095,16 +1095,20 @@ def _contains_itself(node: SwaggerNode) -> bool:
 
 def _build_object(codec: _Codec, node: SwaggerNode) -> None:
     properties = node._node.get("properties", {})
-    model = node.getModel()
-    label_name = model.__name__
+    # the model's name (as _build_model names it); the model itself is built when a decoder
+    # needs it: encoding a request needs neither it nor the enums of its fields' defaults
+    label_name = _model_name(node._name or "Message")
     state: Dict[str, Any] = {}
+    # field -> its codec, each made when a value of the field is first encoded
+    fields: Dict[str, _Codec] = {}
 
-    def field_codecs() -> Dict[str, _Codec]:
-        fields = state.get("fields")
-        if fields is None:
-            props = node.properties if properties else {}
-            fields = state["fields"] = {name: _codec(props[name]) for name in properties}
-        return fields
+    def field_codec(key: str) -> Optional[_Codec]:
+        if key not in properties:
+            return None
+        field = fields.get(key)
+        if field is None:
+            field = fields[key] = _codec(node.properties[key])
+        return field
 
     # how deep this thread is inside encoding this schema, for one that contains itself
     nesting = threading.local() if _contains_itself(node) else None
@@ -1123,12 +1127,11 @@ def _build_object(codec: _Codec, node: SwaggerNode) -> None:
                                  % (label_text(_label_root(label)), label_name, MAX_NESTING))
             nesting.depth = depth + 1
         try:
-            fields = field_codecs()
             out = {}
             for key, value in data.items():
                 if value is None:
                     continue
-                field = fields.get(key)
+                field = fields.get(key) or field_codec(key)
                 if field is None:
                     raise TypeError("%s: unknown field %r; fields are: %s"
                                     % (label_text(label), key, ", ".join(properties)))
@@ -1160,7 +1163,7 @@ def _build_object(codec: _Codec, node: SwaggerNode) -> None:
         # the decoded values replace the JSON ones in place: decoders get a fresh copy
         # (SwaggerNode.decode) or JSON that nobody else holds (the clients' responses)
         body: List[str] = []
-        env: Dict[str, Any] = {"new": object.__new__, "model": model}
+        env: Dict[str, Any] = {"new": object.__new__, "model": node.getModel()}
         for i, name in enumerate(properties):
             field = node.properties[name]
             convert = "convert_%d" % i

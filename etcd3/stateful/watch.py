@@ -688,68 +688,69 @@ def _regex_filter(pattern: Pattern) -> Callable[[Event], bool]:
 class _Flag:
     """A one-way flag (set once, waited for) that costs one lock: held until set."""
 
-    __slots__ = ("_held", "_is_set")  # _held: None once set
+    __slots__ = ("_flag",)  # the lock held until set; None once set
 
     def __init__(self) -> None:
-        self._held: Optional[Any] = threading.Lock()
-        self._held.acquire()
-        self._is_set = False
+        held = threading.Lock()
+        held.acquire()
+        self._flag: Any = held
 
     def set(self) -> None:
-        held = self._held
-        if not self._is_set and held is not None:
-            self._is_set = True
-            self._held = None  # (the waiters hold it while they need it)
+        held = self._flag
+        if held is not None:
+            self._flag = None  # (the waiters hold it while they need it)
             try:
                 held.release()
             except RuntimeError:  # set twice at the same time: released already
                 pass
 
     def is_set(self) -> bool:
-        return self._is_set
+        return self._flag is None
 
     def wait(self, timeout: Optional[float] = None) -> bool:
-        held = self._held
-        if self._is_set or held is None:
+        held = self._flag
+        if held is None:
             return True
         if held.acquire(timeout=-1 if timeout is None else timeout):
-            held.release()  # for the next waiter
-        return self._is_set
+            try:
+                held.release()  # for the next waiter
+            except RuntimeError:  # (released by a second set() meanwhile)
+                pass
+        return self._flag is None
+
+
+_SET: Any = object()  # an _AioFlag's _flag once set
 
 
 class _AioFlag:
     """The flag of an AioWatcher (its event loop only): a future made only when awaited."""
 
-    __slots__ = ("_is_set", "_set_waiter")
+    __slots__ = ("_flag",)  # None, the future its waiters wait on, or _SET once set
 
     def __init__(self) -> None:
-        self._is_set = False
-        self._set_waiter: Any = None
+        self._flag: Any = None
 
     def set(self) -> None:
-        self._is_set = True
-        waiter = self._set_waiter
-        if waiter is not None:
-            self._set_waiter = None  # (its waiters hold it: not kept for the watcher's life)
-            if not waiter.done():
-                waiter.set_result(None)
+        waiter, self._flag = self._flag, _SET  # (the waiters hold the future: not kept for the watcher's life)
+        if waiter is not None and waiter is not _SET and not waiter.done():
+            waiter.set_result(None)
 
     def is_set(self) -> bool:
-        return self._is_set
+        return self._flag is _SET
 
     def future(self) -> "asyncio.Future[None]":
         """A future done once set (a cancelled one, left by a timed-out wait, is replaced)."""
-        waiter = self._set_waiter
-        if waiter is None or waiter.cancelled():
+        waiter = self._flag
+        if waiter is None or waiter is _SET or waiter.cancelled():
             waiter = asyncio.get_running_loop().create_future()
-            if self._is_set:
+            if self._flag is _SET:
                 waiter.set_result(None)
             else:
-                self._set_waiter = waiter
+                self._flag = waiter
         return waiter
 
     async def wait(self) -> bool:
-        if not self._is_set:
+        if self._flag is not _SET:
             await asyncio.shield(self.future())
         return True
 
@@ -869,11 +870,9 @@ class _EventQueue(_Flag):
 class _AioEventQueue(_EventQueue):
     """The queue of an AioWatcher: used in its event loop only; ``get`` is awaited."""
 
-    __slots__ = ("_set_waiter",)
+    __slots__ = ()
 
-    def _init_flag(self) -> None:
-        _AioFlag.__init__(self)  # type: ignore[arg-type]
-        self._held = None
+    _init_flag = _AioFlag.__init__  # type: ignore[assignment]  # (the flag's one slot is _Flag's)
 
     set = _AioFlag.set
     is_set = _AioFlag.is_set
@@ -1303,6 +1302,7 @@ class Watcher:
     _revision: Optional[int] = None  # header.revision of the last response taken
     _watch_id: Optional[int] = None
     _errors: Optional[Deque[BaseException]] = None  # made on first use (see ``errors``)
+    _callbacks: Optional[List[Tuple[Callable[[Event], Any], FilterType, Callback]]] = None  # (see ``callbacks``)
     _error_callbacks: Optional[List[Callable[[BaseException], Any]]] = None  # made on first use
     # the run state (see _init_run_state)
     _resume_revision: Optional[int] = None
@@ -1340,7 +1340,6 @@ class Watcher:
                                      ("no_delete", no_delete, False), ("fragment", fragment, None)):
             if value is not default:
                 setattr(self, name, value)
-        self.callbacks: List[Tuple[Callable[[Event], Any], FilterType, Callback]] = []
         # the run state starts as the class-level defaults (_init_run_state)
         # (after a fork the client's watch stream resets the watchers that were watching)
 
@@ -1374,6 +1373,9 @@ class Watcher:
     watch_id = _KeptAttribute("The server's id of the watch (waits for the created answer if it is due).",
                               settle=True)
     error_callbacks = _KeptAttribute("The callbacks of ``onError``.", make=list)
+    callbacks = _KeptAttribute("The callbacks of ``onEvent``: (the filter's predicate, the filter, the callback) "
+                               "each (a list made on first use, or by the first onEvent: a list of one "
+                               "weighs 16 bytes less than one appended to).", make=list)
     errors = _KeptAttribute("The last 20 failures of the stream this watcher was on (and its ending error).",
                             make=lambda: collections.deque(maxlen=20))
     _thread = _KeptAttribute("The handle of runDaemon() (``is_alive()``, ``join()``), where 0.1.6 kept its "
@@ -1459,7 +1461,7 @@ class Watcher:
         if not callable(cb):
             raise TypeError("callback should be a callable")
         if filter is not None:
-            self.callbacks.append((self.get_filter(filter), filter, cb))
+            self._add_callback((self.get_filter(filter), filter, cb))
             return
         # many watchers often share one callback: the entries of an unfiltered one are one
         # tuple (immutable; 64 bytes a watcher), the last one kept by the client
@@ -1470,7 +1472,14 @@ class Watcher:
                 self.client._last_watch_callback = entry
             except AttributeError:  # (a client that takes no attributes)
                 pass
-        self.callbacks.append(entry)
+        self._add_callback(entry)
+
+    def _add_callback(self, entry: Tuple[Callable[[Event], Any], FilterType, Callback]) -> None:
+        callbacks = self._callbacks
+        if callbacks is None:
+            self._callbacks = [entry]
+        else:
+            callbacks.append(entry)
 
     def unEvent(self, filter: Any = None, cb: Optional[Callback] = None) -> None:
         """Remove the callbacks registered with this filter and/or this callback
@@ -1493,7 +1502,7 @@ class Watcher:
         """Call, in the order they were registered, every callback whose filter the
         event passes.  A callback that raises is logged; the others still run and the
         watch goes on."""
-        for matches, _, cb in tuple(self.callbacks):
+        for matches, _, cb in tuple(self._callbacks or ()):
             try:
                 if matches(event):
                     cb(event)
@@ -1558,7 +1567,7 @@ class Watcher:
     def _claim(self, need_callbacks: bool) -> object:
         """Become the one loop taking this watcher's events (a token for ``_release``)."""
         with self._lock:
-            if need_callbacks and not self.callbacks:
+            if need_callbacks and not self._callbacks:
                 raise TypeError("haven't watch on any event yet, use onEvent to watch a event")
             if self._consumer is not None:
                 raise RuntimeError("already watching")

@@ -370,6 +370,58 @@ def scale_aio(server: EtcdServer, n: int, batch: int, concurrent: bool = False) 
     return asyncio.run(main())
 
 
+def bare_scale_round(server: EtcdServer, creates: list, n: int, batch: int) -> tuple:
+    """A bare reader of one watch stream (http.client, ``json.loads`` per line, no model,
+    no dispatch) with ``creates`` on it: (seconds until all are created, events/s of
+    the writer's ``n`` events, counted as the watchers' callbacks count them)."""
+    import http.client
+
+    conn = http.client.HTTPConnection(server.host, server.port)
+    conn.putrequest("POST", server.api_prefix + "/watch")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.putheader("Expect", "100-continue")  # (full duplex on etcd's gateway: see transport.duplex)
+    conn.endheaders()
+    start = time.perf_counter()
+    body = b"".join(json.dumps({"create_request": c}).encode() + b"\n" for c in creates)
+    conn.send(b"%x\r\n%s\r\n" % (len(body), body))
+    resp = conn.getresponse()
+    readline, loads = resp.readline, json.loads
+    created = 0
+    while created < len(creates):
+        line = readline()
+        if line.strip() and loads(line)["result"].get("created"):
+            created += 1
+    created_s = time.perf_counter() - start
+    arrivals = Arrivals(n, threading.Event())
+    writer = start_scale_writer(server, n, batch)
+    while arrivals.count < n:
+        line = readline()
+        if not line:
+            raise SystemExit("bare reader: the stream ended after %d of %d events" % (arrivals.count, n))
+        if line.strip():
+            for event in loads(line)["result"].get("events", ()):
+                arrivals(event)
+    finish_writer(writer)
+    conn.close()
+    return created_s, arrivals.rate()
+
+
+def scale_bare(server: EtcdServer, n: int, batch: int) -> dict:
+    """The ceiling of the gateway's stream: what a bare reader gets of the same two shapes."""
+    client = Client(host=server.host, port=server.port)
+    prefix_end = SCALE_PREFIX[:-1] + chr(ord(SCALE_PREFIX[-1]) + 1)
+    _, one_rate = bare_scale_round(server, [{"key": b64(SCALE_PREFIX), "range_end": b64(prefix_end)}], n, batch)
+    clean_scale(client)
+    gc.collect()
+    rss0 = rss_mb()
+    created, fanout_rate = bare_scale_round(server, [{"key": b64("%s%d" % (SCALE_PREFIX, i))} for i in range(n)],
+                                            n, batch)
+    clean_scale(client)
+    client.close()
+    return {"create_s": created, "threads": 0, "rss_mb": rss_mb() - rss0, "rss_after_mb": rss_mb() - rss0,
+            "fanout_rate": fanout_rate, "one_rate": one_rate}
+
+
 def clean_scale(client: Client) -> None:
     client.delete_range(SCALE_PREFIX, prefix=True)
 
@@ -381,7 +433,8 @@ def scale_main(server: EtcdServer, n: int, batch: int, only_sides: str = "") -> 
           % ("client", "create s", "threads", "tasks", "RSS MB", "fan-out ev/s", "one-w ev/s", "ratio",
              "RSS end"))
     sides = (("Client", scale_sync), ("Aio", scale_aio),
-             ("Aio-cc", lambda server, n, batch: scale_aio(server, n, batch, concurrent=True)))
+             ("Aio-cc", lambda server, n, batch: scale_aio(server, n, batch, concurrent=True)),
+             ("bare", scale_bare))
     for name, run in sides:
         if only_sides and name not in only_sides.split(","):
             continue
@@ -407,8 +460,9 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=10000, help="watchers of the scale run (0: none)")
     parser.add_argument("--batch", type=int, default=1, help="puts per transaction of the scale run's writer")
     parser.add_argument("--only", choices=("scale", "delivery"), default=None)
-    parser.add_argument("--sides", default="", help="scale sides to run, e.g. Aio (default: Client,Aio,Aio-cc; "
-                        "RSS growth is that of the first side run in the process)")
+    parser.add_argument("--sides", default="", help="scale sides to run, e.g. Aio (default: Client,Aio,Aio-cc,bare; "
+                        "RSS growth is that of the first side run in the process; bare: http.client and "
+                        "json.loads per line, the gateway's ceiling)")
     parser.add_argument("--writer", nargs=4, metavar=("HOST", "PORT", "SECONDS", "THREADS"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--scale-writer", nargs=5, help=argparse.SUPPRESS)

@@ -181,6 +181,8 @@ class ResponseParser:
                 self._buffer = self._buffer[end + 4:]
                 self._parse_head(head)
             elif self._state == "size":
+                if self._chunked and self._whole_chunks(out):
+                    continue
                 end = self._buffer.find(b"\r\n")
                 if end < 0:
                     if len(self._buffer) > _MAX_LINE:
@@ -230,6 +232,32 @@ class ResponseParser:
                     self._buffer = b""
                 break
         return out
+
+    def _whole_chunks(self, out: List[bytes]) -> bool:
+        """Take the complete non-empty chunks at the start of the buffer in one pass (a
+        stream's read holds one or many small chunks; the buffer is cut once, not three
+        times per chunk); whatever else (a partial chunk, the last one, anything malformed)
+        is left to the state machine, which says what is wrong.  True if any were taken."""
+        buffer = self._buffer
+        pos, size_of = 0, len(buffer)
+        while True:
+            end = buffer.find(b"\r\n", pos)
+            if end < 0:
+                break
+            size_text = buffer[pos:end].split(b";", 1)[0].strip()
+            if not size_text or len(size_text) > 16 or size_text.strip(_HEX_DIGITS):
+                break
+            size = int(size_text, 16)
+            data_end = end + 2 + size
+            if not size or data_end + 2 > size_of or buffer[data_end:data_end + 2] != b"\r\n":
+                break
+            self._count_body(size)
+            out.append(buffer[end + 2:data_end])
+            pos = data_end + 2
+        if not pos:
+            return False
+        self._buffer = buffer[pos:]
+        return True
 
     def _parse_head(self, head: str) -> None:
         lines = head.split("\r\n")
@@ -509,10 +537,20 @@ class DuplexStream(_ChunkedRequest):
                 return body
             body += data
 
+    _timeout_set: Optional[float] = -1.0  # the socket's timeout as last set here (-1: not yet)
+
     def _recv(self, timeout: Optional[float]) -> Optional[bytes]:
         try:
             # a timeout of 0 would make the socket non-blocking: poll instead
-            self.sock.settimeout(timeout if timeout is None or timeout > 0 else 0.001)
+            if timeout is not None and timeout <= 0:
+                timeout = 0.001
+            now_set = self._timeout_set
+            # setting it is a system call per read: a busy stream asks for nearly the same
+            # wait each time (its idle period), which may be off by 1% (at most 5 ms)
+            if timeout != now_set and (timeout is None or now_set is None
+                                       or abs(timeout - now_set) > min(0.005, timeout * 0.01)):
+                self.sock.settimeout(timeout)
+                self._timeout_set = timeout
             return self.sock.recv(65536)
         except (socket.timeout, BlockingIOError):
             return None
@@ -600,6 +638,12 @@ class AioDuplexStream(_ChunkedRequest):
         if self.closed:
             return b""
         try:
+            if timeout is None:
+                return await self._reader.read(65536)
+            timeout_scope = getattr(asyncio, "timeout", None)
+            if timeout_scope is not None:  # (3.11+: a timer, where wait_for makes a task per read)
+                async with timeout_scope(timeout):
+                    return await self._reader.read(65536)
             return await asyncio.wait_for(self._reader.read(65536), timeout)
         except asyncio.TimeoutError:
             return None

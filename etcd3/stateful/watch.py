@@ -89,7 +89,10 @@ class KeyValue:
     never KeyError), ``'value' in kv``, ``list(kv)``."""
 
     def __init__(self, data: Any) -> None:
-        self._data = fields = _fields_of(data, type(self).__name__)
+        self._take_fields(_fields_of(data, type(self).__name__))
+
+    def _take_fields(self, fields: Dict[str, Any]) -> None:
+        self._data = fields
         self.key: Optional[bytes] = fields.get("key")
         self.value: Optional[bytes] = fields.get("value")
         self.create_revision: Optional[int] = fields.get("create_revision")
@@ -140,7 +143,23 @@ class Event(KeyValue):
             kv, kind, prev = data.get("kv"), data.get("type"), data.get("prev_kv")
         else:
             raise TypeError("Event(data): a dict or a decoded event expected, got %r" % (data,))
-        KeyValue.__init__(self, {} if kv is None else kv)
+        self._take_event(_fields_of({} if kv is None else kv, type(self).__name__), kind, prev, header)
+
+    @classmethod
+    def _decoded(cls, data: Any, header: Any) -> "Event":
+        """``Event(data, header)`` of an event model the stream's decoder made, which
+        nobody else holds: its key-value's fields are taken over, not copied."""
+        try:
+            kv = data.kv
+            fields = {} if kv is None else kv.__dict__
+        except AttributeError:  # (not a model: made some other way)
+            return cls(data, header)
+        event = cls.__new__(cls)
+        event._take_event(fields, data.type, data.prev_kv, header)
+        return event
+
+    def _take_event(self, fields: Dict[str, Any], kind: Any, prev: Any, header: Any) -> None:
+        self._take_fields(fields)
         event_type = _EventType()
         if not kind:
             kind = event_type.PUT
@@ -361,7 +380,8 @@ class WatchHub:
             last = events[-1].kv.mod_revision if events[-1].kv is not None else revision
             state.next_revision = max(state.next_revision or 0, last + 1)
             if not state.done:
-                state.sink(EVENTS, [Event(e, header) for e in events])
+                decoded = Event._decoded
+                state.sink(EVENTS, [decoded(e, header) for e in events])
         elif revision:  # a progress notification: nothing up to revision is missing
             state.next_revision = max(state.next_revision or 0, revision + 1)
             state.sink(PROGRESS, response)
@@ -1209,6 +1229,12 @@ class AioCallbackDispatcher:
     threads = 0
     _cond = threading.Lock()  # (DaemonHandle.join's; an AioWatcher's end is awaited instead)
 
+    def __init__(self) -> None:
+        # the watchers scheduled, run together in one loop callback (one read of the stream
+        # may carry events for thousands of watchers: one callback, not one each)
+        self._ready: Deque[DaemonHandle] = collections.deque()
+        self._due_in: Any = None  # the loop where that callback is due
+
     def schedule(self, handle: DaemonHandle) -> None:
         if handle.running:
             handle.again = True
@@ -1216,7 +1242,19 @@ class AioCallbackDispatcher:
         if handle.scheduled:
             return
         handle.scheduled = True
-        asyncio.get_running_loop().call_soon(self._run, handle)
+        loop = asyncio.get_running_loop()
+        if self._due_in is not loop:
+            if self._due_in is not None:
+                self._ready.clear()  # due in a loop that is gone (they would never have run)
+            self._due_in = loop
+            loop.call_soon(self._run_ready)
+        self._ready.append(handle)
+
+    def _run_ready(self) -> None:
+        self._due_in = None
+        ready = self._ready
+        for _ in range(len(ready)):  # those scheduled meanwhile go in the next loop turn
+            self._run(ready.popleft())
 
     def check(self) -> None:
         return None

@@ -64,6 +64,37 @@ def test_creates_are_matched_in_order_and_events_routed_by_watch_id():
     assert a.items[0][0] == CREATED
 
 
+def test_an_event_routed_by_the_hub_is_the_one_event_of_its_json_gives():
+    # the hub takes the decoded key-value's fields over (no copy): the same Event as Event(model)
+    from etcd3.stateful.watch import Event
+
+    events = [{"type": "DELETE", "kv": dict(kv("a", 7), create_revision="3", version="2", lease="9",
+                                           newer_field="x"),
+               "prev_kv": dict(kv("a", 6), value="dg==")},
+              {"kv": dict(kv("b", 7), value="dw==")}, {}]
+    body = {"header": {"revision": "7"}, "watch_id": "0", "events": events}
+    hub = WatchHub(OP.request.encode)
+    sink = Sink()
+    hub.add({"key": b"a"}, sink)
+    hub.feed(response(header={"revision": "5"}, created=True))
+    hub.feed(response(**json.loads(json.dumps(body))))
+    routed = sink.items[-1][1]
+    expected = response(**json.loads(json.dumps(body)))
+    expected = [Event(e, expected.header) for e in expected.events]
+    assert len(routed) == 3
+    for got, want in zip(routed, expected):
+        assert list(got) == list(want) and repr(got) == repr(want)
+        assert [v for k, v in got.items() if k != "prev_kv"] == [v for k, v in want.items() if k != "prev_kv"]
+        assert vars(got).keys() == vars(want).keys()
+        for name in ("key", "value", "create_revision", "mod_revision", "version", "lease", "type", "revision"):
+            assert getattr(got, name) == getattr(want, name) and type(getattr(got, name)) is type(getattr(want, name))
+        assert got.header.to_dict() == want.header.to_dict()
+        assert (got.prev_kv is None) == (want.prev_kv is None)
+        if got.prev_kv is not None:
+            assert list(got.prev_kv.items()) == list(want.prev_kv.items())
+    assert routed[0]["newer_field"] == "x" and routed[2].key is None and routed[2].type.name == "PUT"
+
+
 def test_reconnect_recreates_every_watch_from_its_resume_revision():
     hub = WatchHub(OP.request.encode)
     sink = Sink()

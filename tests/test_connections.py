@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import select
 import socket
 import threading
@@ -18,6 +19,7 @@ from conftest import make_client
 from helpers import SilentServer, open_connections
 from etcd3 import AioClient, Client, errors
 from etcd3.utils import Etcd3Warning
+from etcd3.transport import http_pool
 from etcd3.transport.duplex import ResponseParser, header_lines, request_bytes
 
 
@@ -105,6 +107,27 @@ def test_threads_share_the_sync_pool(etcd):
     client.delete_range("threads/", prefix=True)
     client.close()
     assert open_connections(etcd.port) <= before - 1
+
+
+def test_the_poll_path_of_the_sync_pool(etcd, monkeypatch):
+    # where the kernel cannot bound a blocking socket's waits (not Linux), a plain
+    # connection is non-blocking and each wait a poll: the same answers and deadlines
+    monkeypatch.setattr(http_pool, "_KERNEL_TIMEOUTS", False)
+    client = make_client(etcd)
+    value = os.urandom(300_000)  # an answer of several reads
+    client.put("poll/k", value)
+    for _ in range(3):
+        assert client.range("poll/k").kvs[0].value == value
+    client.delete_range("poll/k")
+    client.close()
+    with SilentServer() as silent:
+        with pytest.warns(Etcd3Warning):  # the version read times out too
+            quiet = Client("127.0.0.1", silent.port, timeout=0.5, server_version=etcd.version)
+        start = time.monotonic()
+        with pytest.raises(errors.Etcd3Timeout):
+            quiet.range("k")
+        assert 0.4 < time.monotonic() - start < 3
+        quiet.close()
 
 
 def test_aio_pool_size_bounds_open_connections(etcd):

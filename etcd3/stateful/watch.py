@@ -1887,11 +1887,8 @@ class AioWatcher(Watcher):
         # (or the client's next request, which waits for the creations sent before it)
         return None
 
-    _task: Optional["asyncio.Future[None]"] = None
-
-    def _init_run_state(self) -> None:
-        super()._init_run_state()
-        self._task = None
+    # (the daemon's handle is the future of runDaemon(): one attribute, not two)
+    _task = _KeptAttribute("The future of runDaemon(), done when the watcher ends.", kept_in="_daemon")
 
     @property  # type: ignore[override]
     def watching(self) -> bool:

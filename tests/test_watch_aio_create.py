@@ -215,6 +215,8 @@ class WatchWriteCounter:
         self.host, self.port = self._listener.getsockname()[:2]
         self._sockets: List[socket.socket] = [self._listener]
         self._lock = threading.Lock()
+        self.answers = threading.Event()  # cleared: the watch streams' answers are held back
+        self.answers.set()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -225,17 +227,20 @@ class WatchWriteCounter:
                 return
             upstream = socket.create_connection(self.target)
             self._sockets += [conn, upstream]
-            threading.Thread(target=self._copy, args=(upstream, conn, None), daemon=True).start()
-            threading.Thread(target=self._copy, args=(conn, upstream, _BodyReader(self)), daemon=True).start()
+            body = _BodyReader(self)
+            threading.Thread(target=self._copy, args=(upstream, conn, body, False), daemon=True).start()
+            threading.Thread(target=self._copy, args=(conn, upstream, body, True), daemon=True).start()
 
-    def _copy(self, source: socket.socket, sink: socket.socket, reader: Optional["_BodyReader"]) -> None:
+    def _copy(self, source: socket.socket, sink: socket.socket, body: "_BodyReader", request: bool) -> None:
         try:
             while True:
                 data = source.recv(65536)
                 if not data:
                     break
-                if reader is not None:
-                    reader.feed(data)  # (counted before it goes on: counted once answered)
+                if request:
+                    body.feed(data)  # (counted before it goes on: counted once answered)
+                elif body.state == "chunks":
+                    self.answers.wait()
                 sink.sendall(data)
         except OSError:
             pass
@@ -316,4 +321,37 @@ def test_thousands_of_sequential_run_daemons_go_out_in_a_few_writes(etcd):
     try:
         asyncio.run(main(proxy))
     finally:
+        proxy.close()
+
+
+def test_a_request_does_not_wait_for_the_creation_of_a_watch_from_a_given_revision(etcd, monkeypatch):
+    """The fence is for watches from now: one from a given revision (a lock's wait, a
+    watch resumed after a reconnection) sees a change whenever it is created."""
+    from etcd3.stateful.watch import Watcher
+
+    monkeypatch.setattr(Watcher, "CREATION_TIMEOUT", 120.0)  # (a wait for it would outlast the test's bound)
+
+    async def main(proxy: WatchWriteCounter) -> None:
+        async with AioClient(host=proxy.host, port=proxy.port) as client:
+            warm = await warm_stream(client, "aiocreate/rev/warm")
+            before = (await client.put("aiocreate/rev/k", "before")).header.revision
+            proxy.answers.clear()  # the watch stream's answers are held back from now
+            w = client.Watcher("aiocreate/rev/k", start_revision=before + 1)
+            got = Seen()
+            w.onEvent(got)
+            await w.runDaemon()
+            # not held up by its unanswered creation (a wait would last CREATION_TIMEOUT)
+            put = await asyncio.wait_for(client.put("aiocreate/rev/k", "after"), WAIT)
+            assert put.header.revision == before + 1 and w.watch_id is None
+            proxy.answers.set()
+            await w.wait_created()
+            await eventually(lambda: got.values)
+            assert got.values == [b"after"]
+            await stop_all(client, "aiocreate/rev/", [w, warm])
+
+    proxy = WatchWriteCounter(etcd.host, etcd.port, b"aiocreate/rev/")
+    try:
+        asyncio.run(main(proxy))
+    finally:
+        proxy.answers.set()
         proxy.close()

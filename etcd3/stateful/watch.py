@@ -467,6 +467,26 @@ class _WatchStreamOwner:
     def _active(self) -> bool:
         return self.hub.active
 
+    FENCE_SCAN = 64  # newest watches looked at for one "from now" (past them: wait for the newest)
+
+    def _creation_due(self) -> Optional[WatchState]:
+        """The watch whose created answer the client's next request waits for: the newest
+        unanswered one that watches from now (its answer fixes where it starts, so a change
+        made before the answer could be missed).  A watch from a given revision (a lock's
+        wait, a watch resumed after a reconnection) sees the change whenever it is created:
+        no reason to wait for it."""
+        state = self.hub.creating()
+        if state is None or state.next_revision is None:
+            return state
+        for scanned, pending in enumerate(reversed(self.hub.watches.values())):
+            if pending.server_id is not None:
+                return None  # created: so is every watch added before it (answers come in order)
+            if pending.next_revision is None:
+                return pending
+            if scanned >= self.FENCE_SCAN:
+                return state
+        return None
+
     def _first_lines(self) -> List[bytes]:
         self._outbox = []  # (a new stream: the hub creates every watch again)
         return self.hub.reconnected()
@@ -518,7 +538,7 @@ class WatchStream(_WatchStreamOwner, BackgroundStream):
         """Wait until the watches added so far are created (at most a Watcher's
         CREATION_TIMEOUT; then go on): the client calls it before each request, so that
         a change it makes after ``runDaemon()`` returned is seen by that watcher."""
-        state = self.hub.creating()
+        state = self._creation_due()
         if state is None or state is self._given_up or threading.current_thread() is self._thread:
             return  # (the stream's own thread: authenticating before it can read any answer)
         if self._outbox:
@@ -580,7 +600,7 @@ class AioWatchStream(_WatchStreamOwner, AioBackgroundStream):
         not created yet (at most a Watcher's CREATION_TIMEOUT; then it goes on), so that a
         change it makes after ``await runDaemon()`` returned is seen by that watcher; None
         when no creation is due (the usual case: nothing to await)."""
-        state = self.hub.creating()
+        state = self._creation_due()
         if state is None or state is self._given_up or not isinstance(state.sink, _AioEventQueue):
             return None
         task = self._task

@@ -109,6 +109,7 @@ def test_threads_share_the_sync_pool(etcd):
     assert open_connections(etcd.port) <= before - 1
 
 
+@pytest.mark.etcd_versions("oldest", "newest")
 def test_the_poll_path_of_the_sync_pool(etcd, monkeypatch):
     # where the kernel cannot bound a blocking socket's waits (not Linux), a plain
     # connection is non-blocking and each wait a poll: the same answers and deadlines

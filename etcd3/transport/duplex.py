@@ -181,8 +181,8 @@ class ResponseParser:
                 self._buffer = self._buffer[end + 4:]
                 self._parse_head(head)
             elif self._state == "size":
-                if self._chunked and self._whole_chunks(out):
-                    continue
+                if self._chunked and self._whole_chunks(out) and not self._buffer:
+                    break  # (the usual read: whole chunks only)
                 end = self._buffer.find(b"\r\n")
                 if end < 0:
                     if len(self._buffer) > _MAX_LINE:

@@ -10,6 +10,7 @@ by the thin drivers of the two transports.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
 import re
@@ -145,31 +146,52 @@ def _semver_key(major: int, minor: int, patch: int, prerelease: Tuple[str, ...])
 
 
 class _RpcMethod:
-    """A class attribute standing for one RPC: the method function (with the real
-    signature and a docstring from the spec) is made on first access."""
+    """A class attribute standing for one RPC: the method (with the real signature and a
+    docstring from the spec, both made when first read) is made on first access."""
 
     __slots__ = ("op", "function")
 
     def __init__(self, op: Operation) -> None:
         self.op = op
-        self.function: Optional[Callable] = None
+        self.function: Optional[_RpcFunction] = None
 
     def __get__(self, obj: Any, cls: Any = None) -> Callable:
         function = self.function
         if function is None:
-            function = self.function = _make_rpc_function(self.op, cls)
+            function = self.function = _RpcFunction(self.op, getattr(cls, "__name__", "Client"))
         return function if obj is None else types.MethodType(function, obj)
 
 
-def _make_rpc_function(op: Operation, cls: Any) -> Callable:
-    def rpc(self, *args, **kwargs):
-        return self._call_operation(op, args, kwargs)
+class _RpcFunction:
+    # The function of an RPC method: calls the client's operation.  Its __doc__ and
+    # __signature__ (what help() and inspect.signature show) are the operation's, made when
+    # first read: a program's first call needs neither (the signature's defaults are enums
+    # built from every bundled spec, the docstring reads the spec's descriptions).
 
-    rpc.__name__ = op.name
-    rpc.__qualname__ = "%s.%s" % (getattr(cls, "__name__", "Client"), op.name)
-    rpc.__doc__ = op.doc
-    rpc.__signature__ = op.signature  # type: ignore[attr-defined]
-    return rpc
+    __slots__ = ("op", "__name__", "__qualname__")
+    __module__ = __name__
+
+    def __init__(self, op: Operation, class_name: str) -> None:
+        self.op = op
+        self.__name__ = op.name
+        self.__qualname__ = "%s.%s" % (class_name, op.name)
+
+    def __call__(self, client: Any, *args: Any, **kwargs: Any) -> Any:
+        return client._call_operation(self.op, args, kwargs)
+
+    def __get__(self, obj: Any, cls: Any = None) -> Callable:
+        return self if obj is None else types.MethodType(self, obj)
+
+    @property  # type: ignore[override]
+    def __doc__(self) -> str:  # type: ignore[override]
+        return self.op.doc
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return self.op.signature
+
+    def __repr__(self) -> str:
+        return "<function %s>" % self.__qualname__
 
 
 class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI, ExtraAPI, LockAPI, ElectionAPI):

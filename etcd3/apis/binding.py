@@ -14,10 +14,14 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from .signatures import REQUIRED, SIGNATURES, EnumDefault, RpcSignature, apply_range_args
 
-__all__ = ["Binding", "RequestOp", "CALL_OPTIONS"]
+__all__ = ["Binding", "RequestOp", "CALL_OPTIONS", "TXN_OBJ_METHODS"]
 
 # what ``**kwargs`` of a ``call_options`` method (watch) may hold: options of the call itself
 CALL_OPTIONS = ("timeout", "headers")
+
+# the methods that take ``txn_obj`` (a Binding's ``txn_obj_index`` is not None), known
+# without making a binding
+TXN_OBJ_METHODS = frozenset(name for name, entry in SIGNATURES.items() if entry.txn_op)
 
 _POSITIONAL = inspect.Parameter.POSITIONAL_OR_KEYWORD
 _KEYWORD = inspect.Parameter.KEYWORD_ONLY
@@ -33,9 +37,10 @@ class RequestOp(dict):
 class Binding:
     """How the arguments of one RPC method become its request body."""
 
-    __slots__ = ("name", "positional", "accepted", "required", "signature", "custom", "encode",
+    __slots__ = ("name", "positional", "accepted", "required", "custom", "encode",
                  "txn_op", "txn_obj_index", "range_sugar", "special", "call_options", "clears_token",
-                 "one_of", "nested", "raw_body", "text_fields", "request_defaults", "arguments")
+                 "one_of", "nested", "raw_body", "text_fields", "arguments", "_params", "_signature",
+                 "_request_defaults")
 
     def __init__(self, name: str, fields: Tuple[str, ...], encode: Callable[[Any], Any],
                  custom: Optional[RpcSignature] = None, text_fields: Tuple[str, ...] = (),
@@ -65,7 +70,7 @@ class Binding:
             self.txn_op, self.raw_body, self.nested = custom.txn_op, custom.raw_body, custom.nested
             self.call_options, self.clears_token = custom.call_options, custom.clears_token
             self.one_of = tuple(f for f in custom.one_of if f in fields)
-            positional = tuple((p, _resolve(default)) for p, default in custom.params)
+            positional = custom.params  # (enum defaults resolved when the signature is made)
             names = {p for p, _ in positional}
             subfields = custom.nested[1] if custom.nested else ()
             special = {"prefix", "all"} if custom.range_sugar else set()
@@ -81,18 +86,41 @@ class Binding:
         self.accepted = frozenset(self.positional) | frozenset(p for p, _ in keyword)
         self.required = tuple(p for p, default in positional if default is REQUIRED and p != self.raw_body)
         self.txn_obj_index = self.positional.index("txn_obj") if self.txn_op else None
-        # the defaults 0.1.6 put in a request op (txn_obj=True), in its order; None is never sent
-        self.request_defaults = {p: d for p, d in positional
-                                 if p not in ("prefix", "all", "txn_obj") and d is not REQUIRED}
         # flags that need more than "encode what was passed"
         self.special = bool(self.range_sugar or self.nested or self.raw_body or self.one_of or text_fields)
-        params = [inspect.Parameter("self", _POSITIONAL)]
-        params += [inspect.Parameter(p, _POSITIONAL, default=d) for p, d in positional]
-        params += [inspect.Parameter(p, _KEYWORD, default=d) for p, d in keyword]
-        if self.call_options:
-            params.append(inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD))
-        self.signature = inspect.Signature(params)
-        self.arguments = ", ".join(p.name for p in params[1:])
+        # the parameters, their enum defaults unresolved: the signature and the request op's
+        # defaults are made when first wanted (the enums they hold are built from every
+        # bundled spec, which a plain call does not need)
+        self._params = (positional, keyword)
+        self._signature: Optional[inspect.Signature] = None
+        self._request_defaults: Optional[Dict[str, Any]] = None
+        self.arguments = ", ".join([p for p, _ in positional] + [p for p, _ in keyword] +
+                                   (["kwargs"] if self.call_options else []))
+
+    @property
+    def signature(self) -> inspect.Signature:
+        """The method's effective signature (``self`` first), made on first use."""
+        signature = self._signature
+        if signature is None:
+            positional, keyword = self._params
+            params = [inspect.Parameter("self", _POSITIONAL)]
+            params += [inspect.Parameter(p, _POSITIONAL, default=_resolve(d)) for p, d in positional]
+            params += [inspect.Parameter(p, _KEYWORD, default=_resolve(d)) for p, d in keyword]
+            if self.call_options:
+                params.append(inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD))
+            signature = self._signature = inspect.Signature(params)
+        return signature
+
+    @property
+    def request_defaults(self) -> Dict[str, Any]:
+        """The defaults 0.1.6 put in a request op (``txn_obj=True``), in its order; None is
+        never sent."""
+        defaults = self._request_defaults
+        if defaults is None:
+            defaults = self._request_defaults = {
+                p: _resolve(d) for p, d in self._params[0]
+                if p not in ("prefix", "all", "txn_obj") and d is not REQUIRED}
+        return defaults
 
     def __repr__(self) -> str:
         return "<Binding %s%s>" % (self.name, str(self.signature).replace("(self, ", "(").replace("(self)", "()"))

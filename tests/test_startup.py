@@ -75,6 +75,39 @@ def test_client_construct_and_first_get_import_no_dependency(etcd):
     assert bundles == [_spec_of(etcd)]
 
 
+@pytest.mark.etcd_versions("newest")
+def test_first_get_makes_no_enum_docstring_or_signature_until_asked(etcd):
+    # a method's docstring and signature (whose defaults are enums of every bundled spec)
+    # are made when read; then they are what they were when made at once
+    code = ("import inspect, sys\nfrom etcd3 import Client, models\nc = Client(%r, %d)\nc.range('/startup')\n"
+            "op = c.operations['range']\n"
+            "print(sorted(models._enums), 'doc' in vars(op), op.binding._signature is not None, 'termios' in sys.modules)\n"
+            "sig = inspect.signature(c.range)\n"
+            "assert sig.parameters['sort_order'].default is models.RangeRequestSortOrder.NONE\n"
+            "assert list(sig.parameters)[:2] == ['key', 'range_end'] and 'self' not in sig.parameters\n"
+            "assert c.range.__doc__ == op.doc and 'Returns: RangeResponse' in c.range.__doc__\n"
+            "assert inspect.signature(type(c).range) == op.signature and c.range.__name__ == 'range'\n"
+            "print('ok')" % (etcd.host, etcd.port))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.split()[-1] == "ok", out.stderr
+    enums, doc, signature, termios = out.stdout.splitlines()[0].rsplit(" ", 3)
+    assert (enums, doc, signature) == ("[]", "False", "False")
+    import os
+
+    if sys.platform.startswith("linux") and os.uname().machine in ("x86_64", "aarch64"):
+        assert termios == "False"  # the sync pool's FIONREAD is the generic one: no termios to import
+
+
+def test_the_sync_pools_fionread_is_the_systems():
+    termios = pytest.importorskip("termios")
+    from etcd3.transport import http_pool
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the kernel-bounded sync pool (and its FIONREAD check) is Linux's")
+    http_pool._ioctl()
+    assert http_pool._FIONREAD == termios.FIONREAD
+
+
 @pytest.mark.etcd_versions("oldest", "newest")
 def test_aio_client_first_get_imports_neither_aiohttp_nor_the_sync_stack(etcd):
     code = ("import asyncio\nfrom etcd3 import AioClient\n"

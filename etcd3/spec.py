@@ -33,14 +33,6 @@ ROUTES_ADDED_IN_PATCH = {
 }
 
 
-def _specs_root() -> Path:
-    global _root
-    if _root is None:
-        _root = Path(_specs_folder())
-    return _root
-
-
-_root: Optional[Path] = None
 _folder: Optional[str] = None
 
 
@@ -50,8 +42,11 @@ def _specs_folder() -> str:
     global _folder
     if _folder is not None:
         return _folder
-    here = os.path.dirname(os.path.realpath(__file__))
-    for candidate in (os.path.join(here, "_specs"), os.path.join(os.path.dirname(here), "specs")):
+    # (no realpath, which stats every folder of the path: "_specs" is in the package's own
+    # folder, and the system takes "here/.." as the parent of the folder "here" really is,
+    # through any symbolic link, as realpath's parent was)
+    here = os.path.dirname(os.path.abspath(__file__))
+    for candidate in (os.path.join(here, "_specs"), os.path.join(here, os.pardir, "specs")):
         if os.path.isdir(candidate):
             _folder = candidate
             return candidate
@@ -156,12 +151,12 @@ def bundle_for_server(server_version: str, warn: bool = True) -> "SpecBundle":
 
 def _spec_files() -> Dict[str, int]:
     """``'v3.5/rpc.swagger.json'`` -> size in bytes, of every bundled spec document."""
-    root, sizes = str(_specs_root()), {}
+    root, sizes, stat = _specs_folder() + os.sep, {}, os.stat
     for version in bundled_versions():
         for name in DOCUMENTS:
-            file = "v%s/%s.swagger.json" % (version, name)
+            file = "v" + version + "/" + name + ".swagger.json"
             try:
-                sizes[file] = os.stat(os.path.join(root, file)).st_size
+                sizes[file] = stat(root + file).st_size
             except FileNotFoundError:
                 pass
     return sizes
@@ -624,13 +619,13 @@ class SpecBundle:
         return documents
 
     def _read_documents(self) -> List[SwaggerSpec]:
-        folder = os.path.join(str(_specs_root()), "v" + self.version)
+        folder = os.path.join(_specs_folder(), "v" + self.version)
         cache = _spec_cache()
         if cache is not None:
             # the cache says which documents there are: each is parsed on first use of a node
             # the cache does not hold (the first calls need none, see FIRST_CALLS)
             files = ["v%s/%s.swagger.json" % (self.version, name) for name in DOCUMENTS]
-            documents = [_BundledDocument(os.path.join(str(_specs_root()), file),
+            documents = [_BundledDocument(os.path.join(_specs_folder(), file),
                                           cached_first_nodes(self.version) if index == 0 else None)
                          for index, file in enumerate(f for f in files if f in cache.SPEC_FILES)]
             if documents:
@@ -638,7 +633,7 @@ class SpecBundle:
         return self._parse_documents()
 
     def _parse_documents(self) -> List[SwaggerSpec]:
-        folder = os.path.join(str(_specs_root()), "v" + self.version)
+        folder = os.path.join(_specs_folder(), "v" + self.version)
         documents = []
         for name in DOCUMENTS:
             try:

@@ -19,7 +19,7 @@ if importlib.util.find_spec("aiohttp") is None:  # pragma: no cover - depends on
 
 from . import errors
 from ._lazy import LazyModule
-from .apis.binding import TXN_OBJ_METHODS
+from .apis.binding import asks_for_request_op
 from .baseclient import DEFAULT_TIMEOUT, NO_TIMEOUT, BaseClient, BaseModelizedStreamResponse, Flow, step_flow
 from .core import Request, Response, StreamDecoder
 from .transport import forksafe
@@ -375,8 +375,8 @@ class AioClient(BaseClient):
             self._cluster_connected()
 
     def _call_operation(self, op: Operation, args: tuple, kwargs: Dict[str, Any]) -> Any:
-        # (the name, not the binding: before the first call op is the assumed version's)
-        if op.name in TXN_OBJ_METHODS and op.binding.wants_request_op(args, kwargs):
+        # (by the name, not the binding: before the first call op is the assumed version's)
+        if asks_for_request_op(op.name, args, kwargs):
             return self._bind(op, args, kwargs)  # txn_obj=True: the request op itself, not an awaitable
         call = self._call_after_connect(op.name, args, kwargs)
         return StreamCall(call) if op.streaming else call

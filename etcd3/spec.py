@@ -200,7 +200,7 @@ def _spec_cache() -> Any:
 
 
 _cache: Any = None
-CACHE_FORMAT = 3  # what _spec_cache.py holds (a file of another format is not used)
+CACHE_FORMAT = 4  # what _spec_cache.py holds (a file of another format is not used)
 
 # The RPCs whose nodes the cache holds (their rpc document's path entries and every
 # definition they reach), so that a client's first calls parse no spec file: a document is
@@ -250,19 +250,20 @@ def _first_nodes(bundle: "SpecBundle") -> Dict[str, Dict[str, Any]]:
     return {"paths": paths, "definitions": dict(sorted(definitions.items()))}
 
 # a row of the cached operations table: what SpecBundle.operations reads from the specs
-OperationRow = Tuple[str, str, str, str, int, Tuple[str, ...], Optional[str], Optional[str]]
+OperationRow = Tuple[str, str, str, str, int, Tuple[str, ...], Optional[str], Optional[str], bool]
 
 
 def cached_operations(version: str) -> Optional[Tuple[OperationRow, ...]]:
     """The operations of a spec version as rows (name, rpc, HTTP method, path, index of the
-    document, extra paths, request and response refs), sorted by name; None: not cached."""
+    document, extra paths, request and response refs, streaming), sorted by name; None: not
+    cached."""
     cache = _spec_cache()
     return cache.OPERATIONS.get(version) if cache is not None else None
 
 
 def _operation_rows(bundle: "SpecBundle") -> Tuple[OperationRow, ...]:
     return tuple((op.name, op.rpc, op._method_key, op.path, bundle.documents.index(op.document),
-                  tuple(op.extra_paths), op._request_ref, op._response_ref)
+                  tuple(op.extra_paths), op._request_ref, op._response_ref, op.streaming)
                  for op in bundle._operations_from_specs().values())
 
 
@@ -384,6 +385,7 @@ class Operation:
         self._method_key = http_method.lower()  # (the spec's key under the path)
         self._operation = operation
         self.extra_paths: List[str] = []
+        self._streaming: Optional[bool] = None
         # the first server release that serves this operation, when newer than the spec's minor
         self.min_version: Optional[str] = ROUTES_ADDED_IN_PATCH.get((name, bundle.version))
         self.min_version_tuple = parse_version(self.min_version) if self.min_version else None
@@ -447,7 +449,10 @@ class Operation:
 
     @property
     def streaming(self) -> bool:
-        return self._response_info[1]
+        streaming = self._streaming
+        if streaming is None:  # (the cached table knows it without reading the response's node)
+            streaming = self._streaming = self._response_info[1]
+        return streaming
 
     @cached_property
     def fields(self) -> Tuple[str, ...]:
@@ -685,10 +690,11 @@ class SpecBundle:
         if rows is None:
             return self._operations_from_specs()
         ops = {}
-        for name, rpc, method, path, document, extra_paths, request_ref, response_ref in rows:
+        for name, rpc, method, path, document, extra_paths, request_ref, response_ref, streaming in rows:
             op = ops[name] = Operation(self, name, rpc, method, path, None, None, request_ref, response_ref)
             op._document_index = document
             op.extra_paths = list(extra_paths)
+            op._streaming = streaming
         return ops
 
     def _operations_from_specs(self) -> Dict[str, Operation]:

@@ -14,14 +14,24 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from .signatures import REQUIRED, SIGNATURES, EnumDefault, RpcSignature, apply_range_args
 
-__all__ = ["Binding", "RequestOp", "CALL_OPTIONS", "TXN_OBJ_METHODS"]
+__all__ = ["Binding", "RequestOp", "CALL_OPTIONS", "asks_for_request_op"]
 
 # what ``**kwargs`` of a ``call_options`` method (watch) may hold: options of the call itself
 CALL_OPTIONS = ("timeout", "headers")
 
-# the methods that take ``txn_obj`` (a Binding's ``txn_obj_index`` is not None), known
-# without making a binding
-TXN_OBJ_METHODS = frozenset(name for name, entry in SIGNATURES.items() if entry.txn_op)
+# method name -> the position of its ``txn_obj`` parameter (a Binding's txn_obj_index),
+# for the methods that take one: known without a binding (so without the spec)
+_TXN_OBJ_INDEX = {name: [p for p, _ in entry.params].index("txn_obj")
+                  for name, entry in SIGNATURES.items() if entry.txn_op}
+
+
+def asks_for_request_op(name: str, args: tuple, kwargs: Dict[str, Any]) -> bool:
+    """Whether a call of the method ``name`` asks for ``txn_obj`` (answered without
+    binding the rest); what ``Binding.wants_request_op`` tells, without a binding."""
+    index = _TXN_OBJ_INDEX.get(name)
+    if index is None:
+        return False
+    return bool(kwargs["txn_obj"] if "txn_obj" in kwargs else len(args) > index and args[index])
 
 _POSITIONAL = inspect.Parameter.POSITIONAL_OR_KEYWORD
 _KEYWORD = inspect.Parameter.KEYWORD_ONLY

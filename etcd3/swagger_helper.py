@@ -1064,6 +1064,9 @@ _READY_ITEM_TYPES = {"string": (str,), "boolean": (bool,), "number": (float, int
 MAX_NESTING = 128
 
 
+_NOT_YET = object()  # (a value found when first needed)
+
+
 def _contains_itself(node: SwaggerNode) -> bool:
     """Whether the object schema ``node`` is reachable from its own fields."""
     root, start = node._root, node._pointer
@@ -1111,21 +1114,28 @@ def _build_object(codec: _Codec, node: SwaggerNode) -> None:
         return field
 
     # how deep this thread is inside encoding this schema, for one that contains itself
-    nesting = threading.local() if _contains_itself(node) else None
+    # (else None); found on the first encode: a schema only decoded never needs it
+    nesting: Any = _NOT_YET
 
     def encode(data, label):
+        nonlocal nesting
         if isinstance(data, EtcdMessage):
             data = {k: v for k, v in data.__dict__.items()}
         elif not isinstance(data, dict):
             raise _type_error(label, "%s (a dict or model)" % label_name, data)
         depth = 0
         if nesting is not None:  # counted here, not in a wrapper: a frame less per level
-            depth = getattr(nesting, "depth", 0)
-            if depth >= MAX_NESTING:
-                raise ValueError("%s: %s nested more than %d deep; etcd refuses that (each nested txn "
-                                 "takes one of its --max-txn-ops, 128 by default)"
-                                 % (label_text(_label_root(label)), label_name, MAX_NESTING))
-            nesting.depth = depth + 1
+            if nesting is _NOT_YET:
+                with node._root._lock:  # (one threading.local for every thread)
+                    if nesting is _NOT_YET:
+                        nesting = threading.local() if _contains_itself(node) else None
+            if nesting is not None:
+                depth = getattr(nesting, "depth", 0)
+                if depth >= MAX_NESTING:
+                    raise ValueError("%s: %s nested more than %d deep; etcd refuses that (each nested txn "
+                                     "takes one of its --max-txn-ops, 128 by default)"
+                                     % (label_text(_label_root(label)), label_name, MAX_NESTING))
+                nesting.depth = depth + 1
         try:
             out = {}
             for key, value in data.items():

@@ -216,27 +216,35 @@ class OneAnswerPerConnection(SilentServer):
     def handle(self, conn: socket.socket, number: int) -> None:
         threading.Thread(target=self._serve, args=(conn, number), daemon=True).start()
 
+    def _read_request(self, conn: socket.socket, buffer: bytes, number: int):
+        """The head of the next request on ``conn`` and what is left of ``buffer`` after
+        its body (head None: the client closed); the request line goes in ``requests``."""
+        while b"\r\n\r\n" not in buffer:
+            data = conn.recv(65536)
+            if not data:
+                return None, b""
+            buffer += data
+        head, buffer = buffer.split(b"\r\n\r\n", 1)
+        length = int(([line.split(b":")[1] for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length")] or [b"0"])[0])
+        while len(buffer) < length:
+            buffer += conn.recv(65536)
+        self.requests.append((number, head.split(b"\r\n")[0].decode()))
+        return head, buffer[length:]
+
+    def _answer(self, conn: socket.socket, head: bytes) -> None:
+        body = self.VERSION % self.version.encode() if head.startswith(b"GET") else self.ANSWER
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
     def _serve(self, conn: socket.socket, number: int) -> None:
         with conn:
             buffer = b""
             for answered in (False, True):
-                while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                head, buffer = buffer.split(b"\r\n\r\n", 1)
-                length = int(([line.split(b":")[1] for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length")] or [b"0"])[0])
-                while len(buffer) < length:
-                    buffer += conn.recv(65536)
-                buffer = buffer[length:]
-                self.requests.append((number, head.split(b"\r\n")[0].decode()))
-                if answered:
-                    return  # the second request: closed without an answer
-                body = self.VERSION % self.version.encode() if head.startswith(b"GET") else self.ANSWER
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                head, buffer = self._read_request(conn, buffer, number)
+                if head is None or answered:
+                    return  # (the second request: closed without an answer)
+                self._answer(conn, head)
 
 
 @pytest.mark.parametrize("kind", ["sync", "aio"])
@@ -275,21 +283,10 @@ class AnswersEveryRequest(OneAnswerPerConnection):
         buffer = b""
         try:
             while True:
-                while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                head, buffer = buffer.split(b"\r\n\r\n", 1)
-                length = int(([line.split(b":")[1] for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length")] or [b"0"])[0])
-                while len(buffer) < length:
-                    buffer += conn.recv(65536)
-                buffer = buffer[length:]
-                self.requests.append((number, head.split(b"\r\n")[0].decode()))
-                body = self.VERSION % self.version.encode() if head.startswith(b"GET") else self.ANSWER
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                head, buffer = self._read_request(conn, buffer, number)
+                if head is None:
+                    return
+                self._answer(conn, head)
         except OSError:
             return
 

@@ -305,6 +305,19 @@ def _ioctl():  # fcntl is imported on the first reuse of a connection, not at im
 _ioctl_function = None
 
 
+def _took_last(parser: ResponseParser, chunk: bytes, body: List[bytes]) -> bool:
+    """Feed one recv's ``chunk`` (empty: the server closed) to ``parser``, its body
+    pieces appended to ``body``; whether the answer is complete."""
+    if not chunk:
+        parser.eof()
+        if not parser.finished:
+            raise AnswerLost(answered=parser.status is not None)
+        parser.keep_alive = False
+        return True
+    body += parser.feed(chunk)
+    return parser.finished
+
+
 def _exchange_blocking(sock: _PlainConnection, data: bytes, parser: ResponseParser,
                        deadline: Optional[float]) -> List[bytes]:
     """Send ``data`` on a ``_PlainConnection`` and read the answer into ``parser`` (its
@@ -321,15 +334,7 @@ def _exchange_blocking(sock: _PlainConnection, data: bytes, parser: ResponsePars
         body: List[bytes] = []
         size = _FIRST_READ
         while True:
-            chunk = sock.recv(size)
-            if not chunk:
-                parser.eof()
-                if not parser.finished:
-                    raise AnswerLost(answered=parser.status is not None)
-                parser.keep_alive = False
-                return body
-            body += parser.feed(chunk)
-            if parser.finished:
+            if _took_last(parser, sock.recv(size), body):
                 return body
             size = _READ_SIZE
             # also cuts off a server that sends without end, or drips its bytes
@@ -365,14 +370,7 @@ def _exchange_nonblocking(sock: socket.socket, data: bytes, parser: ResponsePars
                 chunk = sock.recv(size)
             except BlockingIOError:
                 break
-            if not chunk:
-                parser.eof()
-                if not parser.finished:
-                    raise AnswerLost(answered=parser.status is not None)
-                parser.keep_alive = False
-                return body
-            body += parser.feed(chunk)
-            if parser.finished:
+            if _took_last(parser, chunk, body):
                 return body
             if len(chunk) < size:
                 size = _READ_SIZE

@@ -81,7 +81,8 @@ def test_first_get_makes_no_enum_docstring_or_signature_until_asked(etcd):
     # are made when read; then they are what they were when made at once
     code = ("import inspect, sys\nfrom etcd3 import Client, models\nc = Client(%r, %d)\nc.range('/startup')\n"
             "op = c.operations['range']\n"
-            "print(sorted(models._enums), 'doc' in vars(op), op.binding._signature is not None, 'termios' in sys.modules)\n"
+            "print(sorted(models._enums), 'doc' in vars(op), op.binding._signature is not None,\n"
+            "      'termios' in sys.modules)\n"
             "sig = inspect.signature(c.range)\n"
             "assert sig.parameters['sort_order'].default is models.RangeRequestSortOrder.NONE\n"
             "assert list(sig.parameters)[:2] == ['key', 'range_end'] and 'self' not in sig.parameters\n"

@@ -82,6 +82,11 @@ def _digits_end(text: str, start: int) -> int:
 
 def bundled_versions() -> List[str]:
     """The bundled spec versions, oldest first: ``['3.2', '3.3', ...]``."""
+    return list(_bundled_minors())
+
+
+def _bundled_minors() -> Dict[str, Tuple[int, int]]:
+    """The bundled spec versions, oldest first, with their (major, minor)."""
     global _bundled
     if _bundled is None:  # (read once: the package's files do not change while it runs)
         root, found = _specs_folder(), []
@@ -90,11 +95,11 @@ def bundled_versions() -> List[str]:
             if name[:1] == "v" and major.isdecimal() and minor.isdecimal() and \
                     os.path.isfile(os.path.join(root, name, "rpc.swagger.json")):
                 found.append(name[1:])
-        _bundled = tuple(sorted(found, key=lambda v: parse_version(v)))
-    return list(_bundled)
+        _bundled = {v: parse_version(v)[:2] for v in sorted(found, key=lambda v: parse_version(v))}
+    return _bundled
 
 
-_bundled: Optional[Tuple[str, ...]] = None
+_bundled: Optional[Dict[str, Tuple[int, int]]] = None
 
 
 def select_version(server_version: str, warn: bool = True) -> str:
@@ -102,13 +107,13 @@ def select_version(server_version: str, warn: bool = True) -> str:
     nearest lower one (with one warning naming both); below the oldest bundled
     one, ``UnsupportedServerVersion``."""
     wanted = parse_version(server_version)[:2]
-    available = bundled_versions()
-    lower = [v for v in available if parse_version(v)[:2] <= wanted]
+    available = _bundled_minors()
+    lower = [v for v, minor in available.items() if minor <= wanted]
     if not lower:
         raise UnsupportedServerVersion(
-            "etcd %s is not supported: the oldest supported version is %s" % (server_version, available[0]))
+            "etcd %s is not supported: the oldest supported version is %s" % (server_version, bundled_versions()[0]))
     chosen = lower[-1]
-    if parse_version(chosen)[:2] != wanted and warn:
+    if available[chosen] != wanted and warn:
         warnings.warn("no bundled spec for etcd %s; using the nearest lower one, %s"
                       % (server_version, chosen), Etcd3Warning, stacklevel=3)
     return chosen

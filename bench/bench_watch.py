@@ -16,16 +16,21 @@ one.  The writer ends with a sentinel key that tells the reader to stop.
 
 Then (unless ``--scale 0``) watchers at scale, for Client and AioClient:
 ``--scale`` (10,000) Watchers on one client, each on a key of its own with a
-callback and ``runDaemon()``: the time to create them all (until the last creation is
-answered; Aio: each ``await w.runDaemon()`` in turn, and Aio-cc: 500 of them
-awaited together with ``asyncio.gather``), the threads (and, for AioClient, the asyncio
-tasks) added, the RSS growth; then the writer process puts
-each of those keys once (``--batch`` puts per transaction; 1: one revision per
-event, 4 writer threads) and the rate at which the events reach their watchers is
-compared with one watcher (on the whole prefix) receiving the same writes.
+callback and ``runDaemon()``, and one more watcher on another prefix: the time to
+create them all (until the last creation is answered; Aio: each ``await
+w.runDaemon()`` in turn, and Aio-cc: 500 of them awaited together with
+``asyncio.gather``), the threads (and, for AioClient, the asyncio tasks) added, the
+RSS growth.  Then ``--scale-rounds`` rounds of two shapes, alternating on the same
+stream with the same watchers: the writer process puts each of the watchers' keys
+once (fan-out), then as many keys under the one watcher's prefix; ``--batch`` puts
+per transaction (1: one revision per event, 4 writer threads).  The ratio is the
+median over the rounds of the fan-out rate over the one watcher's.  The ``bare``
+side is the gateway's ceiling: http.client and ``json.loads`` per line on one watch
+stream with the same watches, no models and no dispatch.
 
 Usage: bench/bench_watch.py [--version 3.5.16] [--seconds 5] [--threads 4] [--rounds 1]
-                            [--scale 10000] [--batch 1] [--only scale|delivery] [--sides Aio]
+                            [--scale 10000] [--batch 1] [--scale-rounds 3] [--only scale|delivery]
+                            [--sides Aio]
 """
 from __future__ import annotations
 
@@ -82,21 +87,23 @@ def writer_main(host: str, port: int, seconds: float, threads: int) -> None:
 
 
 SCALE_PREFIX = "/bench/scale/"
+ONE_PREFIX = SCALE_PREFIX + "one/"  # the keys of the one watcher's rounds
+FAN_PREFIX = SCALE_PREFIX + "fan/"  # the keys of the watchers, one each
 
 
-def scale_writer_main(host: str, port: int, n: int, batch: int, threads: int) -> None:
-    """Put SCALE_PREFIX + i once for every i < n: ``batch`` puts per transaction."""
+def scale_writer_main(host: str, port: int, prefix: str, n: int, batch: int, threads: int) -> None:
+    """Put prefix + i once for every i < n: ``batch`` puts per transaction."""
     chunks = [list(range(start, min(n, start + batch))) for start in range(0, n, batch)]
 
     def write(index: int) -> None:
         client = Client(host=host, port=port)
         for chunk in chunks[index::threads]:
             if batch == 1:
-                client.put("%s%d" % (SCALE_PREFIX, chunk[0]), "v")
+                client.put("%s%d" % (prefix, chunk[0]), "v")
             else:
                 txn = client.Txn()
                 for i in chunk:
-                    txn.success(txn.put("%s%d" % (SCALE_PREFIX, i), "v"))
+                    txn.success(txn.put("%s%d" % (prefix, i), "v"))
                 txn.commit()
         client.close()
 
@@ -108,11 +115,11 @@ def scale_writer_main(host: str, port: int, n: int, batch: int, threads: int) ->
     print(json.dumps({"written": n}), flush=True)
 
 
-def start_scale_writer(server: EtcdServer, n: int, batch: int) -> subprocess.Popen:
+def start_scale_writer(server: EtcdServer, prefix: str, n: int, batch: int) -> subprocess.Popen:
     threads = 4 if batch == 1 else 1  # (one transaction at a time keeps each key's events in key order)
     return subprocess.Popen(
         [sys.executable, os.path.abspath(__file__), "--scale-writer", server.host, str(server.port),
-         str(n), str(batch), str(threads)], stdout=subprocess.PIPE, text=True)
+         prefix, str(n), str(batch), str(threads)], stdout=subprocess.PIPE, text=True)
 
 
 def start_writer(server: EtcdServer, seconds: float, threads: int) -> subprocess.Popen:
@@ -267,34 +274,43 @@ class Arrivals:
         span = self.last - self.first
         return (self.count - 1) / span if span > 0 else 0.0
 
+    def restart(self, expected: int) -> None:
+        """Count a new round (``done`` cleared)."""
+        with self.lock:
+            self.expected, self.count = expected, 0
+            self.done.clear()
 
-def scale_sync(server: EtcdServer, n: int, batch: int) -> dict:
+
+def median(values: list) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def scale_result(created: float, threads: int, rss: float, pairs: list, **more) -> dict:
+    """The figures of a side: ``pairs`` is (fan-out events/s, one watcher's) per round."""
+    return dict(create_s=created, threads=threads, rss_mb=rss, fanout_rate=median([f for f, _ in pairs]),
+                one_rate=median([o for _, o in pairs]), ratio=median([f / o for f, o in pairs]),
+                ratios=[f / o for f, o in pairs], **more)
+
+
+def scale_sync(server: EtcdServer, n: int, batch: int, rounds: int) -> dict:
     client = Client(host=server.host, port=server.port)
     warm = client.Watcher(SCALE_PREFIX + "warm")  # the watch stream and its threads exist before
     warm.onEvent(lambda event: None)
     warm.runDaemon()
-    # one watcher receiving the n events
-    done = threading.Event()
-    arrivals = Arrivals(n, done)
-    one = client.Watcher(SCALE_PREFIX, prefix=True)
-    one.onEvent(arrivals)
+    one_arrivals = Arrivals(n, threading.Event())
+    one = client.Watcher(ONE_PREFIX, prefix=True)  # one watcher receiving n events a round
+    one.onEvent(one_arrivals)
     one.runDaemon()
-    finish_writer(start_scale_writer(server, n, batch))
-    if not done.wait(120):
-        raise SystemExit("one watcher: %d of %d events" % (arrivals.count, n))
-    one.stop()
-    one_rate = arrivals.rate()
-    clean_scale(client)
-    # n watchers, a key each
     gc.collect()
     threads0, rss0 = threading.active_count(), rss_mb()
     mark = memory_mark()
-    done = threading.Event()
-    arrivals = Arrivals(n, done)
+    arrivals = Arrivals(n, threading.Event())
     start = time.perf_counter()
     watchers = []
     for i in range(n):
-        w = client.Watcher("%s%d" % (SCALE_PREFIX, i))
+        w = client.Watcher("%s%d" % (FAN_PREFIX, i))
         w.onEvent(arrivals)
         w.runDaemon()  # (returns with the creation sent, or held back to go with the next batch)
         watchers.append(w)
@@ -302,14 +318,21 @@ def scale_sync(server: EtcdServer, n: int, batch: int) -> dict:
     created = time.perf_counter() - start
     threads1, rss1 = threading.active_count(), rss_mb()
     memory_report(mark, n)
-    finish_writer(start_scale_writer(server, n, batch))
-    if not done.wait(120):
-        raise SystemExit("%d watchers: %d of %d events" % (n, arrivals.count, n))
-    result = {"create_s": created, "threads": threads1 - threads0, "rss_mb": rss1 - rss0,
-              "threads_after": threading.active_count() - threads0, "rss_after_mb": rss_mb() - rss0,
-              "fanout_rate": arrivals.rate(), "one_rate": one_rate}
+    pairs = []
+    for _ in range(rounds):  # the two shapes alternate, on the same stream with the same watchers
+        rates = []
+        for counter, prefix in ((arrivals, FAN_PREFIX), (one_arrivals, ONE_PREFIX)):
+            counter.restart(n)
+            finish_writer(start_scale_writer(server, prefix, n, batch))
+            if not counter.done.wait(120):
+                raise SystemExit("%s: %d of %d events" % (prefix, counter.count, n))
+            rates.append(counter.rate())
+        pairs.append(tuple(rates))
+    result = scale_result(created, threads1 - threads0, rss1 - rss0, pairs,
+                          threads_after=threading.active_count() - threads0, rss_after_mb=rss_mb() - rss0)
     for w in watchers:
         w.stop()
+    one.stop()
     warm.stop()
     clean_scale(client)
     client.close()
@@ -319,32 +342,25 @@ def scale_sync(server: EtcdServer, n: int, batch: int) -> dict:
 CONCURRENT_CREATIONS = 500  # runDaemon() calls awaited together by the concurrent aio side
 
 
-def scale_aio(server: EtcdServer, n: int, batch: int, concurrent: bool = False) -> dict:
+def scale_aio(server: EtcdServer, n: int, batch: int, rounds: int, concurrent: bool = False) -> dict:
     async def main() -> dict:
         client = AioClient(host=server.host, port=server.port)
         warm = client.Watcher(SCALE_PREFIX + "warm")
         warm.onEvent(lambda event: None)
         await warm.runDaemon()
         loop = asyncio.get_running_loop()
-        done = asyncio.Event()
-        arrivals = Arrivals(n, done)
-        one = client.Watcher(SCALE_PREFIX, prefix=True)
-        one.onEvent(arrivals)
+        one_arrivals = Arrivals(n, asyncio.Event())
+        one = client.Watcher(ONE_PREFIX, prefix=True)
+        one.onEvent(one_arrivals)
         await one.runDaemon()
-        await loop.run_in_executor(None, finish_writer, start_scale_writer(server, n, batch))
-        await asyncio.wait_for(done.wait(), 120)
-        await one.stop()
-        one_rate = arrivals.rate()
-        await client.delete_range(SCALE_PREFIX, prefix=True)
         gc.collect()
         threads0, tasks0, rss0 = threading.active_count(), len(asyncio.all_tasks()), rss_mb()
         mark = memory_mark()
-        done = asyncio.Event()
-        arrivals = Arrivals(n, done)
+        arrivals = Arrivals(n, asyncio.Event())
         start = time.perf_counter()
         watchers = []
         for i in range(n):
-            w = client.Watcher("%s%d" % (SCALE_PREFIX, i))
+            w = client.Watcher("%s%d" % (FAN_PREFIX, i))
             w.onEvent(arrivals)
             watchers.append(w)
             if not concurrent:
@@ -355,13 +371,20 @@ def scale_aio(server: EtcdServer, n: int, batch: int, concurrent: bool = False) 
         created = time.perf_counter() - start
         threads1, tasks1, rss1 = threading.active_count(), len(asyncio.all_tasks()), rss_mb()
         memory_report(mark, n)
-        await loop.run_in_executor(None, finish_writer, start_scale_writer(server, n, batch))
-        await asyncio.wait_for(done.wait(), 120)
-        result = {"create_s": created, "threads": threads1 - threads0, "tasks": tasks1 - tasks0,
-                  "rss_mb": rss1 - rss0, "threads_after": threading.active_count() - threads0,
-                  "rss_after_mb": rss_mb() - rss0, "fanout_rate": arrivals.rate(), "one_rate": one_rate}
+        pairs = []
+        for _ in range(rounds):
+            rates = []
+            for counter, prefix in ((arrivals, FAN_PREFIX), (one_arrivals, ONE_PREFIX)):
+                counter.restart(n)
+                await loop.run_in_executor(None, finish_writer, start_scale_writer(server, prefix, n, batch))
+                await asyncio.wait_for(counter.done.wait(), 120)
+                rates.append(counter.rate())
+            pairs.append(tuple(rates))
+        result = scale_result(created, threads1 - threads0, rss1 - rss0, pairs, tasks=tasks1 - tasks0,
+                              threads_after=threading.active_count() - threads0, rss_after_mb=rss_mb() - rss0)
         for w in watchers:
             await w.stop()
+        await one.stop()
         await warm.stop()
         await client.delete_range(SCALE_PREFIX, prefix=True)
         await client.close()
@@ -370,17 +393,24 @@ def scale_aio(server: EtcdServer, n: int, batch: int, concurrent: bool = False) 
     return asyncio.run(main())
 
 
-def bare_scale_round(server: EtcdServer, creates: list, n: int, batch: int) -> tuple:
-    """A bare reader of one watch stream (http.client, ``json.loads`` per line, no model,
-    no dispatch) with ``creates`` on it: (seconds until all are created, events/s of
-    the writer's ``n`` events, counted as the watchers' callbacks count them)."""
+def scale_bare(server: EtcdServer, n: int, batch: int, rounds: int) -> dict:
+    """The ceiling of the gateway's stream: a bare reader (http.client, ``json.loads``
+    per line, no model, no dispatch) of one watch stream with the same watches, the
+    same rounds, events counted as the watchers' callbacks count them."""
     import http.client
 
+    prefix_end = ONE_PREFIX[:-1] + chr(ord(ONE_PREFIX[-1]) + 1)
     conn = http.client.HTTPConnection(server.host, server.port)
     conn.putrequest("POST", server.api_prefix + "/watch")
     conn.putheader("Transfer-Encoding", "chunked")
     conn.putheader("Expect", "100-continue")  # (full duplex on etcd's gateway: see transport.duplex)
     conn.endheaders()
+    # every creation in the request's one chunk (a second chunk sent after getresponse()
+    # got no answer in this minimal reader; one is all it needs)
+    creates = [{"key": b64(ONE_PREFIX), "range_end": b64(prefix_end)}]
+    creates += [{"key": b64("%s%d" % (FAN_PREFIX, i))} for i in range(n)]
+    gc.collect()
+    rss0 = rss_mb()
     start = time.perf_counter()
     body = b"".join(json.dumps({"create_request": c}).encode() + b"\n" for c in creates)
     conn.send(b"%x\r\n%s\r\n" % (len(body), body))
@@ -392,56 +422,52 @@ def bare_scale_round(server: EtcdServer, creates: list, n: int, batch: int) -> t
         if line.strip() and loads(line)["result"].get("created"):
             created += 1
     created_s = time.perf_counter() - start
+    rss1 = rss_mb()
     arrivals = Arrivals(n, threading.Event())
-    writer = start_scale_writer(server, n, batch)
-    while arrivals.count < n:
-        line = readline()
-        if not line:
-            raise SystemExit("bare reader: the stream ended after %d of %d events" % (arrivals.count, n))
-        if line.strip():
-            for event in loads(line)["result"].get("events", ()):
-                arrivals(event)
-    finish_writer(writer)
+    pairs = []
+    for _ in range(rounds):
+        rates = []
+        for prefix in (FAN_PREFIX, ONE_PREFIX):
+            arrivals.restart(n)
+            writer = start_scale_writer(server, prefix, n, batch)
+            while arrivals.count < n:
+                line = readline()
+                if not line:
+                    raise SystemExit("bare reader: the stream ended after %d of %d events" % (arrivals.count, n))
+                if line.strip():
+                    for event in loads(line)["result"].get("events", ()):
+                        arrivals(event)
+            finish_writer(writer)
+            rates.append(arrivals.rate())
+        pairs.append(tuple(rates))
     conn.close()
-    return created_s, arrivals.rate()
-
-
-def scale_bare(server: EtcdServer, n: int, batch: int) -> dict:
-    """The ceiling of the gateway's stream: what a bare reader gets of the same two shapes."""
     client = Client(host=server.host, port=server.port)
-    prefix_end = SCALE_PREFIX[:-1] + chr(ord(SCALE_PREFIX[-1]) + 1)
-    _, one_rate = bare_scale_round(server, [{"key": b64(SCALE_PREFIX), "range_end": b64(prefix_end)}], n, batch)
-    clean_scale(client)
-    gc.collect()
-    rss0 = rss_mb()
-    created, fanout_rate = bare_scale_round(server, [{"key": b64("%s%d" % (SCALE_PREFIX, i))} for i in range(n)],
-                                            n, batch)
     clean_scale(client)
     client.close()
-    return {"create_s": created, "threads": 0, "rss_mb": rss_mb() - rss0, "rss_after_mb": rss_mb() - rss0,
-            "fanout_rate": fanout_rate, "one_rate": one_rate}
+    return scale_result(created_s, 0, rss1 - rss0, pairs, rss_after_mb=rss_mb() - rss0)
 
 
 def clean_scale(client: Client) -> None:
     client.delete_range(SCALE_PREFIX, prefix=True)
 
 
-def scale_main(server: EtcdServer, n: int, batch: int, only_sides: str = "") -> None:
-    print("\n%d watchers on one client, a key and a callback each, runDaemon(); writer: %s"
-          % (n, "4 threads, one put per event" if batch == 1 else "transactions of %d puts" % batch))
-    print("%-7s %9s %8s %6s %9s %12s %12s %10s %8s"
+def scale_main(server: EtcdServer, n: int, batch: int, only_sides: str = "", rounds: int = 3) -> None:
+    print("\n%d watchers on one client, a key and a callback each, runDaemon(); writer: %s;"
+          " %d rounds of each shape, alternating (median; per round in brackets)"
+          % (n, "4 threads, one put per event" if batch == 1 else "transactions of %d puts" % batch, rounds))
+    print("%-7s %9s %8s %6s %9s %12s %12s %8s  %s"
           % ("client", "create s", "threads", "tasks", "RSS MB", "fan-out ev/s", "one-w ev/s", "ratio",
-             "RSS end"))
+             "RSS end [ratios]"))
     sides = (("Client", scale_sync), ("Aio", scale_aio),
-             ("Aio-cc", lambda server, n, batch: scale_aio(server, n, batch, concurrent=True)),
+             ("Aio-cc", lambda server, n, batch, rounds: scale_aio(server, n, batch, rounds, concurrent=True)),
              ("bare", scale_bare))
     for name, run in sides:
         if only_sides and name not in only_sides.split(","):
             continue
-        r = run(server, n, batch)
-        print("%-7s %9.2f %8d %6s %9.1f %12.0f %12.0f %9.2fx %8.1f"
+        r = run(server, n, batch, rounds)
+        print("%-7s %9.2f %8d %6s %9.1f %12.0f %12.0f %7.2fx  %.1f [%s]"
               % (name, r["create_s"], r["threads"], r.get("tasks", "-"), r["rss_mb"], r["fanout_rate"],
-                 r["one_rate"], r["fanout_rate"] / r["one_rate"], r["rss_after_mb"]))
+                 r["one_rate"], r["ratio"], r["rss_after_mb"], " ".join("%.2f" % x for x in r["ratios"])))
 
 
 def clean(server: EtcdServer) -> None:
@@ -465,7 +491,9 @@ def main() -> None:
                         "json.loads per line, the gateway's ceiling)")
     parser.add_argument("--writer", nargs=4, metavar=("HOST", "PORT", "SECONDS", "THREADS"),
                         help=argparse.SUPPRESS)
-    parser.add_argument("--scale-writer", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--scale-writer", nargs=6, help=argparse.SUPPRESS)
+    parser.add_argument("--scale-rounds", type=int, default=3,
+                        help="rounds of each shape in the scale run, the two alternating")
     parser.add_argument("--trace-memory", action="store_true",
                         help="scale: what the Python heap gains per watcher, by allocating line (tracemalloc; "
                         "it makes the RSS and creation figures larger)")
@@ -477,13 +505,13 @@ def main() -> None:
         writer_main(host, int(port), float(seconds), int(threads))
         return
     if args.scale_writer:
-        host, port, n, batch, threads = args.scale_writer
-        scale_writer_main(host, int(port), int(n), int(batch), int(threads))
+        host, port, prefix, n, batch, threads = args.scale_writer
+        scale_writer_main(host, int(port), prefix, int(n), int(batch), int(threads))
         return
     if args.only == "scale":
         with EtcdServer(version=args.version) as server:
             print("etcd %s at %s" % (server.version, server.endpoint))
-            scale_main(server, args.scale, args.batch, args.sides)
+            scale_main(server, args.scale, args.batch, args.sides, args.scale_rounds)
         return
     prefix_end = PREFIX[:-1] + chr(ord(PREFIX[-1]) + 1)
     with EtcdServer(version=args.version) as server:
@@ -512,7 +540,7 @@ def main() -> None:
         print("ratio Watcher/bare: events/s %.2fx, p50 lag %.2fx, p99 lag %.2fx"
               % (watcher["rate"] / bare["rate"], watcher["p50"] / bare["p50"], watcher["p99"] / bare["p99"]))
         if args.scale and args.only != "delivery":
-            scale_main(server, args.scale, args.batch, args.sides)
+            scale_main(server, args.scale, args.batch, args.sides, args.scale_rounds)
 
 
 if __name__ == "__main__":

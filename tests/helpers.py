@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from typing import Any, Callable, Optional
@@ -142,6 +143,14 @@ class SilentServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def python_output(code: str) -> str:
+    """The standard output of ``code`` run by this Python in a fresh process, which
+    must exit 0 (its standard error is the assertion's message)."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
 
 
 def socket_inodes() -> set:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from etcd3 import spec, swagger_helper
+from helpers import python_output
 
 
 def test_cached_nodes_are_the_json_of_the_files():
@@ -61,9 +60,7 @@ def test_a_cached_decoder_behaves_as_the_compiled_one():
 
 
 def _run(code: str) -> str:
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    return out.stdout.split()[-1]
+    return python_output(code).split()[-1]
 
 
 @pytest.mark.etcd_versions("oldest", "newest")

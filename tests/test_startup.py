@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from helpers import python_output
+
 HEAVY = ("requests", "aiohttp", "yaml", "jsonpointer", "asyncio", "urllib3", "http.client")
 
 
@@ -89,9 +91,9 @@ def test_first_get_makes_no_enum_docstring_or_signature_until_asked(etcd):
             "assert c.range.__doc__ == op.doc and 'Returns: RangeResponse' in c.range.__doc__\n"
             "assert inspect.signature(type(c).range) == op.signature and c.range.__name__ == 'range'\n"
             "print('ok')" % (etcd.host, etcd.port))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0 and out.stdout.split()[-1] == "ok", out.stderr
-    enums, doc, signature, termios = out.stdout.splitlines()[0].rsplit(" ", 3)
+    output = python_output(code)
+    assert output.split()[-1] == "ok"
+    enums, doc, signature, termios = output.splitlines()[0].rsplit(" ", 3)
     assert (enums, doc, signature) == ("[]", "False", "False")
     import os
 
@@ -138,8 +140,7 @@ def test_session_is_a_requests_session_made_when_asked_for(etcd):
             "assert adapter.max_retries.total == 2 and adapter._pool_maxsize == 7 and not s.trust_env\n"
             "assert s.post(c._url('/kv/range'), json={'key': 'eA=='}).status_code == 200\n"
             "c.close()\nprint('ok')" % (etcd.host, etcd.port))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0 and out.stdout.split()[-1] == "ok", out.stderr
+    assert python_output(code).split()[-1] == "ok"
 
 
 def test_spec_cache_matches_the_specs():

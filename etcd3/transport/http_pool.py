@@ -394,22 +394,15 @@ def _exchange_timed(sock: socket.socket, data: bytes, parser: ResponseParser,
     sock.sendall(data)
     body: List[bytes] = []
     size = _FIRST_READ
-    while not parser.finished:
+    while True:
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise socket.timeout()
             sock.settimeout(left)
-        chunk = sock.recv(size)
+        if _took_last(parser, sock.recv(size), body):
+            return body
         size = _READ_SIZE
-        if not chunk:
-            parser.eof()
-            if not parser.finished:
-                raise AnswerLost(answered=parser.status is not None)
-            parser.keep_alive = False
-            break
-        body += parser.feed(chunk)
-    return body
 
 
 def _wait(sock: socket.socket, writing: bool, deadline: Optional[float]) -> None:

@@ -629,7 +629,6 @@ class SpecBundle:
         return documents
 
     def _read_documents(self) -> List[SwaggerSpec]:
-        folder = os.path.join(_specs_folder(), "v" + self.version)
         cache = _spec_cache()
         if cache is not None:
             # the cache says which documents there are: each is parsed on first use of a node

@@ -19,15 +19,15 @@ __all__ = ["Binding", "RequestOp", "CALL_OPTIONS", "asks_for_request_op"]
 # what ``**kwargs`` of a ``call_options`` method (watch) may hold: options of the call itself
 CALL_OPTIONS = ("timeout", "headers")
 
-# method name -> the position of its ``txn_obj`` parameter (a Binding's txn_obj_index),
+# method name -> the position of its ``txn_obj`` parameter,
 # for the methods that take one: known without a binding (so without the spec)
 _TXN_OBJ_INDEX = {name: [p for p, _ in entry.params].index("txn_obj")
                   for name, entry in SIGNATURES.items() if entry.txn_op}
 
 
 def asks_for_request_op(name: str, args: tuple, kwargs: Dict[str, Any]) -> bool:
-    """Whether a call of the method ``name`` asks for ``txn_obj`` (answered without
-    binding the rest); what ``Binding.wants_request_op`` tells, without a binding."""
+    """Whether a call of the method ``name`` asks for ``txn_obj``: answered without
+    binding the rest, and without a Binding (so without the spec)."""
     index = _TXN_OBJ_INDEX.get(name)
     if index is None:
         return False
@@ -48,7 +48,7 @@ class Binding:
     """How the arguments of one RPC method become its request body."""
 
     __slots__ = ("name", "positional", "accepted", "required", "custom", "encode",
-                 "txn_op", "txn_obj_index", "range_sugar", "special", "call_options", "clears_token",
+                 "txn_op", "range_sugar", "special", "call_options", "clears_token",
                  "one_of", "nested", "raw_body", "text_fields", "arguments", "_params", "_signature",
                  "_request_defaults")
 
@@ -95,7 +95,6 @@ class Binding:
         self.positional = tuple(p for p, _ in positional)
         self.accepted = frozenset(self.positional) | frozenset(p for p, _ in keyword)
         self.required = tuple(p for p, default in positional if default is REQUIRED and p != self.raw_body)
-        self.txn_obj_index = self.positional.index("txn_obj") if self.txn_op else None
         # flags that need more than "encode what was passed"
         self.special = bool(self.range_sugar or self.nested or self.raw_body or self.one_of or text_fields)
         # the parameters, their enum defaults unresolved: the signature and the request op's
@@ -161,13 +160,6 @@ class Binding:
         if self.special:
             return self._finish(values)
         return self.encode(values)
-
-    def wants_request_op(self, args: tuple, kwargs: Dict[str, Any]) -> bool:
-        """Whether a call asks for ``txn_obj`` (answered without binding the rest)."""
-        index = self.txn_obj_index
-        if index is None:
-            return False
-        return bool(kwargs["txn_obj"] if "txn_obj" in kwargs else len(args) > index and args[index])
 
     def _request_op(self, values: Dict[str, Any]) -> RequestOp:
         if self.range_sugar:

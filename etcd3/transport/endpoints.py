@@ -389,8 +389,8 @@ class CallAttempts:
             return False
         if self.endpoint in self.certificate_failed:
             start = members.index(self.endpoint) if self.endpoint in members else 0
-            self.endpoint = next(members[(start + step) % len(members)] for step in range(1, len(members) + 1)
-                                 if members[(start + step) % len(members)] not in self.certificate_failed)
+            after = members[start + 1:] + members[:start + 1]  # the members in turn after it
+            self.endpoint = next(member for member in after if member not in self.certificate_failed)
         return True
 
     def answered(self, status: int, body: bytes) -> Optional[BaseException]:

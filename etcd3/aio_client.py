@@ -395,6 +395,11 @@ class AioClient(BaseClient):
         return await BaseClient._call_operation(self, op, args, kwargs)
 
     def __getattr__(self, name: str) -> Any:
+        if self._spec_bundle is None and not name.startswith("_"):
+            # not connected yet: the class of the version given (made when first needed:
+            # ``async with`` connects first, and the class is the server's at once)
+            self._use_spec(self.server_version, warn=False)
+            return getattr(self, name)
         # before the first call the server's version is unknown: any RPC of any bundled
         # spec is reachable, and resolved against the server's spec once connected
         if not self._connected and not name.startswith("_"):
@@ -408,6 +413,11 @@ class AioClient(BaseClient):
                     rpc.__name__, rpc.__doc__ = name, op.doc
                     return rpc
         return super().__getattr__(name)
+
+    def __dir__(self) -> Any:
+        if self._spec_bundle is None:
+            self._use_spec(self.server_version, warn=False)  # (see __getattr__)
+        return super().__dir__()
 
     # -- the driver -------------------------------------------------------------------------------
     async def _run(self, flow: Flow) -> Any:

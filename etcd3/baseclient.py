@@ -205,7 +205,6 @@ class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI,
     _spec_bundle: Optional[SpecBundle] = None
     _watcher_class: Any = None  # Watcher or AioWatcher
     _auth_not_enabled = False
-    _reads_version_in_init = False  # True: the driver's __init__ calls _use_spec itself
 
     def __init__(self, host: str = "127.0.0.1", port: int = 2379, protocol: str = "http",
                  cert: Union[Tuple[str, str], str, Tuple[()]] = (), verify: Union[None, bool, str] = None,
@@ -253,12 +252,10 @@ class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI,
         self.server_version = server_version
         self.cluster_version = cluster_version
         self._auth_lock = threading.Lock()
-        if self._reads_version_in_init:
-            # the driver reads the server's version next and picks the spec by it: the version
-            # given is only checked here (the same refusals), no spec is built for nothing
-            select_version(server_version, warn=False)
-        else:
-            self._use_spec(server_version, warn=False)
+        # the driver reads the server's version and picks the spec by it (Client here, in
+        # __init__; AioClient when it connects): the version given is only checked here (the
+        # same refusals), no class is built for a spec the server may not have
+        select_version(server_version, warn=False)
 
     # -- configuration -------------------------------------------------------------------
     @property
@@ -413,9 +410,14 @@ class BaseClient(AuthAPI, ClusterAPI, KVAPI, LeaseAPI, MaintenanceAPI, WatchAPI,
 
     @property
     def spec(self) -> SpecBundle:
-        """The spec bundle of the connected server."""
-        assert self._spec_bundle is not None
-        return self._spec_bundle
+        """The spec bundle of the connected server (before an AioClient's first call, the
+        one of the version it was given)."""
+        bundle = self._spec_bundle
+        if bundle is None:
+            self._use_spec(self.server_version, warn=False)
+            bundle = self._spec_bundle
+            assert bundle is not None
+        return bundle
 
     @property
     def operations(self) -> Dict[str, Operation]:

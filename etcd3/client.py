@@ -270,7 +270,6 @@ class Client(BaseClient):
 
     _stream_class = ModelizedStreamResponse
     _watcher_class = Watcher
-    _reads_version_in_init = True
 
     @property
     def session(self) -> "requests.Session":

@@ -7,6 +7,7 @@ objects; the clients dispatch on that table and on nothing else.
 """
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import os
@@ -149,15 +150,19 @@ def bundle_for_server(server_version: str, warn: bool = True) -> "SpecBundle":
     return load_bundle(select_version(server_version, warn=warn))
 
 
-# -- what is read from every bundled spec, cached at build time -----------------------------
-# ``etcd3/_spec_cache.py`` holds it, written by ``python -m etcd3.spec --write-cache`` (and
-# checked by tests/test_spec.py); the sizes of the spec files it was made from tell whether
-# it still describes them, else it is computed from the specs (parsing all of them, ~5 ms).
+# -- what is read from the bundled specs, cached at build time -------------------------------
+# ``etcd3/_spec_cache_X_Y.py`` holds what a client of spec version X.Y reads from it (its
+# operations table, the nodes and decoders of its first calls), ``etcd3/_spec_cache.py``
+# what is read from all of them (the enums); ``python -m etcd3.spec --write-cache`` writes
+# them (checked by tests/test_startup.py).  The sizes of the spec files each was made from
+# tell whether it still describes them, else it is computed from the specs.  One module per
+# version: a client loads (and stats the files of) only its server's.
 
-def _spec_files() -> Dict[str, int]:
-    """``'v3.5/rpc.swagger.json'`` -> size in bytes, of every bundled spec document."""
+def _spec_files(version: Optional[str] = None) -> Dict[str, int]:
+    """``'v3.5/rpc.swagger.json'`` -> size in bytes, of every spec document of ``version``
+    (None: of every bundled version)."""
     root, sizes, stat = _specs_folder() + os.sep, {}, os.stat
-    for version in bundled_versions():
+    for version in (bundled_versions() if version is None else [version]):
         for name in DOCUMENTS:
             file = "v" + version + "/" + name + ".swagger.json"
             try:
@@ -192,7 +197,8 @@ _enum_members: Optional[Dict[str, Tuple[str, ...]]] = None
 
 
 def _spec_cache() -> Any:
-    """etcd3/_spec_cache.py when it describes the bundled spec files, else None."""
+    """etcd3/_spec_cache.py (the enums of every version) when it describes the bundled spec
+    files, else None."""
     global _cache
     if _cache is None:
         try:
@@ -205,7 +211,32 @@ def _spec_cache() -> Any:
 
 
 _cache: Any = None
-CACHE_FORMAT = 4  # what _spec_cache.py holds (a file of another format is not used)
+CACHE_FORMAT = 5  # what the cache modules hold (a file of another format is not used)
+
+
+def _version_cache_module(version: str) -> str:
+    return "_spec_cache_" + version.replace(".", "_")
+
+
+def _version_cache(version: str) -> Any:
+    """etcd3/_spec_cache_X_Y.py of spec version X.Y when it describes the version's spec
+    files, else None.  Its decoders join the precompiled ones (see swagger_helper)."""
+    cache = _version_caches.get(version)
+    if cache is None:
+        try:
+            cache = importlib.import_module("." + _version_cache_module(version), __package__)
+        except ImportError:
+            cache = False
+        else:
+            if getattr(cache, "FORMAT", None) != CACHE_FORMAT or cache.SPEC_FILES != _spec_files(version):
+                cache = False
+            else:
+                swagger_helper.add_precompiled_decoders(cache.DECODERS)
+        _version_caches[version] = cache
+    return cache or None
+
+
+_version_caches: Dict[str, Any] = {}
 
 # The RPCs whose nodes the cache holds (their rpc document's path entries and every
 # definition they reach), so that a client's first calls parse no spec file: a document is
@@ -217,8 +248,8 @@ def cached_first_nodes(version: str) -> Optional[Dict[str, Dict[str, str]]]:
     """``{"paths": {path: JSON of its entry}, "definitions": {name: JSON of the schema}}``
     of the rpc document of a spec version, for the ``FIRST_CALLS`` (each parsed when
     first needed); None: not cached."""
-    cache = _spec_cache()
-    return cache.FIRST_NODES.get(version) if cache is not None else None
+    cache = _version_cache(version)
+    return cache.FIRST_NODES if cache is not None else None
 
 
 def _first_nodes(bundle: "SpecBundle") -> Dict[str, Dict[str, Any]]:
@@ -262,8 +293,8 @@ def cached_operations(version: str) -> Optional[Tuple[OperationRow, ...]]:
     """The operations of a spec version as rows (name, rpc, HTTP method, path, index of the
     document, extra paths, request and response refs, streaming), sorted by name; None: not
     cached."""
-    cache = _spec_cache()
-    return cache.OPERATIONS.get(version) if cache is not None else None
+    cache = _version_cache(version)
+    return cache.OPERATIONS if cache is not None else None
 
 
 def _operation_rows(bundle: "SpecBundle") -> Tuple[OperationRow, ...]:
@@ -272,44 +303,42 @@ def _operation_rows(bundle: "SpecBundle") -> Tuple[OperationRow, ...]:
                  for op in bundle._operations_from_specs().values())
 
 
-def cache_source() -> str:
-    """The text of ``etcd3/_spec_cache.py`` for the bundled specs."""
-    lines = ['"""What etcd3.spec reads from every bundled spec, so that a client need not parse them all.',
-             "",
-             "Generated by ``python -m etcd3.spec --write-cache`` from specs/: do not edit.",
-             '"""',
-             "FORMAT = %d" % CACHE_FORMAT,
-             "",
-             "# the spec documents it was made from, with their sizes",
-             "SPEC_FILES = {"]
+def cache_sources() -> Dict[str, str]:
+    """The file name -> text of each cache module (``_spec_cache.py`` and one
+    ``_spec_cache_X_Y.py`` per bundled version) for the bundled specs."""
+    header = ["Generated by ``python -m etcd3.spec --write-cache`` from specs/: do not edit.", '"""',
+              "FORMAT = %d" % CACHE_FORMAT, "", "# the spec documents it was made from, with their sizes",
+              "SPEC_FILES = {"]
+    lines = ['"""What etcd3.spec reads from every bundled spec: the enums.', ""] + header
     lines += ["    %r: %d," % item for item in sorted(_spec_files().items())]
     lines += ["}", "", "# enum definition -> its members, united across the bundled versions", "ENUM_MEMBERS = {"]
     lines += ["    %r: %r," % item for item in _computed_enum_members().items()]
-    bundles = [SpecBundle(version) for version in bundled_versions()]
-    for bundle in bundles:  # from the files alone, not from the cache being rewritten
-        bundle._documents = bundle._parse_documents()
-    lines += ["}", "", "# spec version -> the etcd release it was made from, and its gateway prefix",
-              "ETCD_VERSIONS = {"]
-    lines += ["    %r: %r," % (bundle.version, bundle._etcd_version_from_spec()) for bundle in bundles]
-    lines += ["}", "PREFIXES = {"]
-    lines += ["    %r: %r," % (bundle.version, bundle._prefix_from_spec()) for bundle in bundles]
-    lines += ["}", "", "# spec version -> its operations (see etcd3.spec.cached_operations)", "OPERATIONS = {"]
-    for bundle in bundles:
-        lines.append("    %r: (" % bundle.version)
-        lines += ["        %r," % (row,) for row in _operation_rows(bundle)]
-        lines.append("    ),")
-    lines += ["}", "", "# spec version -> the JSON of the rpc document's nodes the first calls need",
+    lines += ["}", ""]
+    sources = {"_spec_cache.py": "\n".join(lines)}
+    for version in bundled_versions():
+        bundle = SpecBundle(version)
+        bundle._documents = bundle._parse_documents()  # from the files alone, not from the cache being rewritten
+        sources[_version_cache_module(version) + ".py"] = _version_cache_source(bundle, header)
+    return sources
+
+
+def _version_cache_source(bundle: "SpecBundle", header: List[str]) -> str:
+    lines = ['"""What etcd3.spec reads from the spec of etcd %s: what a client of that version needs'
+             % bundle.version, "for its first calls.", ""] + header
+    lines += ["    %r: %d," % item for item in sorted(_spec_files(bundle.version).items())]
+    lines += ["}", "", "# the etcd release the spec was made from, and its gateway prefix",
+              "ETCD_VERSION = %r" % bundle._etcd_version_from_spec(),
+              "PREFIX = %r" % bundle._prefix_from_spec(), "",
+              "# the operations (see etcd3.spec.cached_operations)", "OPERATIONS = ("]
+    lines += ["    %r," % (row,) for row in _operation_rows(bundle)]
+    lines += [")", "", "# the JSON of the rpc document's nodes the first calls need",
               "# (see etcd3.spec.cached_first_nodes), each parsed when first needed", "FIRST_NODES = {"]
-    for bundle in bundles:
-        lines.append("    %r: {" % bundle.version)
-        for group, nodes in _first_nodes(bundle).items():
-            lines.append("        %r: {" % group)
-            lines += ["            %r: %r," % (key, json.dumps(value, separators=(",", ":")))
-                      for key, value in nodes.items()]
-            lines.append("        },")
+    for group, nodes in _first_nodes(bundle).items():
+        lines.append("    %r: {" % group)
+        lines += ["        %r: %r," % (key, json.dumps(value, separators=(",", ":"))) for key, value in nodes.items()]
         lines.append("    },")
     lines += ["}", ""]
-    sources = sorted(set(text for bundle in bundles for text in _first_decoder_sources(bundle)))
+    sources = sorted(set(_first_decoder_sources(bundle)))
     lines += ["", "# the decoders of the first calls' messages, compiled with the package (see",
               "# etcd3.swagger_helper: decoder source -> the function making it from its converters)", ""]
     for index, text in enumerate(sources):
@@ -355,8 +384,8 @@ def _first_decoder_sources(bundle: "SpecBundle") -> List[str]:
     return recorded
 
 
-def _cache_path() -> Path:
-    return Path(__file__).resolve().parent / "_spec_cache.py"
+def _cache_folder() -> Path:
+    return Path(__file__).resolve().parent
 
 
 def snake_case(name: str) -> str:
@@ -613,7 +642,7 @@ class SpecBundle:
         self._documents: Optional[List[SwaggerSpec]] = None
         # the client classes built per base class for this version (see baseclient)
         self.client_classes: Dict[type, type] = {}
-        if _spec_cache() is None:
+        if _version_cache(version) is None:
             self.documents  # noqa: B018 - without the cache, a missing version fails here, as it did
 
     @property
@@ -629,7 +658,7 @@ class SpecBundle:
         return documents
 
     def _read_documents(self) -> List[SwaggerSpec]:
-        cache = _spec_cache()
+        cache = _version_cache(self.version)
         if cache is not None:
             # the cache says which documents there are: each is parsed on first use of a node
             # the cache does not hold (the first calls need none, see FIRST_CALLS)
@@ -665,9 +694,9 @@ class SpecBundle:
     @cached_property
     def etcd_version(self) -> str:
         """The etcd release the spec was generated from."""
-        cache = _spec_cache()
+        cache = _version_cache(self.version)
         if cache is not None:
-            return cache.ETCD_VERSIONS[self.version]
+            return cache.ETCD_VERSION
         return self._etcd_version_from_spec()
 
     def _etcd_version_from_spec(self) -> str:
@@ -676,9 +705,9 @@ class SpecBundle:
     @cached_property
     def prefix(self) -> str:
         """The gateway prefix (``/v3alpha``, ``/v3beta``, ``/v3``), read from the paths."""
-        cache = _spec_cache()
+        cache = _version_cache(self.version)
         if cache is not None:
-            return cache.PREFIXES[self.version]
+            return cache.PREFIX
         return self._prefix_from_spec()
 
     def _prefix_from_spec(self) -> str:
@@ -750,24 +779,37 @@ class SpecBundle:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """``python -m etcd3.spec --write-cache``: rewrite etcd3/_spec_cache.py from the specs;
-    ``--check``: exit 1 when it does not match them."""
+    """``python -m etcd3.spec --write-cache``: rewrite the cache modules (etcd3/_spec_cache*.py)
+    from the specs; ``--check``: exit 1 when they do not match them."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m etcd3.spec")
     group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--write-cache", action="store_true", help="rewrite etcd3/_spec_cache.py")
-    group.add_argument("--check", action="store_true", help="exit 1 if etcd3/_spec_cache.py is stale")
+    group.add_argument("--write-cache", action="store_true", help="rewrite etcd3/_spec_cache*.py")
+    group.add_argument("--check", action="store_true", help="exit 1 if etcd3/_spec_cache*.py are stale")
     args = parser.parse_args(argv)
-    text, path = cache_source(), _cache_path()
+    stale = stale_cache_files()
     if args.check:
-        current = path.read_text(encoding="utf-8") if path.is_file() else ""
-        if current != text:
-            print("%s is stale: run python -m etcd3.spec --write-cache" % path)
-            return 1
-        return 0
-    path.write_text(text, encoding="utf-8")
+        for name in stale:
+            print("%s is stale: run python -m etcd3.spec --write-cache" % (_cache_folder() / name))
+        return 1 if stale else 0
+    folder, sources = _cache_folder(), cache_sources()
+    for name in stale:
+        if name in sources:
+            (folder / name).write_text(sources[name], encoding="utf-8")
+        else:
+            (folder / name).unlink()  # of a version no longer bundled
     return 0
+
+
+def stale_cache_files() -> List[str]:
+    """The cache modules that differ from what the specs give, are missing, or are of a
+    version no longer bundled."""
+    folder, sources = _cache_folder(), cache_sources()
+    present = {path.name for path in folder.glob("_spec_cache*.py")}
+    return sorted(name for name in present | set(sources)
+                  if name not in sources or name not in present
+                  or (folder / name).read_text(encoding="utf-8") != sources[name])
 
 
 if __name__ == "__main__":

@@ -589,6 +589,13 @@ def _value_converter(node: SwaggerNode, kind: str) -> Callable[[Any], Any]:
     return lambda value: model(value) if isinstance(value, dict) else value
 
 
+def _resolved_schema(root: SwaggerSpec, schema: dict) -> dict:
+    """The raw schema a ``$ref`` leads to (followed to the end), as ``SwaggerNode.resolved``."""
+    while "$ref" in schema:
+        schema = root.ref(schema["$ref"])._node
+    return schema
+
+
 def _kind(root: SwaggerSpec, schema: dict) -> str:
     while "$ref" in schema:
         schema = root.ref(schema["$ref"])._node
@@ -1158,15 +1165,16 @@ def _build_object(codec: _Codec, node: SwaggerNode) -> None:
         # codec; fields whose JSON value is already right are only type-checked.
         # A value of the wrong type raises anything (AttributeError, binascii.Error...):
         # the entry points (decode, decode_owned) turn that into Etcd3ProtocolError
-        def converter(field: SwaggerNode) -> Optional[Callable]:
-            kind = _kind(node._root, field._node)
+        root = node._root
+
+        def converter(name: str, kind: str) -> Optional[Callable]:
             if kind in _TYPE_CHECKS:
                 return None
             if kind in ("int64", "integer"):
                 return int
             if kind == "bytes":
                 return binascii.a2b_base64
-            return _decoder(field)
+            return _decoder(node.properties[name])  # (a node only for the fields that need one)
 
         # straight-line code per schema: this runs once per decoded message (and a list
         # of messages is one loop of it: decode_list, which the list's codec calls)
@@ -1175,12 +1183,11 @@ def _build_object(codec: _Codec, node: SwaggerNode) -> None:
         body: List[str] = []
         env: Dict[str, Any] = {"new": object.__new__, "model": node.getModel()}
         for i, name in enumerate(properties):
-            field = node.properties[name]
             convert = "convert_%d" % i
-            kind = _kind(node._root, field._node)
+            kind = _kind(root, properties[name])
             check = _TYPE_CHECKS.get(kind)
             if kind == "array":
-                item_kind = _kind(node._root, field.resolved.items._node)
+                item_kind = _kind(root, _resolved_schema(root, properties[name])["items"])
                 ready = _READY_ITEM_TYPES.get(item_kind)
                 if ready is not None:
                     # lists of JSON-ready values stay as they are, once their items are checked
@@ -1188,9 +1195,9 @@ def _build_object(codec: _Codec, node: SwaggerNode) -> None:
                     env[convert] = (lambda types: lambda value: value.__class__ is list and all(
                         v.__class__ in types for v in value))(ready)
                 else:
-                    env[convert] = converter(field)
+                    env[convert] = converter(name, kind)
             else:
-                env[convert] = converter(field)
+                env[convert] = converter(name, kind)
             # an absent field stays absent: the class default (0, None, ...) answers for it
             if check is not None:
                 body += ["value = values.get(%r)" % name, "if value is not None and %s:" % check,
@@ -1226,7 +1233,7 @@ def _build_object(codec: _Codec, node: SwaggerNode) -> None:
         if _recorded_sources is not None:
             _recorded_sources.append(text)
         # the decoders of the bundled specs' common messages are compiled at build time
-        # (etcd3/_spec_cache.py, from this very text): compiling is most of a first call
+        # (etcd3/_spec_cache_X_Y.py, from this very text): compiling is most of a first call
         factory = _precompiled_decoders().get(text)
         if factory is not None:
             return factory(env)
@@ -1260,19 +1267,18 @@ def _build_object(codec: _Codec, node: SwaggerNode) -> None:
 
 # the sources compiled, while etcd3.spec writes its cache (None: not recorded)
 _recorded_sources: Optional[List[str]] = None
-_precompiled: Optional[Dict[str, Callable[[Dict[str, Any]], Callable]]] = None
+# decoder source -> the function that makes that decoder from its environment (the
+# converters it binds), compiled at build time: the DECODERS of each spec version's cache
+# module (etcd3/_spec_cache_X_Y.py), added as etcd3.spec loads it
+_precompiled: Dict[str, Callable[[Dict[str, Any]], Callable]] = {}
 
 
 def _precompiled_decoders() -> Dict[str, Callable[[Dict[str, Any]], Callable]]:
-    """Decoder source -> the function that makes that decoder from its environment
-    (the converters it binds), compiled at build time (``DECODERS`` of etcd3/_spec_cache.py)."""
-    global _precompiled
-    if _precompiled is None:
-        from .spec import _spec_cache
-
-        cache = _spec_cache()
-        _precompiled = getattr(cache, "DECODERS", None) or {}
     return _precompiled
+
+
+def add_precompiled_decoders(decoders: Dict[str, Callable[[Dict[str, Any]], Callable]]) -> None:
+    _precompiled.update(decoders)
 
 
 def decoder_factory_source(name: str, text: str) -> List[str]:

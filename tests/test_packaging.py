@@ -29,8 +29,10 @@ def test_wheel_installs_and_imports_from_another_folder(tmp_path):
     elsewhere.mkdir()
     out = subprocess.run(
         [str(python), "-c", "import etcd3, etcd3.spec as s; print(etcd3.__file__); "
-                            "print(s.bundled_versions()); print(len(s.load_bundle('3.5').operations))"],
+                            "print(s.bundled_versions()); print(len(s.load_bundle('3.5').operations)); "
+                            "print(s._version_cache('3.5') is not None)"],
         cwd=elsewhere, check=True, capture_output=True, text=True).stdout.split("\n")
     assert str(env_dir) in out[0]
     assert out[1] == "['3.2', '3.3', '3.4', '3.5', '3.6']"
     assert int(out[2]) > 40
+    assert out[3] == "True"  # the installed cache module describes the installed specs

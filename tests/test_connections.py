@@ -307,6 +307,28 @@ def test_an_idle_connection_the_server_wrote_to_is_not_reused(etcd):
         client.close()
 
 
+def test_an_idle_connection_is_checked_by_fionread_where_the_kernel_counts_no_bytes(etcd):
+    """Where TCP_INFO's count of bytes taken in is not kept (below what was read), the
+    check asks FIONREAD instead: a clean connection is reused, a written-to one is not."""
+    from etcd3.transport import http_pool
+
+    if not http_pool._KERNEL_TIMEOUTS:
+        pytest.skip("the kernel-bounded sync pool (and its TCP_INFO check) is Linux's")
+    with AnswersEveryRequest(etcd.version) as peer:
+        client = Client("127.0.0.1", peer.port)
+        assert client.range("k").header.revision == 7
+        idle = client._connections()._idle
+        idle[0].received += 1 << 40  # more than the kernel says it took in
+        assert client.range("k").header.revision == 7
+        assert [n for n, _ in peer.requests] == [1, 1, 1]  # reused
+        idle[0].received += 1 << 40
+        peer.accepted[0].sendall(b"HTTP/1.1 200 OK\r\n")
+        assert select.select(idle, [], [], 10)[0]
+        assert client.put("k", "v").header.revision == 7
+        assert [n for n, _ in peer.requests] == [1, 1, 1, 2]  # not reused
+        client.close()
+
+
 def _use_inherited_client(client, queue):
     try:
         for _ in range(300):

@@ -48,7 +48,12 @@ _NO_BOUND = _TIMEVAL.pack(0, 0)  # (0 is no bound at all for SO_RCVTIMEO/SO_SNDT
 # none); a bound is set _BOUND_MARGIN past the deadline for that
 _BOUND_SLACK = 0.005
 _BOUND_MARGIN = 0.001
-_TCP_ESTABLISHED = b"\x01"  # tcp_info's first byte, the connection's TCP state
+_TCP_ESTABLISHED = 1  # tcp_info's first byte, the connection's TCP state
+# Linux's struct tcp_info up to tcpi_bytes_received (u64 at 128, Linux 4.1+): the bytes the
+# kernel has taken in order on the connection, read or not
+_TCP_INFO_SIZE = 136
+_BYTES_RECEIVED = struct.Struct("=Q")
+_BYTES_RECEIVED_AT = 128
 
 
 class ConnectionPool:
@@ -234,7 +239,7 @@ class _PlainConnection(socket.socket):
     bounds (SO_SNDTIMEO/SO_RCVTIMEO); ``bound`` is the bound last set on it (seconds;
     inf: none, negative: not set yet), so that calls with the same timeout set it once."""
 
-    __slots__ = ("bound",)
+    __slots__ = ("bound", "received")  # received: the bytes read from it so far
 
     @classmethod
     def adopt(cls, sock: socket.socket) -> "_PlainConnection":
@@ -242,6 +247,7 @@ class _PlainConnection(socket.socket):
         conn = cls(sock.family, sock.type, sock.proto, sock.detach())
         conn.settimeout(None)
         conn.bound = -1.0
+        conn.received = 0
         return conn
 
     def bound_waits(self, deadline: Optional[float]) -> None:
@@ -270,8 +276,16 @@ class _PlainConnection(socket.socket):
         (the TCP state is still ESTABLISHED) nor sent anything (nothing to read); asked
         without releasing the GIL (see _KERNEL_TIMEOUTS)."""
         try:
-            if self.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1) != _TCP_ESTABLISHED:
+            info = self.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_SIZE)
+            if info[0] != _TCP_ESTABLISHED:
                 return False
+            if len(info) >= _TCP_INFO_SIZE:
+                # nothing to read when the kernel has taken in no more bytes than were read
+                # (one system call, and no fcntl to import: ~0.35 ms of a first call)
+                taken_in = _BYTES_RECEIVED.unpack_from(info, _BYTES_RECEIVED_AT)[0]
+                if taken_in >= self.received:
+                    return taken_in == self.received
+                # (fewer than were read: a kernel that does not count them; FIONREAD tells)
             # FIONREAD's count into a buffer longer than 1024 bytes: fcntl.ioctl then
             # passes the buffer itself and keeps the GIL (a short one is copied and the GIL
             # released around the call: still right, only slower)
@@ -334,7 +348,9 @@ def _exchange_blocking(sock: _PlainConnection, data: bytes, parser: ResponsePars
         body: List[bytes] = []
         size = _FIRST_READ
         while True:
-            if _took_last(parser, sock.recv(size), body):
+            chunk = sock.recv(size)
+            sock.received += len(chunk)
+            if _took_last(parser, chunk, body):
                 return body
             size = _READ_SIZE
             # also cuts off a server that sends without end, or drips its bytes

@@ -18,7 +18,7 @@ import time
 from typing import Any, Deque, List, Optional, Set
 
 from ..core import Request, Response
-from .duplex import AnswerLost, ResponseParser, UnaryRequestWriter, connect_failure, may_send_again
+from .duplex import AnswerLost, ResponseParser, UnaryRequestWriter, connect_failure, may_send_again, wait_within
 from ..errors import Etcd3ConnectionError, Etcd3Timeout, Etcd3TransportError
 
 __all__ = ["AioConnectionPool"]
@@ -309,9 +309,10 @@ class AioConnectionPool:
         seconds = self.connect_timeout if deadline is None else min(self.connect_timeout, deadline - loop.time())
         self._opening += 1
         try:
-            _, conn = await asyncio.wait_for(loop.create_connection(
+            connecting = loop.create_connection(
                 lambda: _Connection(self), self.host, self.port, ssl=self.context,
-                server_hostname=self.host if self.context is not None else None), max(seconds, 0.0))
+                server_hostname=self.host if self.context is not None else None)
+            _, conn = await wait_within(connecting, max(seconds, 0.0))
         except BaseException as e:
             self._opening -= 1
             self._hand_slot()  # the slot this connection would have taken

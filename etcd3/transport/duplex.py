@@ -12,7 +12,7 @@ import socket
 import ssl
 import threading
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .._lazy import asyncio
 from ..errors import Etcd3ConnectionError, Etcd3ProtocolError, Etcd3TLSError, Etcd3Timeout, Etcd3TransportError
@@ -570,6 +570,18 @@ class DuplexStream(_ChunkedRequest):
         self.sock.close()
 
 
+_TIMEOUT_SCOPE = getattr(asyncio, "timeout", None)  # Python 3.11+
+
+
+async def wait_within(awaitable: Any, seconds: float) -> Any:
+    """``await awaitable``, asyncio.TimeoutError after ``seconds``; on 3.11+ under a timer
+    (asyncio.timeout), where wait_for makes a Task per wait."""
+    if _TIMEOUT_SCOPE is not None:
+        async with _TIMEOUT_SCOPE(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)
+
+
 class AioDuplexStream(_ChunkedRequest):
     """``DuplexStream`` on asyncio streams, for the async client."""
 
@@ -640,11 +652,7 @@ class AioDuplexStream(_ChunkedRequest):
         try:
             if timeout is None:
                 return await self._reader.read(65536)
-            timeout_scope = getattr(asyncio, "timeout", None)
-            if timeout_scope is not None:  # (3.11+: a timer, where wait_for makes a task per read)
-                async with timeout_scope(timeout):
-                    return await self._reader.read(65536)
-            return await asyncio.wait_for(self._reader.read(65536), timeout)
+            return await wait_within(self._reader.read(65536), timeout)
         except asyncio.TimeoutError:
             return None
         except (OSError, ssl.SSLError) as e:

@@ -12,6 +12,7 @@ never by sleeping; every wait has a deadline.
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import os
 import re
@@ -20,6 +21,7 @@ import sys
 import textwrap
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -401,6 +403,24 @@ def test_onEvent_filters_get_only_matching_events(client):
     assert [e.key for e in regex.events] == [b"cb/re/12"]
     assert [e.key for e in bregex.events] == [b"cb/bytes"]
     assert [e.key for e in predicate.events] == [b"cb/other", b"cb/exact"]
+
+
+def test_watchers_share_a_callbacks_entry_and_the_client_keeps_no_callback_alive(client):
+    class Sink:
+        def __call__(self, event):
+            pass
+
+    sink = Sink()
+    first, second = client.Watcher("share/a"), client.Watcher("share/b")
+    first.onEvent(sink)
+    second.onEvent(sink)
+    assert first._callbacks[0] is second._callbacks[0]  # one entry (a tuple) for both
+    second.onEvent(Sink())
+    assert second._callbacks[1] is not first._callbacks[0]
+    gone = weakref.ref(sink)
+    del first, second, sink
+    gc.collect()
+    assert gone() is None  # the watchers gone, nothing of the client's holds their callback
 
 
 def test_unEvent_removes_callbacks(client):

@@ -25,6 +25,7 @@ import queue
 import re
 import threading
 import time
+import weakref
 from typing import Any, AsyncIterator, Awaitable, Callable, Deque, Dict, Iterator, List, Optional, Pattern, Tuple, Union
 
 from .._lazy import asyncio
@@ -1522,14 +1523,18 @@ class Watcher:
             self._add_callback((self.get_filter(filter), filter, cb))
             return
         # many watchers often share one callback: the entries of an unfiltered one are one
-        # tuple (immutable; 64 bytes a watcher), the last one kept by the client
-        entry = getattr(self.client, "_last_watch_callback", None)
-        if entry is None or entry[2] is not cb:
+        # tuple (immutable; 64 bytes a watcher), found in the last watcher given one, which
+        # the client refers to weakly (it keeps no callback alive)
+        last = getattr(self.client, "_last_unfiltered_watcher", None)
+        watcher = last() if last is not None else None
+        entry = next((kept for kept in watcher._callbacks or () if kept[0] is _always and kept[2] is cb),
+                     None) if watcher is not None else None
+        if entry is None:
             entry = (_always, None, cb)
-            try:
-                self.client._last_watch_callback = entry
-            except AttributeError:  # (a client that takes no attributes)
-                pass
+        try:
+            self.client._last_unfiltered_watcher = weakref.ref(self)
+        except AttributeError:  # (a client that takes no attributes)
+            pass
         self._add_callback(entry)
 
     def _add_callback(self, entry: Tuple[Callable[[Event], Any], FilterType, Callback]) -> None:

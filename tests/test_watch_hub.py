@@ -95,6 +95,128 @@ def test_an_event_routed_by_the_hub_is_the_one_event_of_its_json_gives():
     assert routed[0]["newer_field"] == "x" and routed[2].key is None and routed[2].type.name == "PUT"
 
 
+def _whole_decode_events(op, result):
+    """What the stream did with every answer before events_decoder: the whole model, its Events."""
+    from etcd3.stateful.watch import Event
+
+    model = op.response.decode_owned(result)
+    return model.watch_id, model.header, [Event._decoded(e, model.header) for e in model.events]
+
+
+def _same_event(got, want):
+    assert type(got) is type(want) and repr(got) == repr(want)
+    assert list(vars(got)) == list(vars(want))
+    for name, value in vars(want).items():
+        if name in ("header", "prev_kv", "_data"):
+            continue
+        assert getattr(got, name) == value and type(getattr(got, name)) is type(value), name
+    assert list(got._data) == list(want._data)
+    assert [(k, v) for k, v in got.items() if k != "prev_kv"] == [(k, v) for k, v in want.items() if k != "prev_kv"]
+    assert type(got.header) is type(want.header)
+    assert (got.header is None) == (want.header is None)
+    if got.header is not None:
+        assert got.header.to_dict() == want.header.to_dict() and vars(got.header) == vars(want.header)
+    assert (got.prev_kv is None) == (want.prev_kv is None)
+    if got.prev_kv is not None:
+        assert type(got.prev_kv) is type(want.prev_kv) and list(got.prev_kv.items()) == list(want.prev_kv.items())
+        assert vars(got.prev_kv).keys() == vars(want.prev_kv).keys()
+
+
+@pytest.mark.parametrize("version", ["3.3", "3.5"])
+def test_an_answer_of_events_only_decodes_to_the_events_of_the_whole_decode(version):
+    # the stream's shortcut for answers of events only (no WatchResponse or Event model):
+    # the same Events, headers and resume revision as the whole decode, on each spec
+    from etcd3.stateful.watch import events_decoder
+
+    op = load_bundle(version).operations["watch"]
+    decode = events_decoder(op.response)
+    assert decode is not None
+    answers = [
+        {"header": {"cluster_id": "4532472828743511040", "member_id": "11965188856714760264", "revision": "7",
+                    "raft_term": "2"}, "watch_id": "12",
+         "events": [{"kv": {"key": "YQ==", "create_revision": "7", "mod_revision": "7", "version": "1",
+                            "value": "dg=="}}]},
+        {"header": {"revision": "9"},  # watch 0: no watch_id on the wire
+         "events": [{"type": "DELETE", "kv": dict(kv("a", 8), lease="5", newer_field="x"),
+                     "prev_kv": dict(kv("a", 6), value="dg==")},
+                    {"type": "PUT", "kv": dict(kv("b", 9), value="")}, {}, {"kv": {"key": "Yg=="}}]},
+        {"events": [{"kv": kv("c", 4)}]},  # no header
+        {"header": {"revision": "3"}, "watch_id": 4, "events": [{"type": 1, "kv": kv("d", 3)}]},
+    ]
+    for answer in answers:
+        routed = decode(json.loads(json.dumps({**answer})))
+        assert routed is not None
+        watch_id, header, events, last = routed
+        want_id, want_header, want_events = _whole_decode_events(op, json.loads(json.dumps(answer)))
+        assert watch_id == want_id and type(watch_id) is int
+        assert len(events) == len(want_events)
+        for got, want in zip(events, want_events):
+            _same_event(got, want)
+            assert got.header is header
+        whole = op.response.decode(json.loads(json.dumps(answer)))
+        expected_last = whole.events[-1].kv.mod_revision if whole.events[-1].kv is not None else (
+            whole.header.revision if whole.header is not None else 0)
+        assert last == expected_last and type(last) is int
+    # anything but events only goes to the whole decode (created, canceled, progress, fragments...)
+    for other in ({"header": {"revision": "3"}, "created": True}, {"header": {"revision": "3"}},
+                  {"header": {"revision": "3"}, "events": []}, {"watch_id": "-1", "events": [{"kv": kv("a", 1)}]},
+                  {"watch_id": "2", "fragment": True, "events": [{"kv": kv("a", 1)}]},
+                  {"watch_id": "2", "canceled": True, "compact_revision": "5"},
+                  {"watch_id": "x", "events": [{"kv": kv("a", 1)}]}, {"events": "abc"}):
+        assert decode(json.loads(json.dumps(other))) is None, other
+
+
+@pytest.mark.parametrize("answer", [
+    {"header": {"revision": "x"}, "events": [{"kv": kv("a", 1)}]},
+    {"header": {"revision": "1"}, "watch_id": "3", "events": [{"kv": {"key": "not base64!", "mod_revision": "1"}}]},
+    {"header": {"revision": "1"}, "events": [{"kv": kv("a", 1)}, {"kv": {"key": "YQ==", "version": [1]}}]},
+    {"header": {"revision": "1"}, "events": [{"kv": kv("a", 1)}, None]},
+    {"header": {"revision": "1"}, "events": [{"type": ["DELETE"], "kv": kv("a", 1)}]},
+    {"header": {"revision": "1"}, "events": [{"kv": kv("a", 1), "prev_kv": "abc"}]},
+    {"header": "abc", "events": [{"kv": kv("a", 1)}]},
+])
+def test_a_malformed_answer_of_events_only_fails_as_the_whole_decode_does(answer):
+    from etcd3.errors import Etcd3ProtocolError
+    from etcd3.stateful.watch import events_decoder
+
+    with pytest.raises(Etcd3ProtocolError) as whole:
+        OP.response.decode_owned(json.loads(json.dumps(answer)))
+    with pytest.raises(Etcd3ProtocolError) as fast:
+        events_decoder(OP.response)(json.loads(json.dumps(answer)))
+    assert str(fast.value) == str(whole.value)
+    assert type(fast.value.cause) is type(whole.value.cause)
+
+
+def test_the_stream_routes_answers_of_events_only_as_the_hub_routes_their_models():
+    # WatchConnection.received: the shortcut's answers and the whole decode's give each watch
+    # the same events, in order, and the same resume revision (fragments joined to them too)
+    from etcd3.stateful.watch import WatchConnection, events_decoder
+
+    answers = [{"header": {"revision": "5"}, "created": True},
+               {"header": {"revision": "5"}, "created": True, "watch_id": "1"},
+               {"header": {"revision": "6"}, "events": [{"kv": kv("a", 6)}]},
+               {"header": {"revision": "7"}, "watch_id": "1", "fragment": True, "events": [{"kv": kv("b", 7)}]},
+               {"header": {"revision": "7"}, "watch_id": "1", "events": [{"kv": kv("b", 7), "type": "DELETE"}]},
+               {"header": {"revision": "8"}, "watch_id": "2", "events": [{"kv": kv("z", 8)}]},  # nobody's
+               {"header": {"revision": "9"}, "watch_id": "-1"},
+               {"header": {"revision": "9"}, "events": [{"kv": kv("a", 9)}, {"kv": kv("a", 9)}]}]
+    data = b"".join(json.dumps({"result": a}).encode() + b"\n" for a in answers)
+    seen = []
+    for fast in (True, False):
+        hub = WatchHub(OP.request.encode)
+        sinks = [Sink(), Sink()]
+        states = [hub.add({"key": key}, sink)[0] for key, sink in zip((b"a", b"b"), sinks)]
+        connection = WatchConnection(hub, OP.response.decode_owned, "http://x",
+                                     events_decoder(OP.response) if fast else None)
+        assert connection.received(data) == []
+        seen.append(([[(kind, [(e.key, e.type.name, e.mod_revision, e.header.revision) for e in payload])
+                       for kind, payload in sink.items if kind == EVENTS] for sink in sinks],
+                     [state.next_revision for state in states]))
+    assert seen[0] == seen[1]
+    assert seen[0][1] == [10, 10]
+    assert seen[0][0][1] == [(EVENTS, [(b"b", "PUT", 7, 7), (b"b", "DELETE", 7, 7)])]
+
+
 def test_reconnect_recreates_every_watch_from_its_resume_revision():
     hub = WatchHub(OP.request.encode)
     sink = Sink()

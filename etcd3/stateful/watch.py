@@ -160,17 +160,28 @@ class Event(KeyValue):
         return event
 
     def _take_event(self, fields: Dict[str, Any], kind: Any, prev: Any, header: Any) -> None:
-        self._take_fields(fields)
-        event_type = _EventType()
+        # (written out, not through _take_fields: a fast watch stream makes one Event per
+        # event it receives; the attributes are set in the same order)
+        self._data = fields
+        get = fields.get
+        self.key: Optional[bytes] = get("key")
+        self.value: Optional[bytes] = get("value")
+        self.create_revision: Optional[int] = get("create_revision")
+        self.mod_revision: Optional[int] = get("mod_revision")
+        self.version: Optional[int] = get("version")
+        self.lease: Optional[int] = get("lease")
+        event_type = _event_type or _EventType()
         if not kind:
             kind = event_type.PUT
-        elif not isinstance(kind, event_type):
+        elif kind.__class__ is not event_type and not isinstance(kind, event_type):
             kind = event_type(getattr(kind, "value", kind))
         self.type: Any = kind
-        self.prev_kv: Optional[KeyValue] = None if prev is None or isinstance(prev, KeyValue) else KeyValue(prev)
+        if prev is not None and not isinstance(prev, KeyValue):
+            prev = KeyValue(prev)
+        self.prev_kv: Optional[KeyValue] = prev
         self.header = header
-        self._data["type"] = kind
-        self._data["prev_kv"] = self.prev_kv
+        fields["type"] = kind
+        fields["prev_kv"] = prev
 
     @property
     def revision(self) -> Optional[int]:
@@ -181,6 +192,83 @@ class Event(KeyValue):
 
 
 WatchEvent = Event  # the name this library used before it followed 0.1.6
+
+
+# the fields of a WatchResponse that carries only events (most of a busy stream): such an
+# answer is turned straight into its Events, without its WatchResponse and Event models
+_EVENTS_ONLY = frozenset(("header", "watch_id", "events"))
+_NOT_MADE: Any = object()
+
+
+def events_decoder(response: Any) -> Optional[Callable[[Dict[str, Any]], Optional[Tuple[int, Any, List[Event], int]]]]:
+    """For the schema node of WatchResponse: a function of one stream item's ``result``
+    (JSON that nobody else holds) that gives (watch_id, header, Events, the revision to
+    resume after) for an answer of events only, None for any other (decode it whole).
+    The Events, and the errors of a malformed answer, are those of the whole decode
+    (``Event._decoded`` of ``decode_owned``'s models): the same compiled decoders
+    convert the header and each key-value in the same order.  None if the schema has
+    no such fields."""
+    from ..swagger_helper import _decoder, decode_error
+
+    try:
+        node = response.resolved
+        fields = node.properties
+        header_decode = _decoder(fields["header"])
+        event = fields["events"].resolved.items.resolved.properties
+        kind_decode, kv_decode, prev_decode = _decoder(event["type"]), _decoder(event["kv"]), _decoder(event["prev_kv"])
+    except (AttributeError, KeyError):  # (a spec without them: every answer decoded whole)
+        return None
+    only = _EVENTS_ONLY
+    event_type = _EventType()
+    new = object.__new__
+
+    def decode(result: Dict[str, Any]) -> Optional[Tuple[int, Any, List[Event], int]]:
+        items = result.get("events")
+        if not items or items.__class__ is not list or not result.keys() <= only:
+            return None
+        watch_id = result.get("watch_id", 0)
+        if watch_id.__class__ is not int:
+            try:
+                watch_id = int(watch_id)
+            except (TypeError, ValueError):
+                return None  # (the whole decode says what is wrong)
+        if watch_id == -1:
+            return None  # (an answer to a progress request: WatchHub.feed's)
+        try:
+            header = result.get("header")
+            if header is not None:
+                header = result["header"] = header_decode(header)
+            if "watch_id" in result:
+                result["watch_id"] = watch_id
+            for item in items:  # (in place, as the whole decode converts them)
+                value = item.get("type")
+                if value is not None:
+                    item["type"] = kind_decode(value)
+                value = item.get("kv")
+                if value is not None:
+                    item["kv"] = kv_decode(value)
+                value = item.get("prev_kv")
+                if value is not None:
+                    item["prev_kv"] = prev_decode(value)
+        except MemoryError:
+            raise
+        except Exception as e:  # noqa: BLE001 - as decode_owned explains it
+            raise decode_error(response, result, e) from None
+        events = []
+        append = events.append
+        for item in items:
+            kv, prev = item.get("kv"), item.get("prev_kv")
+            event = new(Event)
+            event._take_event({} if kv is None else kv.__dict__, item.get("type"), prev, header)
+            append(event)
+        kv = items[-1].get("kv")
+        if kv is not None:
+            last = kv.mod_revision
+        else:
+            last = header.revision if header is not None else 0
+        return watch_id, header, events, last
+
+    return decode
 
 
 def watch_create_fields(key: Any = None, range_end: Any = None, start_revision: Optional[int] = None,
@@ -388,6 +476,26 @@ class WatchHub:
             state.sink(PROGRESS, response)
         return []
 
+    def feed_events(self, watch_id: int, header: Any, events: List[Event], last: int) -> None:
+        """Route an answer of events only (see ``events_decoder``): what ``feed`` does with
+        it, its Events made already; ``last``: the revision of its last event."""
+        state = self._by_server_id.get(watch_id)
+        if state is None:
+            return  # a watch we cancelled, or one of an older stream
+        if state.fragments:
+            decoded = Event._decoded
+            events = [decoded(e, header) for e in state.fragments] + events
+            state.fragments = _NO_FRAGMENTS
+        after = state.next_revision
+        if after is None or after <= last:
+            state.next_revision = last + 1
+        if not state.done:
+            sink = state.sink
+            if isinstance(sink, _EventQueue):
+                sink.put_nowait((EVENTS, events))  # (what its __call__ does: a call of an object costs more)
+            else:
+                sink(EVENTS, events)
+
     def _canceled(self, state: WatchState, response: Any) -> List[bytes]:
         if state.cancel_requested:
             self._finish(state, ENDED, None)
@@ -463,7 +571,12 @@ class _WatchStreamOwner:
                 self.hub.cancel(state)
 
     def _connection(self) -> "WatchConnection":
-        return WatchConnection(self.hub, self.op.response.decode_owned, self.client.baseurl)
+        decode_events = self._decode_events
+        if decode_events is _NOT_MADE:
+            decode_events = self._decode_events = events_decoder(self.op.response)
+        return WatchConnection(self.hub, self.op.response.decode_owned, self.client.baseurl, decode_events)
+
+    _decode_events: Any = _NOT_MADE  # (the stream's events_decoder, made with its first connection)
 
     def _active(self) -> bool:
         return self.hub.active
@@ -646,15 +759,26 @@ class WatchConnection:
     # ANSWER_TIMEOUT), the stream is opened again
     IDLE_SECONDS = 5.0
 
-    def __init__(self, hub: WatchHub, decode: Callable[[Any], Any], endpoint: str) -> None:
+    def __init__(self, hub: WatchHub, decode: Callable[[Any], Any], endpoint: str,
+                 decode_events: Optional[Callable[[Dict[str, Any]], Any]] = None) -> None:
         self.hub, self.decode_response, self.endpoint = hub, decode, endpoint
+        self.decode_events = decode_events  # (events_decoder's: answers of events only)
         self.decoder = StreamDecoder()
         self.unanswered = 0
 
     def decode(self, data: bytes) -> List[Any]:
-        """The WatchResponses completed by ``data`` (the reader's side: needs no lock)."""
-        decode = self.decode_response
-        return [decode(unwrap_stream_item(item)) for item in self.decoder.feed(data)]
+        """The WatchResponses completed by ``data`` (the reader's side: needs no lock); an
+        answer of events only is a tuple (see ``events_decoder``)."""
+        decode, decode_events = self.decode_response, self.decode_events
+        if decode_events is None:
+            return [decode(unwrap_stream_item(item)) for item in self.decoder.feed(data)]
+        out = []
+        append = out.append
+        for item in self.decoder.feed(data):
+            result = unwrap_stream_item(item)
+            routed = decode_events(result) if result.__class__ is dict else None
+            append(decode(result) if routed is None else routed)
+        return out
 
     def received(self, data: Optional[bytes], closed: bool = False,
                  responses: Optional[List[Any]] = None) -> Optional[List[bytes]]:
@@ -670,9 +794,12 @@ class WatchConnection:
             raise errors.Etcd3ConnectionError("watch stream ended", self.endpoint)
         self.unanswered = 0
         lines: List[bytes] = []
-        feed = self.hub.feed
+        feed, feed_events = self.hub.feed, self.hub.feed_events
         for response in self.decode(data) if responses is None else responses:
-            lines += feed(response)
+            if response.__class__ is tuple:
+                feed_events(*response)
+            else:
+                lines += feed(response)
         return lines
 
 
@@ -839,6 +966,9 @@ class _EventQueue(_Flag):
     # the queue is also its watch's sink in the hub (one object less per watcher)
     def __call__(self, kind: str, payload: Any) -> None:
         """What the hub hands this run of the watcher (the reader's side: never blocks)."""
+        if kind == EVENTS:  # (the usual item first)
+            self.put_nowait((kind, payload))
+            return
         if kind == CREATED:
             self.watcher._take(kind, payload, None)  # set by the time the creation is awaited
             self.set()
@@ -848,7 +978,7 @@ class _EventQueue(_Flag):
             header = payload.header
             self.put_if_waiting((_REVISION, header.revision if header is not None else 0))
             return
-        if kind != EVENTS and kind != PROGRESS:
+        if kind != PROGRESS:
             self.set()  # refused, or ended: the creation is settled
         self.put_nowait((kind, payload), kind != PROGRESS)
 
@@ -1041,7 +1171,13 @@ class DaemonHandle:
                 if item is None:
                     self.batch = None
                     return False
-                events = watcher._take(*item, state)
+                if item[0] == EVENTS:  # (what _take does with it, without the call)
+                    events = item[1]
+                    header = events[-1].header
+                    if header is not None:
+                        watcher._revision = header.revision
+                else:
+                    events = watcher._take(*item, state)
                 if events is None:
                     self.batch = None
                     self._end()
@@ -1093,7 +1229,10 @@ class CallbackDispatcher:
     WORKER_IDLE_SECONDS = 5.0
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        # the critical sections take the lock itself: a Condition's ``with`` is two Python
+        # calls more, for each event the reader schedules and each turn a thread runs
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._ready: Deque[DaemonHandle] = collections.deque()
         self._workers: List["_DispatchWorker"] = []
         self._idle = 0
@@ -1106,7 +1245,7 @@ class CallbackDispatcher:
         return len(self._workers)
 
     def schedule(self, handle: DaemonHandle) -> None:
-        with self._cond:
+        with self._lock:
             if handle.running:
                 handle.again = True
                 return
@@ -1123,7 +1262,7 @@ class CallbackDispatcher:
 
     def end_deferring(self) -> None:
         """Wake the threads for what was scheduled since ``deferring`` was set."""
-        with self._cond:
+        with self._lock:
             self.deferring = False
             if self._ready:
                 if self._idle:
@@ -1137,13 +1276,13 @@ class CallbackDispatcher:
 
     def check(self) -> None:
         """Start another thread if waiting watchers are held up by slow callbacks."""
-        with self._cond:
+        with self._lock:
             if self._ready and not self._idle:
                 self._grow()
 
     def end_if_idle(self, handle: DaemonHandle) -> bool:
         """End ``handle`` now unless a thread runs it (then it ends there, soon)."""
-        with self._cond:
+        with self._lock:
             if handle.running:
                 return False
             handle._end()
@@ -1173,12 +1312,12 @@ class _DispatchWorker:
 
     def run(self) -> None:
         dispatcher = self.dispatcher
-        cond, ready = dispatcher._cond, dispatcher._ready
+        lock, cond, ready = dispatcher._lock, dispatcher._cond, dispatcher._ready
         me = threading.current_thread()
         handle: Optional[DaemonHandle] = None
         more = False
         while True:
-            with cond:
+            with lock:  # (cond's lock)
                 if handle is not None:  # the last turn's handle: done, or in line again
                     handle.running, handle.runner = False, None
                     if (more or handle.again) and handle.is_alive():
@@ -1565,7 +1704,16 @@ class Watcher:
         """Call, in the order they were registered, every callback whose filter the
         event passes.  A callback that raises is logged; the others still run and the
         watch goes on."""
-        for matches, _, cb in tuple(self._callbacks or ()):
+        callbacks = self._callbacks
+        if callbacks and len(callbacks) == 1:  # (the usual: no copy to iterate over)
+            matches, _, cb = callbacks[0]
+            try:
+                if matches is _always or matches(event):
+                    cb(event)
+            except Exception:  # a failing callback must not kill the watch
+                log.exception("watch callback %r failed on %r", cb, event)
+            return
+        for matches, _, cb in tuple(callbacks or ()):
             try:
                 if matches(event):
                     cb(event)

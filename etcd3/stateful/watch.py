@@ -240,28 +240,38 @@ def events_decoder(response: Any) -> Optional[Callable[[Dict[str, Any]], Optiona
                 header = result["header"] = header_decode(header)
             if "watch_id" in result:
                 result["watch_id"] = watch_id
+            events: List[Event] = []
+            append = events.append
+            kv: Any = None
             for item in items:  # (in place, as the whole decode converts them)
-                value = item.get("type")
-                if value is not None:
-                    item["type"] = kind_decode(value)
-                value = item.get("kv")
-                if value is not None:
-                    item["kv"] = kv_decode(value)
-                value = item.get("prev_kv")
-                if value is not None:
-                    item["prev_kv"] = prev_decode(value)
+                kind = item.get("type")
+                if kind is not None:
+                    kind = item["type"] = kind_decode(kind)
+                kv = item.get("kv")
+                if kv is not None:
+                    kv = item["kv"] = kv_decode(kv)
+                prev = item.get("prev_kv")
+                if prev is not None:
+                    prev = item["prev_kv"] = prev_decode(prev)
+                if events is not None:
+                    if kind is None or kind.__class__ is event_type:
+                        event = new(Event)  # (nothing in it can raise: made here, in the one loop)
+                        event._take_event({} if kv is None else kv.__dict__, kind, prev, header)
+                        append(event)
+                    else:
+                        events = None  # a type Event makes into a member, or refuses: made below
         except MemoryError:
             raise
         except Exception as e:  # noqa: BLE001 - as decode_owned explains it
             raise decode_error(response, result, e) from None
-        events = []
-        append = events.append
-        for item in items:
-            kv, prev = item.get("kv"), item.get("prev_kv")
-            event = new(Event)
-            event._take_event({} if kv is None else kv.__dict__, item.get("type"), prev, header)
-            append(event)
-        kv = items[-1].get("kv")
+        if events is None:  # (outside the try, as WatchHub.feed makes them: its errors are Event's)
+            events = []
+            for item in items:
+                kv = item.get("kv")
+                event = new(Event)
+                event._take_event({} if kv is None else kv.__dict__, item.get("type"), item.get("prev_kv"), header)
+                events.append(event)
+            kv = items[-1].get("kv")
         if kv is not None:
             last = kv.mod_revision
         else:

@@ -396,9 +396,9 @@ class AioClient(BaseClient):
 
     def __getattr__(self, name: str) -> Any:
         if self._spec_bundle is None and not name.startswith("_"):
-            # not connected yet: the class of the version given (made when first needed:
-            # ``async with`` connects first, and the class is the server's at once)
-            self._use_spec(self.server_version, warn=False)
+            # not connected yet: the class of the version given, which ``spec`` makes when
+            # first needed (``async with`` connects first: the class is the server's at once)
+            self.spec  # noqa: B018
             return getattr(self, name)
         # before the first call the server's version is unknown: any RPC of any bundled
         # spec is reachable, and resolved against the server's spec once connected
@@ -415,8 +415,7 @@ class AioClient(BaseClient):
         return super().__getattr__(name)
 
     def __dir__(self) -> Any:
-        if self._spec_bundle is None:
-            self._use_spec(self.server_version, warn=False)  # (see __getattr__)
+        self.spec  # noqa: B018 - makes the class of the version given, before connecting (see __getattr__)
         return super().__dir__()
 
     # -- the driver -------------------------------------------------------------------------------

@@ -788,12 +788,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     group.add_argument("--write-cache", action="store_true", help="rewrite etcd3/_spec_cache*.py")
     group.add_argument("--check", action="store_true", help="exit 1 if etcd3/_spec_cache*.py are stale")
     args = parser.parse_args(argv)
-    stale = stale_cache_files()
+    folder, sources = _cache_folder(), cache_sources()
+    stale = stale_cache_files(sources)
     if args.check:
         for name in stale:
-            print("%s is stale: run python -m etcd3.spec --write-cache" % (_cache_folder() / name))
+            print("%s is stale: run python -m etcd3.spec --write-cache" % (folder / name))
         return 1 if stale else 0
-    folder, sources = _cache_folder(), cache_sources()
     for name in stale:
         if name in sources:
             (folder / name).write_text(sources[name], encoding="utf-8")
@@ -802,10 +802,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
-def stale_cache_files() -> List[str]:
-    """The cache modules that differ from what the specs give, are missing, or are of a
-    version no longer bundled."""
-    folder, sources = _cache_folder(), cache_sources()
+def stale_cache_files(sources: Optional[Dict[str, str]] = None) -> List[str]:
+    """The cache modules that differ from what the specs give (``sources``: what
+    ``cache_sources()`` gives, made when not given), are missing, or are of a version no
+    longer bundled."""
+    folder = _cache_folder()
+    if sources is None:
+        sources = cache_sources()
     present = {path.name for path in folder.glob("_spec_cache*.py")}
     return sorted(name for name in present | set(sources)
                   if name not in sources or name not in present

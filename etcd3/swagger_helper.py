@@ -597,8 +597,7 @@ def _resolved_schema(root: SwaggerSpec, schema: dict) -> dict:
 
 
 def _kind(root: SwaggerSpec, schema: dict) -> str:
-    while "$ref" in schema:
-        schema = root.ref(schema["$ref"])._node
+    schema = _resolved_schema(root, schema)
     if "enum" in schema:
         return "enum"
     typ = schema.get("type", "object")

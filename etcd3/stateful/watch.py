@@ -94,12 +94,13 @@ class KeyValue:
 
     def _take_fields(self, fields: Dict[str, Any]) -> None:
         self._data = fields
-        self.key: Optional[bytes] = fields.get("key")
-        self.value: Optional[bytes] = fields.get("value")
-        self.create_revision: Optional[int] = fields.get("create_revision")
-        self.mod_revision: Optional[int] = fields.get("mod_revision")
-        self.version: Optional[int] = fields.get("version")
-        self.lease: Optional[int] = fields.get("lease")
+        get = fields.get  # (a fast watch stream makes one Event per event it receives)
+        self.key: Optional[bytes] = get("key")
+        self.value: Optional[bytes] = get("value")
+        self.create_revision: Optional[int] = get("create_revision")
+        self.mod_revision: Optional[int] = get("mod_revision")
+        self.version: Optional[int] = get("version")
+        self.lease: Optional[int] = get("lease")
 
     def get(self, key: str, default: Any = None) -> Any:
         return self._data.get(key, default)
@@ -160,16 +161,7 @@ class Event(KeyValue):
         return event
 
     def _take_event(self, fields: Dict[str, Any], kind: Any, prev: Any, header: Any) -> None:
-        # (written out, not through _take_fields: a fast watch stream makes one Event per
-        # event it receives; the attributes are set in the same order)
-        self._data = fields
-        get = fields.get
-        self.key: Optional[bytes] = get("key")
-        self.value: Optional[bytes] = get("value")
-        self.create_revision: Optional[int] = get("create_revision")
-        self.mod_revision: Optional[int] = get("mod_revision")
-        self.version: Optional[int] = get("version")
-        self.lease: Optional[int] = get("lease")
+        self._take_fields(fields)
         event_type = _event_type or _EventType()
         if not kind:
             kind = event_type.PUT
@@ -500,11 +492,7 @@ class WatchHub:
         if after is None or after <= last:
             state.next_revision = last + 1
         if not state.done:
-            sink = state.sink
-            if isinstance(sink, _EventQueue):
-                sink.put_nowait((EVENTS, events))  # (what its __call__ does: a call of an object costs more)
-            else:
-                sink(EVENTS, events)
+            state.sink(EVENTS, events)
 
     def _canceled(self, state: WatchState, response: Any) -> List[bytes]:
         if state.cancel_requested:
@@ -1181,13 +1169,7 @@ class DaemonHandle:
                 if item is None:
                     self.batch = None
                     return False
-                if item[0] == EVENTS:  # (what _take does with it, without the call)
-                    events = item[1]
-                    header = events[-1].header
-                    if header is not None:
-                        watcher._revision = header.revision
-                else:
-                    events = watcher._take(*item, state)
+                events = watcher._take(*item, state)
                 if events is None:
                     self.batch = None
                     self._end()
@@ -1714,18 +1696,9 @@ class Watcher:
         """Call, in the order they were registered, every callback whose filter the
         event passes.  A callback that raises is logged; the others still run and the
         watch goes on."""
-        callbacks = self._callbacks
-        if callbacks and len(callbacks) == 1:  # (the usual: no copy to iterate over)
-            matches, _, cb = callbacks[0]
+        for matches, _, cb in tuple(self._callbacks or ()):
             try:
-                if matches is _always or matches(event):
-                    cb(event)
-            except Exception:  # a failing callback must not kill the watch
-                log.exception("watch callback %r failed on %r", cb, event)
-            return
-        for matches, _, cb in tuple(callbacks or ()):
-            try:
-                if matches(event):
+                if matches is _always or matches(event):  # (no call for an unfiltered callback)
                     cb(event)
             except Exception:  # a failing callback must not kill the watch
                 log.exception("watch callback %r failed on %r", cb, event)
